@@ -1,0 +1,185 @@
+"""Settings: ``drip.toml`` in the working folder, every value overridable by environment.
+
+Lookup order for the file: the ``--config`` option, ``$DRIP_CONFIG``, ``./drip.toml``; with none of
+them the defaults apply (SQLite ``drip.db`` and the ``outbox`` provider in the current folder).
+Every key ``section.key`` can be overridden by ``DRIP_SECTION_KEY`` (``DRIP_DATABASE_URL``); a few
+short aliases exist (``DRIP_PROVIDER``). Relative paths are taken from the folder of the file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dripengine.exceptions import ConfigError
+
+CONFIG_FILENAME = "drip.toml"
+Provider = Literal["outbox", "smtp", "sendgrid"]
+
+ALIASES = {
+    "DRIP_PROVIDER": ("sending", "provider"),
+    "DRIP_TIMEZONE": ("general", "timezone"),
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///drip.db"
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ValueError(
+                f"{value!r} is not a supported database URL (accepted: sqlite:///PATH "
+                "or postgresql+psycopg://USER@HOST:PORT/DB)"
+            )
+        if value.startswith("postgresql:"):
+            value = "postgresql+psycopg:" + value.removeprefix("postgresql:")
+        return value
+
+
+class SendingSettings(_Section):
+    provider: Provider = "outbox"
+    outbox_dir: str = "outbox"
+    max_per_lead_per_week: int = Field(default=3, ge=1)
+
+
+class SenderSettings(_Section):
+    postal_address: str = "Acme GmbH, Example Street 1, 10115 Berlin, Germany"
+    base_url: str = "http://127.0.0.1:8080"
+
+
+class PathSettings(_Section):
+    campaigns: str = "campaigns"
+    templates: str = "templates"
+    sla: str = "sla.yaml"
+
+
+class GeneralSettings(_Section):
+    timezone: str = "UTC"  # how times are shown when a lead has no zone of its own
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f'"{value}" is not an IANA time zone (e.g. Europe/Berlin, America/New_York)'
+            ) from None
+        return value
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    sending: SendingSettings = SendingSettings()
+    sender: SenderSettings = SenderSettings()
+    paths: PathSettings = PathSettings()
+    general: GeneralSettings = GeneralSettings()
+    base_dir: Path = Path(".")
+    source: Path | None = None  # the file read, if any
+
+    @property
+    def database_url(self) -> str:
+        return _absolute_sqlite(self.database.url, self.base_dir)
+
+    def path(self, name: Literal["campaigns", "templates", "sla"]) -> Path:
+        return self.base_dir / getattr(self.paths, name)
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.base_dir / self.sending.outbox_dir
+
+
+def _absolute_sqlite(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and url != "sqlite:///:memory:":
+        path = Path(url.removeprefix(prefix))
+        if not path.is_absolute():
+            return prefix + str((base / path).resolve())
+    return url
+
+
+def find_config_file(explicit: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    candidate = explicit or env.get("DRIP_CONFIG")
+    if candidate:
+        path = Path(candidate)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist (from --config or DRIP_CONFIG)")
+        return path
+    default = Path(CONFIG_FILENAME)
+    return default if default.is_file() else None
+
+
+def load_settings(
+    config: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read the file (if any), apply the environment, validate, and return Settings."""
+    env = os.environ if env is None else env
+    path = find_config_file(config, env)
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    _apply_env(data, env)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    base = path.parent.resolve() if path is not None else Path.cwd()
+    return settings.model_copy(update={"base_dir": base, "source": path})
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for section_name, field in Settings.model_fields.items():
+        annotation = field.annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, _Section)):
+            continue
+        for key in annotation.model_fields:
+            var = f"DRIP_{section_name}_{key}".upper()
+            if var in env:
+                data.setdefault(section_name, {})[key] = env[var]
+    for var, (section_name, key) in ALIASES.items():
+        if var in env and f"DRIP_{section_name}_{key}".upper() not in env:
+            data.setdefault(section_name, {})[key] = env[var]
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    where = str(path) if path else "settings"
+    error = exc.errors()[0]
+    key = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        return f"{where}: {key}: unknown setting (known: {_known_keys(error['loc'])})"
+    if error["type"] == "literal_error":
+        accepted = ", ".join(_literal_values(error["loc"]))
+        return f"{where}: {key}: {error['input']!r} is not accepted (use one of: {accepted})"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    env_name = f"DRIP_{key.replace('.', '_')}".upper()
+    return f"{where}: {key}: {message} (set it in the file or with {env_name})"
+
+
+def _known_keys(loc: tuple[Any, ...]) -> str:
+    if len(loc) == 1:
+        return ", ".join(n for n in Settings.model_fields if n not in {"base_dir", "source"})
+    annotation = Settings.model_fields[str(loc[0])].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return ", ".join(f"{loc[0]}.{n}" for n in annotation.model_fields)
+
+
+def _literal_values(loc: tuple[Any, ...]) -> list[str]:
+    annotation = Settings.model_fields[str(loc[0])].annotation
+    assert isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    return [str(v) for v in get_args(annotation.model_fields[str(loc[1])].annotation)]
