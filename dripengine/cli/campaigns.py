@@ -1,0 +1,137 @@
+"""``drip campaigns``: validate, list, show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from dripengine.campaigns import Campaign, validate_campaigns
+from dripengine.campaigns.durations import format_duration
+from dripengine.cli.app import App
+from dripengine.cli.output import console, emit_object, emit_rows, format_option
+from dripengine.exceptions import CampaignError
+
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+@click.group()
+def campaigns() -> None:
+    """Campaign files: check them, list them, show one."""
+
+
+@campaigns.command("validate")
+@click.pass_obj
+def campaigns_validate(app: App) -> None:
+    """Check every campaign file; print each problem as file:line: field: message."""
+    directory = app.settings.path("campaigns")
+    loaded, errors = validate_campaigns(
+        directory,
+        known_reasons=list(app.sla.recycle_reasons),
+        templates_dir=app.settings.path("templates"),
+    )
+    for error in errors:
+        click.echo(error, err=True)
+    files = len(list(directory.glob("*.y*ml"))) if directory.is_dir() else 0
+    if errors:
+        raise click.ClickException(
+            f"{len(errors)} problem(s) in {files} file(s); {len(loaded)} campaign(s) valid"
+        )
+    click.echo(f"{len(loaded)} campaign(s) valid in {app.relative(directory)}")
+
+
+def summary(campaign: Campaign) -> dict[str, Any]:
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "priority": campaign.priority,
+        "version": campaign.version,
+        "stages": list(campaign.audience.stages),
+        "reasons": list(campaign.audience.reasons) or ["any"],
+        "tracks": list(campaign.tracks),
+        "steps": sum(len(t.steps) for t in campaign.tracks.values()),
+    }
+
+
+@campaigns.command("list")
+@format_option
+@click.pass_obj
+def campaigns_list(app: App, fmt: str) -> None:
+    """Campaigns in routing order (lowest priority number first)."""
+    ordered = sorted(app.campaigns, key=lambda c: (c.priority, c.id))
+    rows = [summary(c) for c in ordered]
+    if fmt == "table":
+        rows = [
+            {
+                **r,
+                "stages": ", ".join(r["stages"]),
+                "reasons": ", ".join(r["reasons"]),
+                "tracks": ", ".join(r["tracks"]),
+            }
+            for r in rows
+        ]
+    emit_rows(
+        rows,
+        fmt,
+        ["id", "name", "priority", "stages", "reasons", "tracks", "steps"],
+        empty="no campaigns",
+    )
+
+
+@campaigns.command("show")
+@click.argument("campaign_id")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_obj
+def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
+    """Audience, re-entry policy, send window, tracks and steps of one campaign."""
+    found = {c.id: c for c in app.campaigns}
+    if campaign_id not in found:
+        raise CampaignError(
+            f'no campaign "{campaign_id}" (known: {", ".join(sorted(found)) or "none"})'
+        )
+    campaign = found[campaign_id]
+    if emit_object(campaign.model_dump(mode="json", by_alias=True), fmt):
+        return
+    out = console()
+    out.print(
+        f"[bold]{campaign.name}[/bold] ({campaign.id}, version {campaign.version}, priority {campaign.priority})"
+    )
+    if campaign.description:
+        out.print(campaign.description.strip())
+    audience = campaign.audience
+    out.print(
+        f"  audience   from {', '.join(audience.stages)}; reasons {', '.join(audience.reasons) or 'any'}"
+    )
+    for key, value in audience.attributes.items():
+        out.print(f"             {key} = {value}")
+    reentry = campaign.reentry
+    out.print(
+        f"  re-entry   {reentry.policy}; cool-down {reentry.cooldown_days} day(s); "
+        f"max recycles {reentry.max_recycles or 'unlimited'}"
+    )
+    window = campaign.send.window
+    days = ", ".join(WEEKDAY_NAMES[d] for d in window.days)
+    out.print(
+        f"  sends      {days} {window.start:%H:%M}–{window.end:%H:%M} lead's time (fallback {campaign.send.timezone})"
+    )
+    out.print(f"  from       {campaign.send.from_}")
+    out.print(
+        f"  exits on   {', '.join(campaign.exit.on)}"
+        + (f"; after {campaign.exit.after_days} days" if campaign.exit.after_days else "")
+    )
+    for name, track in campaign.tracks.items():
+        table = Table(title=f"track {name} (score ≥ {track.min_score:g})", title_justify="left")
+        for column in ("step", "wait", "template", "subject", "condition"):
+            table.add_column(column)
+        for step in track.steps:
+            condition = ""
+            if step.condition is not None:
+                condition = step.condition.event + (
+                    f" {step.condition.step}" if step.condition.step else ""
+                )
+            table.add_row(
+                step.id, format_duration(step.wait), step.template, step.subject, condition
+            )
+        out.print()
+        out.print(table)

@@ -1,0 +1,26 @@
+"""Per-row problems of an import, printed so a person can fix the file."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import click
+
+SHOWN = 20
+
+
+class Problem(Protocol):
+    line: int
+    email: str
+    message: str
+
+
+def print_row_problems(problems: Sequence[Problem], path: Path) -> None:
+    for problem in problems[:SHOWN]:
+        click.echo(f"{path}:{problem.line}: {problem.message}", err=True)
+    if len(problems) > SHOWN:
+        click.echo(
+            f"… and {len(problems) - SHOWN} more (use --format json for the full list)", err=True
+        )

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+
+from dripengine.config import load_settings
+from dripengine.exceptions import ConfigError
+
+
+def test_defaults_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(env={})
+    assert settings.sending.provider == "outbox"
+    assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'drip.db'}"
+    assert settings.source is None
+
+
+def test_file_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "drip.toml").write_text(
+        '[database]\nurl = "sqlite:///data/d.db"\n[paths]\ncampaigns = "c"\n'
+    )
+    settings = load_settings(folder / "drip.toml", env={})
+    assert settings.database_url == f"sqlite:///{folder.resolve() / 'data' / 'd.db'}"
+    assert settings.path("campaigns") == folder.resolve() / "c"
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    (tmp_path / "drip.toml").write_text('[sending]\nprovider = "smtp"\n')
+    env = {"DRIP_PROVIDER": "sendgrid", "DRIP_DATABASE_URL": "postgresql://u@127.0.0.1/x"}
+    settings = load_settings(tmp_path / "drip.toml", env=env)
+    assert settings.sending.provider == "sendgrid"
+    assert settings.database_url == "postgresql+psycopg://u@127.0.0.1/x"
+    long_form = load_settings(
+        tmp_path / "drip.toml", env={"DRIP_SENDING_PROVIDER": "outbox", "DRIP_PROVIDER": "smtp"}
+    )
+    assert long_form.sending.provider == "outbox"
+
+
+def test_drip_config_env_points_elsewhere(tmp_path: Path) -> None:
+    (tmp_path / "other.toml").write_text('[general]\ntimezone = "Asia/Tokyo"\n')
+    assert (
+        load_settings(env={"DRIP_CONFIG": str(tmp_path / "other.toml")}).general.timezone
+        == "Asia/Tokyo"
+    )
+
+
+def test_wrong_provider_names_key_and_accepted_values() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"sending.provider: 'mailgun' is not accepted \(use one of: outbox, smtp, sendgrid\)",
+    ):
+        load_settings(env={"DRIP_PROVIDER": "mailgun"})
+
+
+def test_unknown_key_lists_known_keys(tmp_path: Path) -> None:
+    (tmp_path / "drip.toml").write_text('[database]\nuri = "sqlite:///x.db"\n')
+    with pytest.raises(
+        ConfigError,
+        match=r"drip.toml: database.uri: unknown setting \(known: database.url, database.echo\)",
+    ):
+        load_settings(tmp_path / "drip.toml", env={})
+
+
+def test_bad_timezone_and_url_name_the_env_var() -> None:
+    with pytest.raises(
+        ConfigError,
+        match='general.timezone: "Mars/Base" is not an IANA time zone.*DRIP_GENERAL_TIMEZONE',
+    ):
+        load_settings(env={"DRIP_TIMEZONE": "Mars/Base"})
+    with pytest.raises(ConfigError, match="is not a supported database URL"):
+        load_settings(env={"DRIP_DATABASE_URL": "mysql://x"})
+
+
+def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "drip.toml").write_text("[database\n")
+    with pytest.raises(ConfigError, match="drip.toml: "):
+        load_settings(tmp_path / "drip.toml", env={})
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", env={})
+
+
+def test_shipped_drip_toml_is_valid() -> None:
+    from dripengine.scaffold import SKELETON
+
+    settings = load_settings(SKELETON / "drip.toml", env={})
+    assert settings.sending.provider == "outbox"
