@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,9 @@ from dripengine.models import Enrollment, Lead, RecycleRecord, StageChange, Supp
 from dripengine.sla import SLA
 
 LEAD_FIELDS = ("first_name", "last_name", "company", "title", "phone", "country", "timezone")
+# Leads moved to the start of a send window are spread over its first half hour, so a recycle
+# wave does not reach the provider (and the recipients' servers) in the same second.
+WINDOW_SPREAD = timedelta(minutes=30)
 OUTCOMES = {
     "enroll": "enrolled",
     "restart": "restarted",
@@ -249,7 +252,9 @@ def _enroll(
         existing.status = "active"
         existing.exit_reason = None
         existing.ended_at = None
-        existing.next_due_at = next_opening(now, campaign.send.window, tz, spread_key=lead.email)
+        existing.next_due_at = next_opening(
+            now, campaign.send.window, tz, spread_key=lead.email, spread=WINDOW_SPREAD
+        )
         existing.updated_at = now
         return _Enrolled(
             outcome,
@@ -261,7 +266,9 @@ def _enroll(
         )
     track_name, track = campaign.track_for_score(lead.score)
     step = track.steps[0]
-    due = first_due(now, step.wait, campaign.send.window, tz, spread_key=lead.email)
+    due = first_due(
+        now, step.wait, campaign.send.window, tz, spread_key=lead.email, spread=WINDOW_SPREAD
+    )
     if existing is None:
         session.add(
             Enrollment(

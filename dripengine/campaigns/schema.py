@@ -1,25 +1,19 @@
 """The campaign file schema: one pydantic model per YAML mapping.
 
-Validators raise ``ValueError`` with messages written for the person editing the YAML file; the
-loader adds ``file:line: field:`` in front. Checks that span several fields (step ids, track bands,
-conditions) raise :class:`CampaignProblems`, which carries a location per problem.
+Field values are checked by the types in :mod:`dripengine.campaigns.fields`. Checks that span
+several fields (step ids, track bands, conditions) raise :class:`CampaignProblems`, which carries a
+location per problem so the loader can point at the right line.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import time, timedelta
 from email.utils import parseaddr
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
-from jinja2 import Environment, TemplateSyntaxError
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     field_serializer,
@@ -27,7 +21,32 @@ from pydantic import (
     model_validator,
 )
 
-from dripengine.campaigns.durations import format_duration, parse_duration
+from dripengine.campaigns.durations import format_duration
+from dripengine.campaigns.fields import (
+    ALWAYS_EXIT,
+    CONDITION_EVENTS,
+    EXIT_EVENTS,
+    LEAD_FIELDS,
+    SCALARS,
+    SLUG,
+    STAGES,
+    WEEKDAYS,
+    CampaignProblems,
+    ConditionEvent,
+    Duration,
+    ExitEvent,
+    Loc,
+    Sender,
+    Slug,
+    Stage,
+    SubjectTemplate,
+    TemplatePath,
+    TimeOfDay,
+    TimeZoneName,
+    Weekday,
+    format_loc,
+    is_valid_timezone,
+)
 
 __all__ = [
     "ALWAYS_EXIT",
@@ -50,160 +69,6 @@ __all__ = [
     "format_loc",
     "is_valid_timezone",
 ]
-
-STAGES = ("mql", "sal", "sql", "opportunity")
-"""The stages sales can hand a lead back from."""
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-EXIT_EVENTS = ("replied", "requalified", "unsubscribed", "bounced", "complained")
-ALWAYS_EXIT = frozenset({"unsubscribed", "bounced", "complained"})
-"""Events that end every enrollment whatever ``exit.on`` says: suppression is not optional."""
-CONDITION_EVENTS = ("opened", "clicked", "replied", "not_opened", "not_clicked")
-LEAD_FIELDS = ("country", "company", "title", "timezone", "source")
-"""Lead columns an audience attribute filter can name; any other key is a free attribute."""
-
-Loc = tuple[str | int, ...]
-
-_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_TIME = re.compile(r"(\d{1,2}):(\d{2})")
-_JINJA = Environment()
-
-
-def format_loc(loc: Loc) -> str:
-    """``("tracks", "cold", "steps", 2, "wait")`` -> ``tracks.cold.steps[2].wait``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
-
-
-class CampaignProblems(ValueError):
-    """Problems found by a check across fields, each with the location it belongs to."""
-
-    def __init__(self, problems: list[tuple[Loc, str]]) -> None:
-        self.problems = problems
-        super().__init__("; ".join(f"{format_loc(loc)}: {msg}" for loc, msg in problems))
-
-
-def is_valid_timezone(name: str) -> bool:
-    """True when ``name`` is an IANA time zone zoneinfo can load (``Europe/Berlin``)."""
-    if not isinstance(name, str) or not name or name != name.strip():
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
-
-
-# --- field checks ----------------------------------------------------------------------------
-
-
-def _slug(value: str) -> str:
-    if not _SLUG.fullmatch(value):
-        raise ValueError(
-            f'"{value}" is not a slug (use lowercase letters, digits and hyphens, '
-            "e.g. lost-sql-winback)"
-        )
-    return value
-
-
-def _one_of(allowed: tuple[str, ...], what: str) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        if value not in allowed:
-            raise ValueError(f'unknown {what} "{value}" (use {", ".join(allowed)})')
-        return value
-
-    return check
-
-
-_DAY_NAMES = {name: index for index, name in enumerate(WEEKDAYS)} | {
-    name: index
-    for index, name in enumerate(
-        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-    )
-}
-
-
-def _weekday(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().lower() in _DAY_NAMES:
-        return _DAY_NAMES[value.strip().lower()]
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
-        return value
-    shown = f'"{value}"' if isinstance(value, str) else repr(value)
-    raise ValueError(f"unknown weekday {shown} (use {', '.join(WEEKDAYS)})")
-
-
-def _time_of_day(value: Any) -> Any:
-    if isinstance(value, time):
-        return value
-    if isinstance(value, str):
-        match = _TIME.fullmatch(value.strip())
-        if match and int(match[1]) < 24 and int(match[2]) < 60:
-            return time(int(match[1]), int(match[2]))
-    shown = f'"{value}"' if isinstance(value, str) else repr(value)
-    raise ValueError(f'{shown} is not a time of day (use HH:MM in quotes, e.g. "09:00")')
-
-
-def _duration(value: Any) -> Any:
-    if isinstance(value, timedelta):
-        if value < timedelta(0):
-            raise ValueError(f"{value} is negative; a wait cannot be")
-        return value
-    return parse_duration(value)
-
-
-def _template_path(value: str) -> str:
-    parts = value.replace("\\", "/").split("/")
-    if not value.strip() or value.startswith("/") or ".." in parts or ":" in parts[0]:
-        raise ValueError(f'"{value}" must be a path inside templates/ (e.g. lost-sql/checkin.mjml)')
-    return value
-
-
-def _jinja_subject(value: str) -> str:
-    if not value.strip():
-        raise ValueError("a subject cannot be empty")
-    try:
-        _JINJA.parse(value)
-    except TemplateSyntaxError as exc:
-        reason = (exc.message or "syntax error").rstrip(".")
-        raise ValueError(f'"{value}" is not a valid Jinja template: {reason}') from None
-    return value
-
-
-def _sender(value: str) -> str:
-    _, address = parseaddr(value)
-    if not address:
-        raise ValueError(
-            f'"{value}" is not an email address (use "Name <address@example.com>" '
-            "or address@example.com)"
-        )
-    try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f'"{value}" is not a valid email address: {exc}') from None
-    return value
-
-
-def _timezone(value: str) -> str:
-    if not is_valid_timezone(value):
-        raise ValueError(
-            f'"{value}" is not an IANA time zone (e.g. Europe/Berlin, America/New_York)'
-        )
-    return value
-
-
-Slug = Annotated[str, AfterValidator(_slug)]
-Stage = Annotated[str, AfterValidator(_one_of(STAGES, "stage"))]
-ExitEvent = Annotated[str, AfterValidator(_one_of(EXIT_EVENTS, "exit event"))]
-ConditionEvent = Annotated[str, AfterValidator(_one_of(CONDITION_EVENTS, "condition event"))]
-Weekday = Annotated[int, BeforeValidator(_weekday)]
-TimeOfDay = Annotated[time, BeforeValidator(_time_of_day)]
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-_SCALARS = (str, int, float, bool)
-
 
 # --- models ----------------------------------------------------------------------------------
 
@@ -234,7 +99,7 @@ class Audience(_Model):
             if not values:
                 problems.append((("attributes", key), "an empty list matches no lead; remove it"))
             for index, value in enumerate(values):
-                if value is None or not isinstance(value, _SCALARS):
+                if value is None or not isinstance(value, SCALARS):
                     loc: Loc = (
                         ("attributes", key, index) if accepted is values else ("attributes", key)
                     )
@@ -290,9 +155,9 @@ class SendPolicy(_Model):
 
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
 
-    from_: Annotated[str, AfterValidator(_sender)] = Field(alias="from")
-    reply_to: Annotated[str, AfterValidator(_sender)] | None = None
-    timezone: Annotated[str, AfterValidator(_timezone)] = "UTC"
+    from_: Sender = Field(alias="from")
+    reply_to: Sender | None = None
+    timezone: TimeZoneName = "UTC"
     window: SendWindow = Field(default_factory=SendWindow)
 
     @property
@@ -316,8 +181,8 @@ class Step(_Model):
 
     id: Slug
     wait: Duration
-    template: Annotated[str, AfterValidator(_template_path)]
-    subject: Annotated[str, AfterValidator(_jinja_subject)]
+    template: TemplatePath
+    subject: SubjectTemplate
     condition: Condition | None = None
 
     @field_serializer("wait", when_used="json")
@@ -406,7 +271,7 @@ def _track_problems(tracks: dict[str, Track]) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     previous: tuple[str, float] | None = None
     for index, (name, track) in enumerate(tracks.items()):
-        if not _SLUG.fullmatch(name):
+        if not SLUG.fullmatch(name):
             problems.append(((name,), f'"{name}" is not a slug (use e.g. cold, warm, hot)'))
         loc: Loc = (name, "min_score")
         score = _show_score(track.min_score)

@@ -61,7 +61,9 @@ def main(ctx: click.Context, config_path: str | None, now: datetime | None) -> N
     Recycle lost leads into the campaign that fits why they came back, send the sequence that fits
     where they stand, and hand them back to sales when they are ready.
     """
-    ctx.obj = App(config_path=config_path, now_override=now)
+    app = App(config_path=config_path, now_override=now)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
 
 
 def _register() -> None:

@@ -13,7 +13,7 @@ from dripengine.campaigns import Campaign, load_campaigns
 from dripengine.clock import Clock, FixedClock, SystemClock
 from dripengine.config import Settings, load_settings
 from dripengine.db import make_engine, require_current
-from dripengine.exceptions import CampaignFileErrors, CampaignError
+from dripengine.exceptions import CampaignError, CampaignFileErrors
 from dripengine.sla import SLA, load_sla
 
 
@@ -39,6 +39,11 @@ class App:
     @cached_property
     def engine(self) -> Engine:
         return make_engine(self.settings.database_url, echo=self.settings.database.echo)
+
+    def close(self) -> None:
+        """Release the database connections (called when the command ends)."""
+        if "engine" in self.__dict__:
+            self.engine.dispose()
 
     def ready_engine(self) -> Engine:
         """The engine, after checking that the schema is there and current."""

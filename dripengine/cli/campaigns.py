@@ -113,7 +113,7 @@ def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
     window = campaign.send.window
     days = ", ".join(WEEKDAY_NAMES[d] for d in window.days)
     out.print(
-        f"  sends      {days} {window.start:%H:%M}–{window.end:%H:%M} lead's time (fallback {campaign.send.timezone})"
+        f"  sends      {days} {window.start:%H:%M}-{window.end:%H:%M} lead's time (fallback {campaign.send.timezone})"
     )
     out.print(f"  from       {campaign.send.from_}")
     out.print(

@@ -1,0 +1,151 @@
+"""``drip leads import``: read, validate and upsert leads in batches, and report what happened.
+
+Without ``strict`` each batch is committed on its own (good rows are kept, bad rows reported, and
+SQLite's write lock is held one batch at a time); a re-run is harmless because the import is an
+upsert. With ``strict`` the whole import is one transaction: once a bad row is seen nothing more is
+written, the rest of the input is still checked so every error is reported, and the transaction is
+rolled back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from os import PathLike
+
+from sqlalchemy.engine import Engine
+
+from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings, read_csv_rows
+from dripengine.leads.store import upsert_leads
+
+__all__ = ["BATCH_SIZE", "ImportReport", "import_leads_file", "import_leads_rows"]
+
+BATCH_SIZE = 5000
+Progress = Callable[[int], None]
+
+
+@dataclass
+class ImportReport:
+    """What an import did. ``aborted``: strict mode met bad rows, so nothing was imported."""
+
+    rows_read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    ignored_stage: int = 0
+    seconds: float = 0.0
+    aborted: bool = False
+
+    def summary(self) -> list[str]:
+        """The report in a few lines of text, for a person."""
+        rate = f" ({self.rows_read / self.seconds:,.0f} rows/s)" if self.seconds else ""
+        lines = [
+            f"{self.rows_read} rows in {self.seconds:.2f}s{rate}: {self.inserted} new, "
+            f"{self.updated} updated, {len(self.errors)} with errors"
+        ]
+        if self.ignored_stage:
+            lines.append(
+                f"stage column ignored for {self.ignored_stage} existing leads "
+                "(stage changes go through the funnel, e.g. `drip recycle`)"
+            )
+        if self.aborted:
+            lines.append(
+                f"strict mode: nothing imported because {len(self.errors)} rows have errors"
+            )
+        return lines
+
+
+def import_leads_file(
+    engine: Engine,
+    path: str | PathLike[str],
+    *,
+    now: datetime,
+    strict: bool = False,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> ImportReport:
+    """Import the CSV file at ``path`` (see :mod:`dripengine.leads.csvrows` for its columns).
+
+    Raises :class:`~dripengine.exceptions.ImportFileError` for a problem with the whole file;
+    problems with single rows are in the report's ``errors``.
+    """
+    started = time.perf_counter()
+    header, records = read_csv_rows(path)
+    rows = lead_rows(header, records, source=str(path))
+    return _import(engine, rows, now, strict, progress, batch_size, started)
+
+
+def import_leads_rows(
+    engine: Engine,
+    rows: Iterable[Mapping[str, object]],
+    *,
+    now: datetime,
+    strict: bool = False,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+    first_line: int = 1,
+) -> ImportReport:
+    """Import a stream of rows, each a mapping of column name to value as in a CSV file.
+
+    Rows are numbered from ``first_line`` in the report's errors.
+    """
+    started = time.perf_counter()
+    return _import(
+        engine,
+        parse_mappings(rows, first_line=first_line),
+        now,
+        strict,
+        progress,
+        batch_size,
+        started,
+    )
+
+
+def _import(
+    engine: Engine,
+    rows: Iterable[LeadRow | RowError],
+    now: datetime,
+    strict: bool,
+    progress: Progress | None,
+    batch_size: int,
+    started: float,
+) -> ImportReport:
+    if now.tzinfo is None:
+        raise ValueError(f"naive datetime {now!r}: pass an aware datetime (UTC)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    report = ImportReport()
+    batch: list[LeadRow] = []
+    with engine.connect() as connection:
+
+        def flush() -> None:
+            if batch and not (strict and report.errors):
+                counts = upsert_leads(connection, batch, now=now)
+                report.inserted += counts.inserted
+                report.updated += counts.updated
+                report.ignored_stage += counts.ignored_stage
+                if not strict:
+                    connection.commit()
+            batch.clear()
+            if progress is not None:
+                progress(report.rows_read)
+
+        for row in rows:
+            report.rows_read += 1
+            if isinstance(row, RowError):
+                report.errors.append(row)
+                continue
+            batch.append(row)
+            if len(batch) >= batch_size:
+                flush()
+        flush()
+        if strict and report.errors:
+            connection.rollback()
+            report.inserted = report.updated = report.ignored_stage = 0
+            report.aborted = True
+        else:
+            connection.commit()
+    report.seconds = time.perf_counter() - started
+    return report
