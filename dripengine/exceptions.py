@@ -38,6 +38,13 @@ class CampaignFileErrors(CampaignError):
 class SLAError(DripError):
     """The SLA file is not valid."""
 
+    def __init__(self, message: str | None = None, *, errors: list[str] | None = None) -> None:
+        self.errors = errors if errors else [message or (self.__doc__ or "").strip()]
+        if message is None and errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            message = errors[0] + more
+        super().__init__(message)
+
 
 class FunnelError(DripError):
     """That lifecycle move is not allowed."""

@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dripengine.exceptions import SLAError
 from dripengine.funnel import RECYCLABLE, label
+from dripengine.yamlfile import read_yaml, validate
 
 FitGrade = Literal["A", "B", "C", "D"]
 
@@ -69,29 +69,24 @@ class SLA(_Strict):
 
 
 def load_sla(path: Path) -> SLA:
+    """The SLA in ``path``; raises :class:`SLAError` listing every problem (``file:line: ...``)."""
     if not path.is_file():
         raise SLAError(
             f"{path} does not exist: `drip init` writes one, or set paths.sla in drip.toml"
         )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise SLAError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    if not isinstance(data, dict):
-        raise SLAError(f"{path}: expected a mapping of SLA sections (recycle_reasons, …)")
-    try:
-        return SLA.model_validate(data)
-    except ValidationError as exc:
+    document, errors = read_yaml(
+        path,
+        str(path),
+        needs="an SLA needs at least recycle_reasons",
+        must_be="an SLA file must be a mapping of sections "
+        "(recycle_reasons: ..., requalification: ...)",
+    )
+    if document is not None:
         # an unknown key usually explains the "missing" one beside it (a typo): report it first
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
-        error = errors[0]
-        where = ".".join(str(part) for part in error["loc"])
-        message = str(error["msg"]).removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            message = "unknown field"
-        raise SLAError(f"{path}: {where}: {message}") from None
+        sla, errors = validate(document, SLA, unknown_first=True)
+        if sla is not None:
+            return sla
+    raise SLAError(errors=errors)
 
 
 def render_markdown(sla: SLA) -> str:

@@ -76,6 +76,18 @@ def test_campaigns_validate_reports_file_line_field(folder: Path) -> None:
     assert code == 1 and "drip campaigns validate" in err
 
 
+def test_campaigns_validate_reports_sla_problems_too(folder: Path) -> None:
+    sla = folder / "sla.yaml"
+    sla.write_text(
+        sla.read_text().replace("    label: Chose a competitor", "    lable: Chose a competitor")
+    )
+    code, _, err = drip("campaigns", "validate")
+    assert code == 1
+    assert 'recycle_reasons.chose_competitor.lable: unknown field (did you mean "label"?)' in err
+    # the campaigns are still checked, and reported valid in the summary
+    assert "2 of 2 campaign file(s) valid" in err
+
+
 def test_import_recycle_show_list(folder: Path) -> None:
     code, out, err = drip("leads", "import", "leads.csv")
     assert code == 0, err
@@ -190,9 +202,12 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
     exe = Path(sys.executable).with_name("drip")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "dripengine"]
-    run = lambda *a: subprocess.run(
-        [*command, *a], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
-    )  # noqa: E731
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
     assert run("init", "demo").returncode == 0
     result = subprocess.run(
         [*command, "recycle", "jane@acme.example", "--from", "sql", "--reason", "no_budget"],

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from dripengine.campaigns.durations import parse_duration
 from dripengine.funnel import RECYCLABLE
+from dripengine.yamlfile import Loc, format_loc
 
 STAGES = RECYCLABLE
 """The stages sales can hand a lead back from (the funnel's own list)."""
@@ -30,22 +31,9 @@ CONDITION_EVENTS = ("opened", "clicked", "replied", "not_opened", "not_clicked")
 LEAD_FIELDS = ("country", "company", "title", "timezone", "source")
 """Lead columns an audience attribute filter can name; any other key is a free attribute."""
 
-Loc = tuple[str | int, ...]
-
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
 _JINJA = Environment()
-
-
-def format_loc(loc: Loc) -> str:
-    """``("tracks", "cold", "steps", 2, "wait")`` -> ``tracks.cold.steps[2].wait``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
 
 
 class CampaignProblems(ValueError):

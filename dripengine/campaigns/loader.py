@@ -1,67 +1,31 @@
 """Load campaign files, and report every problem as ``file:line: field: message``.
 
-YAML is parsed into nodes first so each mapping key and sequence item keeps its line; pydantic's
-error locations are then mapped back onto those lines (a missing field falls back to its parent).
-The YAML dialect is YAML 1.1 without its traps: ``on``/``no``/``yes`` stay text (``exit.on``, the
-country ``NO``) and ``17:00`` stays a time instead of becoming the number 1020.
+Parsing (with the line of every key) and explaining pydantic's errors is
+:mod:`dripengine.yamlfile`; this module adds what is particular to campaigns: the directory of
+files, unique ids, and references to the SLA's recycle reasons and to template files.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
-from dripengine.campaigns.messages import explain, kind
-from dripengine.campaigns.schema import Campaign, Loc, format_loc
+from dripengine.campaigns.schema import Campaign, Loc
 from dripengine.exceptions import CampaignFileErrors
+from dripengine.yamlfile import YAMLDocument, read_yaml, validate
 
 __all__ = ["dump_campaign", "load_campaign_file", "load_campaigns", "validate_campaigns"]
 
 CAMPAIGN_SUFFIXES = (".yaml", ".yml")
 
 
-class _CampaignYAMLLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and no base-60 numbers."""
-
-    yaml_implicit_resolvers = {
-        first: [
-            (tag, regexp)
-            for tag, regexp in resolvers
-            if tag
-            not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
-        ]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-    }
-
-
-_CampaignYAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_CampaignYAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
-)
-_CampaignYAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$"
-        r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"
-    ),
-    list("-+0123456789."),
-)
-
-
 @dataclass
 class _Parsed:
     campaign: Campaign
-    lines: dict[Loc, int]
-    shown: str
+    document: YAMLDocument
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -104,7 +68,7 @@ def validate_campaigns(
         parsed, file_errors = _parse_file(path, shown)
         if parsed is not None:
             file_errors += _reference_problems(parsed, known_reasons, templates_dir)
-            id_line = parsed.lines.get(("id",), 1)
+            id_line = parsed.document.lines.get(("id",), 1)
             first = seen_ids.get(parsed.campaign.id)
             if first is not None:
                 file_errors.append(
@@ -159,83 +123,18 @@ def _display(directory: Path, name: str) -> str:
 
 
 def _parse_file(path: Path, shown: str) -> tuple[_Parsed | None, list[str]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        return None, [f"{shown}:1: not UTF-8 text; save the file as UTF-8"]
-    except OSError as exc:
-        return None, [f"{shown}:1: cannot be read: {exc.strerror or exc}"]
-    loader = _CampaignYAMLLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "cannot be parsed"
-        return None, [f"{shown}:{line}: invalid YAML: {problem}"]
-    except yaml.YAMLError as exc:
-        return None, [f"{shown}:1: invalid YAML: {exc}"]
-    finally:
-        loader.dispose()
-    if node is None or data is None:
-        return None, [
-            f"{shown}:1: the file is empty; a campaign needs at least id, name, audience, "
-            "send and tracks"
-        ]
-    if not isinstance(data, dict):
-        return None, [
-            f"{shown}:{node.start_mark.line + 1}: a campaign file must be a mapping of fields "
-            f"(id: ..., name: ...), not {kind(data)}"
-        ]
-    lines: dict[Loc, int] = {(): 1}
-    located = _walk(node, (), lines, set())
-    campaign: Campaign | None = None
-    try:
-        campaign = Campaign.model_validate(data)
-    except ValidationError as exc:
-        located += [
-            (_line_for(loc, lines), f"{format_loc(loc) or 'file'}: {message}")
-            for loc, message in explain(exc)
-        ]
-    if campaign is None or located:
-        return None, [f"{shown}:{line}: {message}" for line, message in sorted(located)]
-    return _Parsed(campaign, lines, shown), []
-
-
-def _walk(
-    node: yaml.Node, path: Loc, lines: dict[Loc, int], active: set[int]
-) -> list[tuple[int, str]]:
-    """Record the line of every key and item under ``node``; report duplicate keys."""
-    if id(node) in active:  # a recursive alias
-        return []
-    active = active | {id(node)}
-    problems: list[tuple[int, str]] = []
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key: str | int = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            line = key_node.start_mark.line + 1
-            child = (*path, key)
-            if child in lines:
-                where = format_loc(child)
-                problems.append(
-                    (line, f"{where}: duplicate key (also on line {lines[child]}); keep one")
-                )
-            lines[child] = line
-            problems += _walk(value_node, child, lines, active)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            child = (*path, index)
-            lines[child] = item.start_mark.line + 1
-            problems += _walk(item, child, lines, active)
-    return problems
-
-
-def _line_for(loc: Loc, lines: dict[Loc, int]) -> int:
-    for end in range(len(loc), -1, -1):
-        if loc[:end] in lines:
-            return lines[loc[:end]]
-    return 1
+    document, errors = read_yaml(
+        path,
+        shown,
+        needs="a campaign needs at least id, name, audience, send and tracks",
+        must_be="a campaign file must be a mapping of fields (id: ..., name: ...)",
+    )
+    if document is None:
+        return None, errors
+    campaign, errors = validate(document, Campaign)
+    if campaign is None:
+        return None, errors
+    return _Parsed(campaign, document), []
 
 
 # --- checks against the world outside the file -----------------------------------------------
@@ -244,7 +143,7 @@ def _line_for(loc: Loc, lines: dict[Loc, int]) -> int:
 def _reference_problems(
     parsed: _Parsed, known_reasons: Collection[str] | None, templates_dir: Path | None
 ) -> list[str]:
-    campaign, lines, shown = parsed.campaign, parsed.lines, parsed.shown
+    campaign = parsed.campaign
     problems: list[tuple[Loc, str]] = []
     if known_reasons is not None:
         known = sorted(known_reasons)
@@ -268,7 +167,4 @@ def _reference_problems(
                             f"{_display(Path(templates_dir), step.template)} does not exist",
                         )
                     )
-    return [
-        f"{shown}:{_line_for(loc, lines)}: {format_loc(loc)}: {message}"
-        for loc, message in problems
-    ]
+    return [parsed.document.error(loc, message) for loc, message in problems]

@@ -11,7 +11,7 @@ from dripengine.campaigns import Campaign, validate_campaigns
 from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
 from dripengine.cli.output import console, emit_object, emit_rows, format_option
-from dripengine.exceptions import CampaignError
+from dripengine.exceptions import CampaignError, SLAError
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -24,21 +24,26 @@ def campaigns() -> None:
 @campaigns.command("validate")
 @click.pass_obj
 def campaigns_validate(app: App) -> None:
-    """Check every campaign file; print each problem as file:line: field: message."""
+    """Check the SLA file and every campaign file; print each problem as file:line: field: message."""
     directory = app.settings.path("campaigns")
+    problems: list[str] = []
+    known_reasons: list[str] | None = None
+    try:
+        known_reasons = list(app.sla.recycle_reasons)
+    except SLAError as exc:
+        problems += exc.errors  # campaigns are still checked, without the reason codes
     loaded, errors = validate_campaigns(
-        directory,
-        known_reasons=list(app.sla.recycle_reasons),
-        templates_dir=app.settings.path("templates"),
+        directory, known_reasons=known_reasons, templates_dir=app.settings.path("templates")
     )
-    for error in errors:
-        click.echo(error, err=True)
+    problems += errors
+    for problem in problems:
+        click.echo(problem, err=True)
     files = len(list(directory.glob("*.y*ml"))) if directory.is_dir() else 0
-    if errors:
+    if problems:
         raise click.ClickException(
-            f"{len(errors)} problem(s) in {files} file(s); {len(loaded)} campaign(s) valid"
+            f"{len(problems)} problem(s); {len(loaded)} of {files} campaign file(s) valid"
         )
-    click.echo(f"{len(loaded)} campaign(s) valid in {app.relative(directory)}")
+    click.echo(f"{len(loaded)} campaign(s) valid in {app.relative(directory)}; SLA valid")
 
 
 def summary(campaign: Campaign) -> dict[str, Any]:

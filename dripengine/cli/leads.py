@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
 from rich.table import Table
 from sqlmodel import Session
 
@@ -119,7 +122,9 @@ def leads_show(app: App, email: str, fmt: str) -> None:
     )
 
 
-def _section(out, title: str, rows: list[dict], columns: list[str], tz: str | None) -> None:  # type: ignore[no-untyped-def]
+def _section(
+    out: Console, title: str, rows: list[dict[str, Any]], columns: list[str], tz: str | None
+) -> None:
     if not rows:
         out.print(f"\n{title}: none")
         return
@@ -130,7 +135,7 @@ def _section(out, title: str, rows: list[dict], columns: list[str], tz: str | No
         cells = []
         for column in columns:
             value = row.get(column)
-            if hasattr(value, "astimezone"):
+            if isinstance(value, datetime):
                 cells.append(format_local(value, tz))
             else:
                 cells.append("" if value is None else str(value))

@@ -12,9 +12,10 @@ SHOWN = 20
 
 
 class Problem(Protocol):
-    line: int
-    email: str
-    message: str
+    @property
+    def line(self) -> int: ...
+    @property
+    def message(self) -> str: ...
 
 
 def print_row_problems(problems: Sequence[Problem], path: Path) -> None:

@@ -14,12 +14,12 @@ import difflib
 import re
 import zoneinfo
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
 from os import PathLike
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import NamedTuple, Protocol, TextIO
 
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import ImportFileError
@@ -107,15 +107,18 @@ class _Reader(Protocol):
     def __iter__(self) -> Iterator[list[str]]: ...
 
 
-@dataclass(slots=True)
-class LeadRow:
-    """A valid row: the normalised address, the non-empty Lead fields, the stage and attributes."""
+class LeadRow(NamedTuple):
+    """A valid row: the normalised address, the non-empty Lead fields, the stage and attributes.
+
+    A tuple of strings and dicts of strings, which the garbage collector stops tracking: batches of
+    them then cost no full collections.
+    """
 
     line: int
     email: str
-    fields: dict[str, str] = field(default_factory=dict)
-    stage: str | None = None
-    attributes: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str]  # Lead field -> stripped, non-empty value
+    stage: str | None
+    attributes: dict[str, str]  # other column -> stripped, non-empty value
 
 
 @lru_cache(maxsize=1024)

@@ -18,7 +18,7 @@ from os import PathLike
 from sqlalchemy.engine import Engine
 
 from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings, read_csv_rows
-from dripengine.leads.store import upsert_leads
+from dripengine.leads.store import Batch
 
 __all__ = ["BATCH_SIZE", "ImportReport", "import_leads_file", "import_leads_rows"]
 
@@ -117,18 +117,19 @@ def _import(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     report = ImportReport()
-    batch: list[LeadRow] = []
+    batch = Batch(engine.dialect, now)
     with engine.connect() as connection:
 
         def flush() -> None:
-            if batch and not (strict and report.errors):
-                counts = upsert_leads(connection, batch, now=now)
+            if strict and report.errors:
+                batch.clear()  # nothing will be kept: stop writing, keep checking
+            else:
+                counts = batch.write(connection)
                 report.inserted += counts.inserted
                 report.updated += counts.updated
                 report.ignored_stage += counts.ignored_stage
                 if not strict:
                     connection.commit()
-            batch.clear()
             if progress is not None:
                 progress(report.rows_read)
 
@@ -137,7 +138,7 @@ def _import(
             if isinstance(row, RowError):
                 report.errors.append(row)
                 continue
-            batch.append(row)
+            batch.add(row)
             if len(batch) >= batch_size:
                 flush()
         flush()

@@ -6,16 +6,18 @@ in SQL (the row's keys win: SQLite ``json_patch``, PostgreSQL ``jsonb ||``), kee
 ``created_at`` and its stage — import never moves a lead through the funnel — and gets
 ``updated_at = now``.
 
-One ``SELECT email, stage … WHERE email IN (…)`` a batch tells new from existing rows before the
-write, so the counts cost no RETURNING and no row-by-row round trips.
+One ``SELECT email, stage`` a batch, before the write, tells new from existing rows, so the counts
+cost no RETURNING and no row-by-row round trips.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
+from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any
 
@@ -28,11 +30,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from dripengine.leads.csvrows import FIELDS, LeadRow
 from dripengine.models import Lead
 
-__all__ = ["UpsertCounts", "existing_stages", "upsert_leads"]
+__all__ = ["Batch", "UpsertCounts", "existing_stages", "json_object", "upsert_leads"]
 
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
 DEFAULT_STAGE = "lead"
-IN_CHUNK = 1000  # addresses per IN (…): well under every backend's limit on bound parameters
 
 
 @dataclass(frozen=True)
@@ -45,46 +46,95 @@ class UpsertCounts:
 def existing_stages(connection: Connection, emails: Sequence[str]) -> dict[str, str]:
     """The current stage of each of ``emails`` that is already a lead.
 
-    Plain SQL on the driver: SQLAlchemy's expanding ``IN`` costs more than the query itself.
-    PostgreSQL takes the batch as one array (``= ANY``); SQLite in chunks of ``IN (?, …)``.
+    One query a batch, the addresses as one parameter (PostgreSQL: an array, ``= ANY``; SQLite: a
+    JSON array, ``json_each``), in plain SQL: SQLAlchemy's expanding ``IN`` costs more than the
+    query itself, and one parameter meets no limit on their number.
     """
-    found: dict[str, str] = {}
+    if not emails:
+        return {}
     if connection.dialect.name == "postgresql":
         sql = "SELECT email, stage FROM lead WHERE email = ANY(%s)"
-        found.update(iter(connection.exec_driver_sql(sql, (list(emails),)).tuples()))
-        return found
-    for start in range(0, len(emails), IN_CHUNK):
-        chunk = tuple(emails[start : start + IN_CHUNK])
-        sql = f"SELECT email, stage FROM lead WHERE email IN ({', '.join('?' * len(chunk))})"
-        # iter(): a Result has .keys(), which dict.update would take for a mapping
-        found.update(iter(connection.exec_driver_sql(sql, chunk).tuples()))
-    return found
+        param: Any = list(emails)
+    else:
+        sql = "SELECT email, stage FROM lead WHERE email IN (SELECT value FROM json_each(?))"
+        param = json.dumps(list(emails))
+    return dict(connection.exec_driver_sql(sql, (param,)).tuples().all())
 
 
-def upsert_leads(connection: Connection, rows: Sequence[LeadRow], *, now: datetime) -> UpsertCounts:
+class Batch:
+    """Rows made ready for the driver as they arrive, then written with one executemany.
+
+    Holding driver-ready tuples instead of :class:`LeadRow` objects keeps a batch out of the
+    garbage collector's sight (tuples of strings are untracked), which spares full collections.
+    """
+
+    def __init__(self, dialect: Dialect, now: datetime) -> None:
+        self._compiled = _compiled(dialect)
+        stamp = self._compiled.timestamp(now)
+        self._constants = (0.0, 0, stamp, stamp)  # score, recycle_count, created_at, updated_at
+        self._params: list[Any] = []
+        self._emails: list[str] = []
+        self._staged: list[tuple[str, str]] = []  # (email, stage) of rows that name a stage
+
+    def __len__(self) -> int:
+        return len(self._emails)
+
+    def add(self, row: LeadRow) -> None:
+        """Add a row; addresses must be distinct within a batch."""
+        email, stage = row.email, row.stage
+        values = (
+            email,
+            json_object(row.attributes),
+            stage or DEFAULT_STAGE,
+            *self._constants,
+            *map(row.fields.get, FIELDS),
+        )
+        self._params.append(self._compiled.arrange(values))
+        self._emails.append(email)
+        if stage is not None:
+            self._staged.append((email, stage))
+
+    def write(self, connection: Connection) -> UpsertCounts:
+        """Upsert the rows in the connection's transaction, and empty the batch."""
+        if not self._emails:
+            return UpsertCounts(0, 0, 0)
+        existing = existing_stages(connection, self._emails)
+        connection.exec_driver_sql(self._compiled.sql, self._params)
+        ignored = sum(1 for email, stage in self._staged if existing.get(email, stage) != stage)
+        counts = UpsertCounts(len(self._emails) - len(existing), len(existing), ignored)
+        self.clear()
+        return counts
+
+    def clear(self) -> None:
+        self._params, self._emails, self._staged = [], [], []
+
+
+def upsert_leads(connection: Connection, rows: Iterable[LeadRow], *, now: datetime) -> UpsertCounts:
     """Insert or update ``rows`` (distinct addresses) in the connection's transaction."""
-    if not rows:
-        return UpsertCounts(0, 0, 0)
-    existing = existing_stages(connection, [row.email for row in rows])
-    compiled = _compiled(connection.dialect)
-    stamp = compiled.timestamp(now)
-    base: dict[str, Any] = dict.fromkeys(FIELDS)
-    base.update(score=0.0, recycle_count=0, created_at=stamp, updated_at=stamp)
-    attributes, empty = compiled.attributes, compiled.attributes({})
-    arrange = compiled.arrange
-    params = []
-    ignored = 0
+    batch = Batch(connection.dialect, now)
     for row in rows:
-        values = base.copy()
-        values.update(row.fields)
-        values["email"] = row.email
-        values["stage"] = row.stage or DEFAULT_STAGE
-        values["attributes"] = attributes(row.attributes) if row.attributes else empty
-        params.append(arrange(values))
-        if row.stage is not None and row.stage != existing.get(row.email, row.stage):
-            ignored += 1
-    connection.exec_driver_sql(compiled.sql, params)
-    return UpsertCounts(len(rows) - len(existing), len(existing), ignored)
+        batch.add(row)
+    return batch.write(connection)
+
+
+def json_object(values: dict[str, str]) -> str:
+    """``values`` as a JSON object; ``json.dumps`` gives the same value, this is twice as fast."""
+    quote = encode_basestring_ascii
+    return "{" + ", ".join([f"{quote(k)}: {quote(v)}" for k, v in values.items()]) + "}"
+
+
+# The order :func:`upsert_leads` builds a row's values in; ``_Compiled.arrange`` maps it to the
+# order of the compiled statement's parameters.
+_BUILT = (
+    "email",
+    "attributes",
+    "stage",
+    "score",
+    "recycle_count",
+    "created_at",
+    "updated_at",
+    *FIELDS,
+)
 
 
 @dataclass(frozen=True)
@@ -92,47 +142,32 @@ class _Compiled:
     """The upsert compiled once for a dialect, and how to make driver-ready parameters for it.
 
     Going through ``exec_driver_sql`` skips SQLAlchemy's per-row parameter processing, which
-    costs more than the database's own work here; the few values that need processing (the
-    timestamp, once a batch; the attributes' JSON) go through the columns' own bind processors.
+    costs more than the database's own work here. The timestamp goes through its column's own
+    bind processor once a batch; the attributes are JSON text on both backends (PostgreSQL's
+    statement casts the parameter to JSONB).
     """
 
     sql: str
-    arrange: Callable[[dict[str, Any]], Any]  # a row's values as the driver takes them
+    arrange: Callable[[tuple[Any, ...]], Any]  # a row's values as the driver takes them
     timestamp: Callable[[datetime], Any]
-    attributes: Callable[[dict[str, Any]], Any]
 
 
 @lru_cache(maxsize=8)
 def _compiled(dialect: Dialect) -> _Compiled:
-    columns = [
-        "email",
-        *FIELDS,
-        "attributes",
-        "stage",
-        "score",
-        "recycle_count",
-        "created_at",
-        "updated_at",
-    ]
-    compiled = _statement(dialect.name).compile(dialect=dialect, column_keys=columns)
-    arrange: Callable[[dict[str, Any]], Any]
+    compiled = _statement(dialect.name).compile(dialect=dialect, column_keys=list(_BUILT))
+    arrange: Callable[[tuple[Any, ...]], Any]
     if compiled.positional:
-        order = compiled.positiontup or []
-        getter = itemgetter(*order)
-        arrange = getter
+        order = [_BUILT.index(name) for name in compiled.positiontup or ()]
+        assert len(order) == len(_BUILT), compiled.positiontup
+        arrange = itemgetter(*order)
     else:
-        arrange = _same
-    return _Compiled(
-        sql=str(compiled),
-        arrange=arrange,
-        timestamp=_processor(LEAD.c.created_at.type, dialect),
-        attributes=_processor(LEAD.c.attributes.type, dialect),
-    )
+        arrange = partial(_named, _BUILT)
+    timestamp = LEAD.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return _Compiled(str(compiled), arrange, timestamp or _same)
 
 
-def _processor(type_: Any, dialect: Dialect) -> Callable[[Any], Any]:
-    process = type_.dialect_impl(dialect).bind_processor(dialect)
-    return process if process is not None else _same
+def _named(names: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, Any]:
+    return dict(zip(names, values, strict=True))
 
 
 def _same(value: Any) -> Any:
