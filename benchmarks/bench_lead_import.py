@@ -13,14 +13,23 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from common import Context, compared, measurement, postgres_engine, skipped, sqlite_engine, timed
 from email_validator import validate_email
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from benchmarks.common import (
+    Context,
+    compared,
+    measurement,
+    postgres_engine,
+    skipped,
+    sqlite_engine,
+    timed,
+)
 from dripengine.leads import import_leads_file
 from dripengine.models import Lead
 
@@ -57,7 +66,10 @@ REASONS = ["no_budget", "timing", "competitor", "no_decision", "champion_left"]
 def write_leads_csv(path: Path, rows: int, *, seed: int = 42, domains: int = 2000) -> Path:
     """A realistic lead list: ~``domains`` company domains, a few extra attribute columns."""
     rng = random.Random(seed)
-    companies = [f"{rng.choice(['acme', 'globex', 'initech', 'umbrella', 'stark'])}{i}" for i in range(domains)]
+    companies = [
+        f"{rng.choice(['acme', 'globex', 'initech', 'umbrella', 'stark'])}{i}"
+        for i in range(domains)
+    ]
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER)
@@ -67,7 +79,9 @@ def write_leads_csv(path: Path, rows: int, *, seed: int = 42, domains: int = 200
             local = f"{first}.{last}.{n}".replace("é", "e").replace("ü", "u").replace("í", "i")
             writer.writerow(
                 [
-                    f"{local}@{company}.example" if n % 10 else f"{local.upper()}@{company.upper()}.EXAMPLE",
+                    f"{local}@{company}.example"
+                    if n % 10
+                    else f"{local.upper()}@{company.upper()}.EXAMPLE",
                     first,
                     last,
                     company.title() + " GmbH",
@@ -107,7 +121,9 @@ def naive_import(engine: Engine, path: Path, now: datetime) -> int:
     return count
 
 
-def _backends(ctx: Context) -> Iterator[tuple[str, Callable[[str], AbstractContextManager[Engine]]]]:
+def _backends(
+    ctx: Context,
+) -> Iterator[tuple[str, Callable[[str], AbstractContextManager[Engine]]]]:
     yield "sqlite", lambda label: nullcontext(sqlite_engine(ctx, label))
     if ctx.postgres_url is not None:
         yield "postgres", lambda label: postgres_engine(ctx, label)
@@ -120,7 +136,7 @@ def run(ctx: Context) -> Iterable[dict[str, Any]]:
     small = write_leads_csv(ctx.tmp / "leads-sample.csv", sample)
     for backend, fresh in _backends(ctx):
         with fresh("naive") as engine:
-            _, naive_seconds = timed(lambda e=engine: naive_import(e, small, NOW))
+            _, naive_seconds = timed(partial(naive_import, engine, small, NOW))
             engine.dispose()
         naive_rate = sample / naive_seconds
         with fresh("import") as engine:

@@ -50,9 +50,7 @@ def measurement(name: str, value: float, unit: str, **extra: Any) -> dict[str, A
     return {"name": name, "value": round(value, 3), "unit": unit, **extra}
 
 
-def compared(
-    name: str, value: float, baseline: float, unit: str, **extra: Any
-) -> dict[str, Any]:
+def compared(name: str, value: float, baseline: float, unit: str, **extra: Any) -> dict[str, Any]:
     """A measurement beside its baseline run; ``ratio`` is value / baseline."""
     ratio = value / baseline if baseline else None
     return measurement(

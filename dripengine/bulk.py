@@ -8,6 +8,7 @@ row is refused.
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError, ImportFileError
 from dripengine.leads.csvrows import CsvRecord, read_csv_records
 from dripengine.recycling import (
@@ -107,8 +109,15 @@ def recycle_records(
     with Session(engine, expire_on_commit=False) as session:
         for record in records:
             report.rows_read += 1
-            email = record.values.get("email", "").strip().lower()
+            email = record.values.get("email", "").strip()
             try:
+                if record.surplus:
+                    raise DripError(
+                        f"{record.surplus} more field(s) than the header has columns; "
+                        "quote values that contain the delimiter"
+                    )
+                with suppress(InvalidEmail):
+                    email = normalise_email(email)
                 if email in seen:
                     raise DripError(f"{email} already appears on line {seen[email]}")
                 request = request_from_record(record, actor)

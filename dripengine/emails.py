@@ -55,7 +55,7 @@ def normalise_email(raw: str) -> str:
         at
         and len(local) <= LOCAL_PART_MAX_LENGTH
         and _LOCAL_FAST.fullmatch(local) is not None
-        and (domain := _check_domain(domain_part)) is not None
+        and (domain := _lookup(domain_part)) is not None
         and len(local) + 1 + domain.longest <= EMAIL_MAX_LENGTH
     ):
         return f"{local}@{domain.normalised}".lower()
@@ -70,13 +70,18 @@ def _full(address: str) -> str:
     return result.normalized.lower()
 
 
+def _lookup(domain_part: str) -> _Domain | None:
+    return _check_domain(domain_part.lower() if domain_part.isascii() else domain_part)
+
+
 @lru_cache(maxsize=DOMAIN_CACHE_SIZE)
 def _check_domain(domain_part: str) -> _Domain | None:
     """The domain as email-validator normalises it, or None if it is not valid.
 
     ``postmaster`` is a plain ASCII local part, so whether ``postmaster@<domain>`` is valid depends
     on the domain alone (its length limits included), and the domain's normalised forms are the
-    ones any valid local part would get.
+    ones any valid local part would get. An ASCII domain is looked up lower-cased (``Acme.COM`` and
+    ``acme.com`` are one entry): for ASCII, case changes neither validity, length nor result.
     """
     try:
         result = validate_email(f"postmaster@{domain_part}", check_deliverability=False)

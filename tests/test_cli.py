@@ -150,15 +150,17 @@ def test_bulk_recycle_reports_refused_rows_by_line(folder: Path) -> None:
         "ok@acme.example,sql,no_budget\n"
         "bad-address,sql,no_budget\n"
         "ok2@acme.example,sql,unheard_of\n"
-        "ok@acme.example,sql,no_budget\n"
+        "OK@Acme.example,sql,no_budget\n"
         "ok3@acme.example,opportunity,went_silent\n"
+        "ok4@acme.example,sql,no_budget,extra\n"
     )
     code, out, err = drip("recycle", "--csv", "deals.csv")
     assert code == 0
-    assert "5 rows" in out and "3 refused" in out
+    assert "6 rows" in out and "4 refused" in out
     assert "deals.csv:3: 'bad-address' is not a valid email address" in err
     assert 'deals.csv:4: "unheard_of" is not a recycle reason' in err
     assert "deals.csv:5: ok@acme.example already appears on line 2" in err
+    assert "deals.csv:7: 1 more field(s) than the header has columns" in err
     code, out, _ = drip("leads", "list", "--format", "json")
     assert sorted(r["email"] for r in json.loads(out)) == ["ok3@acme.example", "ok@acme.example"]
     code, out, err = drip("recycle", "--csv", "deals.csv", "--strict")

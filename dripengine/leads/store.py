@@ -58,7 +58,7 @@ def existing_stages(connection: Connection, emails: Sequence[str]) -> dict[str, 
     else:
         sql = "SELECT email, stage FROM lead WHERE email IN (SELECT value FROM json_each(?))"
         param = json.dumps(list(emails))
-    return dict(connection.exec_driver_sql(sql, (param,)).tuples().all())
+    return {email: stage for email, stage in connection.exec_driver_sql(sql, (param,)).all()}
 
 
 class Batch:
