@@ -8,9 +8,9 @@ row is refused.
 from __future__ import annotations
 
 import time
-from contextlib import suppress
 from collections import Counter
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

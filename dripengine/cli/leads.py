@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
@@ -19,7 +20,6 @@ from dripengine.cli.report import print_row_problems
 from dripengine.funnel import STAGES, label
 from dripengine.leads.importer import import_leads_file
 from dripengine.queries import LEAD_COLUMNS, lead_profile, list_leads
-from dripengine.recycling import format_local
 
 
 @click.group()
@@ -128,7 +128,8 @@ def _section(
     if not rows:
         out.print(f"\n{title}: none")
         return
-    table = Table(title=title, title_justify="left")
+    zone = ZoneInfo(tz or "UTC")
+    table = Table(title=f"{title} (times in {zone.key})", title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:
@@ -136,12 +137,15 @@ def _section(
         for column in columns:
             value = row.get(column)
             if isinstance(value, datetime):
-                cells.append(format_local(value, tz))
+                cells.append(f"{value.astimezone(zone):%Y-%m-%d %H:%M}")
             else:
                 cells.append("" if value is None else str(value))
         table.add_row(*cells)
     out.print()
     out.print(table)
+
+
+TABLE_COLUMNS = ("email", "name", "company", "stage", "score", "recycle_count", "updated_at")
 
 
 @leads.command("list")
@@ -156,4 +160,10 @@ def leads_list(
     """List leads, newest change first."""
     with Session(app.ready_engine()) as session:
         rows = list_leads(session, stage=stage, campaign=campaign, limit=limit)
-    emit_rows(rows, fmt, LEAD_COLUMNS, empty="no leads match")
+    if fmt == "table":
+        rows = [
+            {**r, "name": " ".join(filter(None, (r["first_name"], r["last_name"])))} for r in rows
+        ]
+        emit_rows(rows, fmt, TABLE_COLUMNS, empty="no leads match")
+    else:
+        emit_rows(rows, fmt, LEAD_COLUMNS, empty="no leads match")

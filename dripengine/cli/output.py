@@ -93,5 +93,10 @@ def emit_object(obj: Mapping[str, Any], fmt: str) -> bool:
     return False
 
 
+PIPE_WIDTH = 160  # rich wraps at 80 columns when output is not a terminal: too narrow for tables
+
+
 def console() -> Console:
-    return Console(soft_wrap=False, highlight=False)
+    probe = Console()
+    width = None if probe.is_terminal else PIPE_WIDTH
+    return Console(soft_wrap=False, highlight=False, width=width)
