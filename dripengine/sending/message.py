@@ -1,0 +1,82 @@
+"""One outgoing email, and its RFC 5322 form. Pure: no network, no files."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, parseaddr
+
+TEST_SUBJECT_PREFIX = "[TEST] "
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    uid: str  # our id: the Message-ID's left part, custom_args at SendGrid
+    sender: str  # "Name <address>"
+    to: str
+    subject: str
+    html: str
+    text: str
+    created_at: datetime
+    reply_to: str | None = None
+    unsubscribe_url: str | None = None  # List-Unsubscribe (RFC 8058 one-click) when given
+    categories: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
+    test: bool = False
+
+    @property
+    def message_id(self) -> str:
+        domain = parseaddr(self.sender)[1].rpartition("@")[2] or "dripengine.invalid"
+        return f"<{self.uid}@{domain}>"
+
+
+def as_test(email: OutgoingEmail) -> OutgoingEmail:
+    """The same email, clearly marked as a test: subject prefix and an ``X-Drip-Test`` header."""
+    subject = (
+        email.subject
+        if email.subject.startswith(TEST_SUBJECT_PREFIX)
+        else TEST_SUBJECT_PREFIX + email.subject
+    )
+    return OutgoingEmail(
+        uid=email.uid,
+        sender=email.sender,
+        to=email.to,
+        subject=subject,
+        html=email.html,
+        text=email.text,
+        created_at=email.created_at,
+        reply_to=email.reply_to,
+        unsubscribe_url=email.unsubscribe_url,
+        categories=email.categories,
+        headers={**email.headers, "X-Drip-Test": "yes"},
+        test=True,
+    )
+
+
+def to_mime(email: OutgoingEmail) -> EmailMessage:
+    """multipart/alternative, plain text first, with every header a receiving server expects."""
+    message = EmailMessage()
+    message["From"] = _address(email.sender)
+    message["To"] = _address(email.to)
+    if email.reply_to:
+        message["Reply-To"] = _address(email.reply_to)
+    message["Subject"] = email.subject
+    message["Date"] = format_datetime(email.created_at)
+    message["Message-ID"] = email.message_id
+    if email.unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in email.headers.items():
+        message[name] = value
+    message.set_content(email.text, subtype="plain", charset="utf-8")
+    message.add_alternative(email.html, subtype="html", charset="utf-8")
+    return message
+
+
+def _address(value: str) -> Address:
+    name, addr = parseaddr(value)
+    local, _, domain = addr.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)

@@ -1,0 +1,69 @@
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+from dripengine.sending.message import OutgoingEmail, as_test
+from dripengine.sending.providers.outbox import OutboxProvider
+
+AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+
+def email(**overrides) -> OutgoingEmail:  # type: ignore[no-untyped-def]
+    values = dict(
+        uid="3f2a9c",
+        sender="Acme Growth Team <hello@acme.example>",
+        to="Jane Doe <jane@acme.example>",
+        subject="Still thinking about Acme Corp? — ünïcode",
+        html="<p>Hello Jane</p>",
+        text="Hello Jane",
+        created_at=AT,
+        unsubscribe_url="http://127.0.0.1:8080/u/token",
+        reply_to="sales@acme.example",
+    )
+    values.update(overrides)
+    return OutgoingEmail(**values)
+
+
+def test_writes_a_complete_rfc5322_message(tmp_path: Path) -> None:
+    [result] = OutboxProvider(tmp_path).send([email()])
+    assert result.status == "sent"
+    path = Path(result.where or "")
+    assert path == tmp_path / "2026-11-24" / "3f2a9c.eml"
+    parsed = message_from_bytes(path.read_bytes(), policy=default)
+    assert parsed["Message-ID"] == "<3f2a9c@acme.example>" == result.provider_message_id
+    assert parsed["From"] == "Acme Growth Team <hello@acme.example>"
+    assert parsed["Subject"] == "Still thinking about Acme Corp? — ünïcode"
+    assert parsed["List-Unsubscribe"] == "<http://127.0.0.1:8080/u/token>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed["Reply-To"] == "sales@acme.example"
+    assert parsed["Date"] == "Tue, 24 Nov 2026 09:00:00 +0000"
+    parts = [p.get_content_type() for p in parsed.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_test_sends_are_marked_and_kept_apart(tmp_path: Path) -> None:
+    [result] = OutboxProvider(tmp_path).send([as_test(email())])
+    parsed = message_from_bytes(Path(result.where or "").read_bytes(), policy=default)
+    assert parsed["Subject"].startswith("[TEST] Still thinking")
+    assert parsed["X-Drip-Test"] == "yes"
+    assert Path(result.where or "").parent.name == "test"
+    assert as_test(as_test(email())).subject.count("[TEST]") == 1
+
+
+def test_unwritable_folder_is_a_retry_not_a_crash(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    [result] = OutboxProvider(blocker).send([email()])
+    assert result.status == "retry"
+    assert result.error is not None and "cannot write" in result.error
+
+
+def test_header_injection_fails_that_email_only(tmp_path: Path) -> None:
+    bad, good = OutboxProvider(tmp_path).send(
+        [email(uid="bad", subject="Hi\r\nBcc: evil@example.com"), email(uid="good")]
+    )
+    assert bad.status == "failed" and "not a valid message" in (bad.error or "")
+    assert good.status == "sent"
+    assert not list(tmp_path.rglob("bad.eml"))
