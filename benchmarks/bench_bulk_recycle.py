@@ -1,7 +1,9 @@
 """Bulk recycle (`drip recycle --csv`): rows/s on SQLite and PostgreSQL.
 
-Baseline, side by side: the same rows recycled one command at a time, each in its own transaction
-(what a script calling `drip recycle EMAIL …` per lead would do, minus process start-up).
+The bulk path decides the rows in batches of 500 (one load query a table, one executemany a
+statement, one transaction a batch). Baseline, side by side: the same rows recycled one command at
+a time, each in its own transaction (what a script calling `drip recycle EMAIL …` per lead would do,
+minus process start-up).
 """
 
 from __future__ import annotations

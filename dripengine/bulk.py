@@ -1,8 +1,11 @@
-"""Bulk recycling from a CSV of lost deals: the same rules as one ``drip recycle``, row by row.
+"""Bulk recycling from a CSV of lost deals: the same rules as one ``drip recycle``, a batch at a time.
 
-Each row runs in its own savepoint, so a refused row (suppressed, a customer, an unknown reason)
-is reported with its line number and the rows around it are kept. ``strict`` keeps nothing if any
-row is refused.
+Rows are read in batches. A batch's leads, suppressions and enrollments are loaded with one query
+each; every row is decided in file order by :func:`dripengine.recycle_plan.decide` against those
+snapshots (a row sees what the rows before it did); then the batch is written with one executemany
+a statement and committed. A refused row (suppressed, a customer, an unknown reason) changes
+nothing and is reported with its line number; the rows around it are kept. ``strict`` writes in
+one transaction and keeps nothing if any row is refused.
 """
 
 from __future__ import annotations
@@ -12,26 +15,28 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
 
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError, ImportFileError
 from dripengine.leads.csvrows import CsvRecord, read_csv_records
+from dripengine.recycle_plan import Pending
 from dripengine.recycling import (
     LEAD_FIELDS,
     RecycleContext,
     RecycleOutcome,
     RecycleRequest,
-    recycle,
+    load,
+    write,
 )
 
 FROM_ALIASES = ("from_stage", "from", "stage", "lifecycle_stage")
 RECYCLE_COLUMNS = frozenset({"email", "reason", "note", "actor", *FROM_ALIASES})
-COMMIT_EVERY = 500
+BATCH_SIZE = 500  # rows decided against one load and written with one executemany
 
 
 @dataclass(frozen=True)
@@ -102,40 +107,72 @@ def recycle_records(
     actor: str | None = None,
     strict: bool = False,
     progress: Callable[[int], None] | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> BulkReport:
     started = time.perf_counter()
     report = BulkReport()
     seen: dict[str, int] = {}
-    with Session(engine, expire_on_commit=False) as session:
-        for record in records:
-            report.rows_read += 1
-            email = record.values.get("email", "").strip()
-            try:
-                if record.surplus:
-                    raise DripError(
-                        f"{record.surplus} more field(s) than the header has columns; "
-                        "quote values that contain the delimiter"
-                    )
-                with suppress(InvalidEmail):
-                    email = normalise_email(email)
-                if email in seen:
-                    raise DripError(f"{email} already appears on line {seen[email]}")
-                request = request_from_record(record, actor)
-                with session.begin_nested():
-                    outcome = recycle(session, request, ctx)
-                seen[outcome.email] = record.line
-                report.outcomes[outcome.outcome] += 1
-                report.results.append(outcome)
-            except DripError as exc:
-                report.errors.append(RowProblem(record.line, email, exc.message))
-            if not strict and report.rows_read % COMMIT_EVERY == 0:
-                session.commit()
+    rows = iter(records)
+    with engine.connect() as connection:
+        while batch := [_Row.of(record, actor) for record in islice(rows, batch_size)]:
+            pending = load(connection, {row.email for row in batch if row.valid})
+            for row in batch:
+                report.rows_read += 1
+                try:
+                    outcome = row.recycle(pending, ctx, seen)
+                    seen[outcome.email] = row.line
+                    report.outcomes[outcome.outcome] += 1
+                    report.results.append(outcome)
+                except DripError as exc:
+                    report.errors.append(RowProblem(row.line, row.email, exc.message))
+            write(connection, pending)
+            if not strict:
+                connection.commit()
             if progress is not None:
                 progress(report.rows_read)
         if strict and report.errors:
-            session.rollback()
+            connection.rollback()
             report.committed = False
         else:
-            session.commit()
+            connection.commit()
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A CSV row made ready for its batch: what can be known without the database."""
+
+    line: int
+    email: str  # normalised when valid, as typed (stripped) otherwise
+    valid: bool
+    surplus: int
+    request: RecycleRequest | DripError
+
+    @classmethod
+    def of(cls, record: CsvRecord, actor: str | None) -> _Row:
+        email = record.values.get("email", "").strip()
+        valid = False
+        with suppress(InvalidEmail):
+            email, valid = normalise_email(email), True
+        request: RecycleRequest | DripError
+        try:
+            request = request_from_record(record, actor)
+        except DripError as exc:
+            request = exc
+        return cls(record.line, email, valid, record.surplus, request)
+
+    def recycle(
+        self, pending: Pending, ctx: RecycleContext, seen: dict[str, int]
+    ) -> RecycleOutcome:
+        """The row's outcome, or the DripError that refuses it, checked in this order."""
+        if self.surplus:
+            raise DripError(
+                f"{self.surplus} more field(s) than the header has columns; "
+                "quote values that contain the delimiter"
+            )
+        if self.email in seen:
+            raise DripError(f"{self.email} already appears on line {seen[self.email]}")
+        if isinstance(self.request, DripError):
+            raise self.request
+        return pending.recycle(self.request, ctx)
