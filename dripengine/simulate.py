@@ -125,7 +125,11 @@ def simulate(
             continue
         if upcoming is None or due is None:
             timeline.entries.append(
-                Entry(progress.last_at, "complete", detail="no steps left in the track")
+                Entry(
+                    max([progress.last_at, *(e.at for e in timeline.entries)]),
+                    "complete",
+                    detail="no steps left in the track",
+                )
             )
             return timeline
         if deadline is not None and due > deadline:

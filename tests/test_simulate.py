@@ -25,6 +25,12 @@ def test_no_engagement_sends_the_cold_track_inside_the_window() -> None:
     for entry in sends:
         assert in_window(entry.at, campaign.send.window, ZoneInfo("America/New_York"))
     assert timeline.outcome == "complete"
+    opens = simulate(
+        campaign, SimLead("jane@acme.example"), start=START, pattern="opens", threshold=60
+    )
+    assert opens.entries[-1].at == max(
+        e.at for e in opens.entries
+    )  # the end comes after the last open
 
 
 def test_clicks_on_hot_links_warm_the_lead_and_requalify_it() -> None:

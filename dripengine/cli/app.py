@@ -76,6 +76,6 @@ class App:
 
     def relative(self, path: Path) -> str:
         try:
-            return str(path.resolve().relative_to(Path.cwd()))
+            return str(path.absolute().relative_to(Path.cwd()))
         except ValueError:
             return str(path)

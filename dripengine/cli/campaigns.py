@@ -12,6 +12,7 @@ from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
 from dripengine.cli.output import console, emit_object, emit_rows, format_option
 from dripengine.exceptions import CampaignError, SLAError
+from dripengine.templates import check_templates
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -24,7 +25,11 @@ def campaigns() -> None:
 @campaigns.command("validate")
 @click.pass_obj
 def campaigns_validate(app: App) -> None:
-    """Check the SLA file and every campaign file; print each problem as file:line: field: message."""
+    """Check the SLA file, every campaign file and the templates its steps use.
+
+    Each problem is printed as file:line: message. Templates are rendered against a sample lead:
+    MJML and Jinja errors, undefined variables, a missing unsubscribe link or postal address.
+    """
     directory = app.settings.path("campaigns")
     problems: list[str] = []
     known_reasons: list[str] | None = None
@@ -36,6 +41,15 @@ def campaigns_validate(app: App) -> None:
         directory, known_reasons=known_reasons, templates_dir=app.settings.path("templates")
     )
     problems += errors
+    templates_dir = app.settings.path("templates")
+    template_problems = check_templates(
+        loaded,
+        templates_dir,
+        postal_address=app.settings.sender.postal_address,
+        base_url=app.settings.sender.base_url,
+        campaigns_dir=directory,
+    )
+    problems += template_problems
     for problem in problems:
         click.echo(problem, err=True)
     files = len(list(directory.glob("*.y*ml"))) if directory.is_dir() else 0
@@ -43,7 +57,11 @@ def campaigns_validate(app: App) -> None:
         raise click.ClickException(
             f"{len(problems)} problem(s); {len(loaded)} of {files} campaign file(s) valid"
         )
-    click.echo(f"{len(loaded)} campaign(s) valid in {app.relative(directory)}; SLA valid")
+    steps = sum(len(t.steps) for c in loaded for t in c.tracks.values())
+    click.echo(
+        f"{len(loaded)} campaign(s) valid in {app.relative(directory)}; SLA valid; "
+        f"{steps} step template(s) render"
+    )
 
 
 def summary(campaign: Campaign) -> dict[str, Any]:

@@ -1,0 +1,213 @@
+"""``drip campaigns preview|simulate`` and ``drip send-test``: check an email before it goes out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from sqlmodel import Session
+
+from dripengine.authoring import (
+    PreviewLead,
+    find_campaign,
+    find_step,
+    load_lead,
+    render_step,
+    sample_lead,
+    test_email,
+)
+from dripengine.campaigns import Step
+from dripengine.cli.app import App
+from dripengine.exceptions import DripError
+from dripengine.sending.providers import provider_from_settings
+from dripengine.simulate import PATTERNS, SimLead, format_timeline, simulate
+from dripengine.templates import TemplateEngine, TemplateError
+
+lead_option = click.option(
+    "--lead", "lead_email", help="Render for this lead (its fields and recycle)."
+)
+sample_option = click.option(
+    "--sample", is_flag=True, help="Render for the built-in sample lead (the default)."
+)
+
+
+def _lead(app: App, email: str | None) -> PreviewLead:
+    if email is None:
+        return sample_lead()
+    with Session(app.ready_engine()) as session:
+        return load_lead(session, email, app.sla)
+
+
+def _engine(app: App) -> TemplateEngine:
+    return TemplateEngine(app.settings.path("templates"))
+
+
+@click.command("preview")
+@click.argument("campaign_id")
+@click.option("--step", "step_id", help="Step id (default: the first step).")
+@lead_option
+@sample_option
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the HTML to this file."
+)
+@click.option("--text", "show_text", is_flag=True, help="Print the plain-text part.")
+@click.option("--html", "show_html", is_flag=True, help="Print the HTML.")
+@click.pass_obj
+def preview(
+    app: App,
+    campaign_id: str,
+    step_id: str | None,
+    lead_email: str | None,
+    sample: bool,
+    out: Path | None,
+    show_text: bool,
+    show_html: bool,
+) -> None:
+    """Render one step exactly as a lead would get it: subject, preheader, links, HTML, text."""
+    if sample and lead_email:
+        raise click.UsageError("give --lead EMAIL or --sample, not both")
+    campaign = find_campaign(app.campaigns, campaign_id)
+    track, step = find_step(campaign, step_id)
+    lead = _lead(app, lead_email)
+    try:
+        rendered = render_step(_engine(app), campaign, track, step, lead, app.settings)
+    except TemplateError as exc:
+        raise DripError(str(exc)) from None
+    if show_html:
+        click.echo(rendered.html)
+        return
+    if show_text:
+        click.echo(rendered.text, nl=False)
+        return
+    who = "the sample lead" if lead.sample else lead.email
+    click.echo(f"{campaign.name} / {step.id} (track {track}) for {who}")
+    click.echo(f"  subject    {rendered.subject}")
+    click.echo(f"  preheader  {rendered.preheader}")
+    for link in rendered.links:
+        click.echo(f"  link       {link.url}" + (f"  [{link.tag}]" if link.tag else ""))
+    if out is not None:
+        out.write_text(rendered.html, encoding="utf-8")
+        click.echo(f"  html       {out} ({len(rendered.html.encode()):,} bytes)")
+    else:
+        click.echo("  (--out FILE writes the HTML; --text prints the plain-text part)")
+
+
+@click.command("simulate")
+@click.argument("campaign_id")
+@lead_option
+@sample_option
+@click.option(
+    "--engagement",
+    type=click.Choice(PATTERNS),
+    default="none",
+    show_default=True,
+    help="What the lead does with each email.",
+)
+@click.option(
+    "--score",
+    type=click.FloatRange(min=0),
+    help="Start from this score (default: the lead's; 0 for the sample, a fresh recycle).",
+)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_obj
+def simulate_command(
+    app: App,
+    campaign_id: str,
+    lead_email: str | None,
+    sample: bool,
+    engagement: str,
+    score: float | None,
+    fmt: str,
+) -> None:
+    """The campaign's timeline for one lead: when each step goes out, how the score moves,
+    where the lead would requalify or finish. Sends nothing and writes nothing."""
+    if sample and lead_email:
+        raise click.UsageError("give --lead EMAIL or --sample, not both")
+    campaign = find_campaign(app.campaigns, campaign_id)
+    lead = _lead(app, lead_email)
+    reason = app.sla.recycle_reasons.get(str(lead.recycle.get("reason", "")))
+    recycle_count = int(lead.fields.get("recycle_count") or 1)
+    engine = _engine(app)
+
+    def rendered(step: Step) -> tuple[str, list[str]]:
+        track = next(t for t, s in campaign.all_steps() if s.id == step.id)
+        try:
+            email = render_step(engine, campaign, track, step, lead, app.settings)
+        except TemplateError as exc:
+            raise DripError(str(exc)) from None
+        return email.subject, [link.tag for link in email.links if link.tag]
+
+    timeline = simulate(
+        campaign,
+        SimLead(
+            email=lead.email,
+            score=score
+            if score is not None
+            else 0.0
+            if lead.sample
+            else float(lead.fields.get("score") or 0),
+            timezone=lead.fields.get("timezone"),
+            reason_may_requalify=reason.may_requalify if reason else True,
+            recycle_count=recycle_count,
+        ),
+        start=app.now(),
+        pattern=engagement,  # type: ignore[arg-type]
+        threshold=app.sla.requalification.threshold(recycle_count),
+        subject_for=lambda step: rendered(step)[0],
+        tags_for=lambda step: rendered(step)[1],
+    )
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "campaign_id": campaign.id,
+                    "email": lead.email,
+                    "engagement": engagement,
+                    "timezone": timeline.timezone.key,
+                    "outcome": timeline.outcome,
+                    "entries": [
+                        {k: (v.isoformat() if k == "at" else v) for k, v in vars(e).items()}
+                        for e in timeline.entries
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return
+    for line in format_timeline(timeline):
+        click.echo(line)
+
+
+@click.command("send-test")
+@click.argument("campaign_id")
+@click.option("--step", "step_id", help="Step id (default: the first step).")
+@click.option("--to", "to", required=True, help="Where the test goes (your own address).")
+@lead_option
+@click.pass_obj
+def send_test(
+    app: App, campaign_id: str, step_id: str | None, to: str, lead_email: str | None
+) -> None:
+    """Send one step to yourself through the configured provider, marked [TEST].
+
+    Test sends are not recorded as messages: they count in no statistic and move no score.
+    """
+    campaign = find_campaign(app.campaigns, campaign_id)
+    track, step = find_step(campaign, step_id)
+    lead = _lead(app, lead_email)
+    try:
+        rendered = render_step(
+            _engine(app), campaign, track, step, lead, app.settings, purpose="test"
+        )
+    except TemplateError as exc:
+        raise DripError(str(exc)) from None
+    provider = provider_from_settings(app.settings)
+    try:
+        [result] = provider.send([test_email(rendered, campaign, to, app.now(), app.settings)])
+    finally:
+        provider.close()
+    if result.status != "sent":
+        raise DripError(f"{provider.name} did not take the test email: {result.error}")
+    where = f" ({result.where})" if result.where else ""
+    click.echo(f'test of "{campaign.id}" / {step.id} sent to {to} via {provider.name}{where}')

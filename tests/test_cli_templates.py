@@ -1,0 +1,75 @@
+"""`drip campaigns validate` renders every step's template and reports template problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from dripengine.cli import main
+from dripengine.templates.compile import CACHE
+
+NOW = "2026-11-23T10:00:00+00:00"
+
+
+@pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
+    """A folder made by `drip init`, on the parametrised backend (SQLite file or PostgreSQL)."""
+    monkeypatch.delenv("DRIP_CONFIG", raising=False)
+    target = tmp_path / "acme-drip"
+    if not db_url.startswith("sqlite"):
+        monkeypatch.setenv("DRIP_DATABASE_URL", db_url)
+    result = CliRunner().invoke(main, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(target)
+    CACHE.data.clear()
+    return target
+
+
+def drip(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, ["--now", NOW, *args])
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_validate_renders_the_example_templates(folder: Path) -> None:
+    code, out, err = drip("campaigns", "validate")
+    assert code == 0, err
+    assert "2 campaign(s) valid" in out and "step template(s) render" in out
+
+
+def test_validate_names_the_template_file_and_line(folder: Path) -> None:
+    path = folder / "templates" / "lost-sql" / "checkin.mjml"
+    lines = path.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines) if "lead.first_name" in line)
+    lines[number] = lines[number].replace("lead.first_name", "lead.frist_name")
+    path.write_text("\n".join(lines) + "\n")
+    code, _, err = drip("campaigns", "validate")
+    assert code == 1
+    assert f"templates/lost-sql/checkin.mjml:{number + 1}: {{{{ lead.frist_name | default(" in err
+    assert '"frist_name" is undefined' in err
+    assert "1 problem(s)" in err
+
+
+def test_validate_reports_a_missing_postal_address_in_the_layout(folder: Path) -> None:
+    layout = folder / "templates" / "layouts" / "base.mjml"
+    layout.write_text(layout.read_text().replace("{{ postal_address }}", ""))
+    code, _, err = drip("campaigns", "validate")
+    assert code == 1
+    assert (
+        "templates/lost-sql/checkin.mjml:1: the email does not show the sender's postal address"
+        in err
+    )
+
+
+def test_validate_points_at_the_subject_in_the_campaign_file(folder: Path) -> None:
+    path = folder / "campaigns" / "lost-sql-winback.yaml"
+    lines = path.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines) if "subject:" in line)
+    lines[number] = lines[number].split("subject:")[0] + 'subject: "Hi {{ lead.frist_name }}"'
+    path.write_text("\n".join(lines) + "\n")
+    code, _, err = drip("campaigns", "validate")
+    assert code == 1
+    assert f"campaigns/lost-sql-winback.yaml:{number + 1}: tracks.cold.steps[0].subject:" in err
