@@ -21,8 +21,15 @@ from dripengine.models import RecycleRecord
 from dripengine.queries import find_lead
 from dripengine.sending.message import OutgoingEmail, as_test
 from dripengine.sla import SLA
-from dripengine.templates import SAMPLE_LEAD, RenderedEmail, Sender, TemplateEngine, build_context
+from dripengine.templates import (
+    SAMPLE_LEAD,
+    RenderedEmail,
+    Sender,
+    TemplateEngine,
+    build_context,
+)
 from dripengine.templates.context import SAMPLE_RECYCLE
+from dripengine.templates.links import utm_from
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,9 @@ def render_step(
         preferences_url=f"{base}/p/{purpose}",
         recycle=lead.recycle,
     )
-    return engine.render(step.template, context, subject=step.subject)
+    return engine.render(
+        step.template, context, subject=step.subject, utm=utm_from(campaign.send.utm)
+    )
 
 
 def test_email(

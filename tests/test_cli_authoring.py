@@ -111,3 +111,46 @@ def test_send_test_with_a_provider_not_built_yet_says_so(
     monkeypatch.setenv("DRIP_PROVIDER", "smtp")
     code, _, err = drip("send-test", "lost-sql-winback", "--to", "me@acme.example")
     assert code == 1 and 'sending.provider "smtp" is not available in this version yet' in err
+
+
+UTM_CAMPAIGN = """\
+id: utm-test
+name: UTM test
+priority: 900
+audience: {stages: [sql], reasons: [no_budget]}
+send:
+  from: "Acme <hello@acme.example>"
+  utm: {source: drip, campaign: winback-q4}
+tracks:
+  cold:
+    min_score: 0
+    steps:
+      - {id: one, wait: 1d, template: utm/one.mjml, subject: "Hello"}
+"""
+UTM_TEMPLATE = """\
+<mjml><mj-body><mj-section><mj-column>
+  <mj-button href="{{ link('https://acme.example/pricing?plan=team', tag='pricing') }}">Pricing</mj-button>
+  <mj-text><a href="mailto:sales@acme.example">Mail us</a></mj-text>
+  <mj-text><a href="{{ unsubscribe_url }}">Unsubscribe</a> {{ postal_address }}</mj-text>
+</mj-column></mj-section></mj-body></mjml>
+"""
+
+
+def test_campaign_utm_setting_tags_links_in_preview(folder: Path) -> None:
+    (folder / "templates" / "utm").mkdir()
+    (folder / "templates" / "utm" / "one.mjml").write_text(UTM_TEMPLATE)
+    path = folder / "campaigns" / "utm-test.yaml"
+    path.write_text(UTM_CAMPAIGN)
+    code, out, err = drip("campaigns", "preview", "utm-test")
+    assert code == 0, err
+    assert "link       https://acme.example/pricing?plan=team  [pricing]" in out
+    code, out, _ = drip("campaigns", "preview", "utm-test", "--html")
+    assert (
+        'href="https://acme.example/pricing?plan=team&amp;utm_source=drip&amp;utm_medium=email'
+        '&amp;utm_campaign=winback-q4&amp;utm_content=one"' in out
+    )
+    assert 'href="mailto:sales@acme.example"' in out
+    assert "/u/preview?" not in out and "/u/preview" in out  # the unsubscribe link is never tagged
+    path.write_text(UTM_CAMPAIGN.replace("source: drip", "sorce: drip"))
+    code, _, err = drip("campaigns", "validate")
+    assert code == 1 and 'send.utm.sorce: unknown field (did you mean "source"?)' in err

@@ -35,6 +35,7 @@ from dripengine.campaigns.schema import (
     SendWindow,
     Step,
     Track,
+    UTMSettings,
 )
 from dripengine.campaigns.window import first_due, in_window, next_opening, resolve_timezone
 
@@ -55,6 +56,7 @@ __all__ = [
     "SendWindow",
     "Step",
     "Track",
+    "UTMSettings",
     "audience_matches",
     "dump_campaign",
     "explain_no_match",

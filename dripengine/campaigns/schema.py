@@ -66,6 +66,7 @@ __all__ = [
     "SendWindow",
     "Step",
     "Track",
+    "UTMSettings",
     "format_loc",
     "is_valid_timezone",
 ]
@@ -150,8 +151,16 @@ class SendWindow(_Model):
         return self
 
 
+class UTMSettings(_Model):
+    """UTM parameters added to every http(s) link; ``utm_content`` is the step id."""
+
+    source: Annotated[str, Field(min_length=1)]
+    medium: Annotated[str, Field(min_length=1)] = "email"
+    campaign: Annotated[str, Field(min_length=1)] | None = None  # default: the campaign id
+
+
 class SendPolicy(_Model):
-    """Sender, reply address, fallback time zone and send window."""
+    """Sender, reply address, fallback time zone, send window and link tagging."""
 
     model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
 
@@ -159,6 +168,7 @@ class SendPolicy(_Model):
     reply_to: Sender | None = None
     timezone: TimeZoneName = "UTC"
     window: SendWindow = Field(default_factory=SendWindow)
+    utm: UTMSettings | None = None
 
     @property
     def sender_name(self) -> str:

@@ -24,6 +24,7 @@ from dripengine.campaigns import Campaign
 from dripengine.templates.context import checked_context, sample_context, sparse_context
 from dripengine.templates.environment import NeedsDefault, shown_name
 from dripengine.templates.errors import TemplateError
+from dripengine.templates.links import utm_from
 from dripengine.templates.render import RenderedEmail, TemplateEngine
 
 _SPACE = re.compile(r"\s+")
@@ -65,7 +66,12 @@ def check_templates(
                 subject_at = _subject_location(campaigns_dir, campaign.id, step.id, field)
                 context = checked_context(sample_context(**kwargs))
                 try:
-                    email = strict.render(step.template, context, subject=step.subject)
+                    email = strict.render(
+                        step.template,
+                        context,
+                        subject=step.subject,
+                        utm=utm_from(campaign.send.utm),
+                    )
                 except TemplateError as exc:
                     add(_located(exc, subject_at))
                     continue

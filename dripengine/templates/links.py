@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 
@@ -51,6 +52,19 @@ class UTM:
             "utm_campaign": self.campaign or campaign_id,
             "utm_content": step_id,
         }
+
+
+class UTMConfig(Protocol):
+    source: str
+    medium: str
+    campaign: str | None
+
+
+def utm_from(config: UTMConfig | None) -> UTM | None:
+    """A campaign's ``send.utm`` setting as the renderer takes it (None: links stay as written)."""
+    if config is None:
+        return None
+    return UTM(source=config.source, medium=config.medium, campaign=config.campaign)
 
 
 def add_query(url: str, params: dict[str, str]) -> str:
