@@ -15,6 +15,18 @@ from sqlmodel import Field, SQLModel
 
 from dripengine.types import JSONDict, UTCDateTime
 
+# The lead's contact fields: what a CSV column, a recycle request or the CRM may fill in.
+CONTACT_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "phone",
+    "country",
+    "timezone",
+    "source",
+)
+
 
 def _uuid() -> str:
     return uuid.uuid4().hex

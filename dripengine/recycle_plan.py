@@ -24,9 +24,10 @@ from dripengine.campaigns.window import first_due, next_opening, resolve_timezon
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import FunnelError
 from dripengine.funnel import ExistingEnrollment, decide_reentry, label, plan_recycle
+from dripengine.models import CONTACT_FIELDS
 from dripengine.sla import SLA
 
-LEAD_FIELDS = ("first_name", "last_name", "company", "title", "phone", "country", "timezone")
+LEAD_FIELDS = CONTACT_FIELDS
 # Leads moved to the start of a send window are spread over its first half hour, so a recycle
 # wave does not reach the provider (and the recipients' servers) in the same second.
 WINDOW_SPREAD = timedelta(minutes=30)

@@ -54,7 +54,7 @@ ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
 
 _LEAD_READS = ("id", "email", "stage", "score", "recycle_count", "attributes", "created_at")
-_LEAD_COLUMNS = [LEAD.c[name] for name in (*_LEAD_READS, "updated_at", *LEAD_FIELDS, "source")]
+_LEAD_COLUMNS = [LEAD.c[name] for name in (*_LEAD_READS, "updated_at", *LEAD_FIELDS)]
 _ENROLLMENT_COLUMNS = [
     ENROLLMENT.c[name]
     for name in (

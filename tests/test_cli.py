@@ -234,3 +234,15 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
         and failed.stderr.count("\n") == 1
         and "Traceback" not in failed.stderr
     )
+
+
+def test_bulk_recycle_columns_fill_the_same_fields_as_import(folder: Path) -> None:
+    (folder / "deals.csv").write_text(
+        "email,from_stage,reason,source,company,industry\n"
+        "new@acme.example,sql,no_budget,trade show,Acme,saas\n"
+    )
+    assert drip("recycle", "--csv", "deals.csv")[0] == 0
+    code, out, _ = drip("leads", "show", "new@acme.example", "--format", "json")
+    profile = json.loads(out)
+    assert (profile["source"], profile["company"]) == ("trade show", "Acme")
+    assert profile["attributes"] == {"industry": "saas"}

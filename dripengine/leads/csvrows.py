@@ -24,7 +24,7 @@ from typing import NamedTuple, Protocol, TextIO
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import ImportFileError
 from dripengine.funnel import STAGES
-from dripengine.models import Lead
+from dripengine.models import CONTACT_FIELDS, Lead
 
 __all__ = [
     "ALIASES",
@@ -42,17 +42,7 @@ __all__ = [
 ]
 
 # Lead fields a column can fill (``email`` and ``stage`` are handled on their own).
-FIELDS: tuple[str, ...] = (
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "phone",
-    "country",
-    "timezone",
-    "source",
-    "consent",
-)
+FIELDS: tuple[str, ...] = (*CONTACT_FIELDS, "consent")
 ALIASES: dict[str, str] = {
     "e_mail": "email",
     "email_address": "email",

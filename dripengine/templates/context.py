@@ -19,19 +19,9 @@ from typing import Any
 
 from jinja2 import UndefinedError
 
-LEAD_FIELDS = (
-    "email",
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "phone",
-    "country",
-    "timezone",
-    "source",
-    "stage",
-    "score",
-)
+from dripengine.models import CONTACT_FIELDS
+
+LEAD_FIELDS = ("email", *CONTACT_FIELDS, "stage", "score")
 """The lead columns a template can use (besides free attributes)."""
 
 
