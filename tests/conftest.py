@@ -97,6 +97,26 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
+    """A folder made by `drip init` and made the current one, on the parametrised backend."""
+    from click.testing import CliRunner
+
+    from dripengine.cli import main
+    from dripengine.templates.compile import CACHE
+
+    monkeypatch.delenv("DRIP_CONFIG", raising=False)
+    monkeypatch.delenv("DRIP_PROVIDER", raising=False)
+    target = tmp_path / "acme-drip"
+    if not db_url.startswith("sqlite"):
+        monkeypatch.setenv("DRIP_DATABASE_URL", db_url)
+    result = CliRunner().invoke(main, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(target)
+    CACHE.data.clear()
+    return target
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     """Monday 23 November 2026, 10:00 UTC."""
     return FixedClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))

@@ -14,28 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from dripengine.cli import main
-
-NOW = "2026-11-23T10:00:00+00:00"  # Monday, 11:00 in Berlin
-
-
-@pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
-    """A folder made by `drip init`, on the parametrised backend (SQLite file or PostgreSQL)."""
-    monkeypatch.delenv("DRIP_CONFIG", raising=False)
-    target = tmp_path / "acme-drip"
-    if not db_url.startswith("sqlite"):
-        monkeypatch.setenv("DRIP_DATABASE_URL", db_url)
-    result = CliRunner().invoke(main, ["init", str(target)])
-    assert result.exit_code == 0, result.output
-    monkeypatch.chdir(target)
-    return target
-
-
-def drip(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--now", NOW, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+from tests.clirun import drip
 
 
 def test_init_writes_the_working_folder(folder: Path) -> None:
@@ -242,7 +221,7 @@ def test_bulk_recycle_columns_fill_the_same_fields_as_import(folder: Path) -> No
         "new@acme.example,sql,no_budget,trade show,Acme,saas\n"
     )
     assert drip("recycle", "--csv", "deals.csv")[0] == 0
-    code, out, _ = drip("leads", "show", "new@acme.example", "--format", "json")
+    _, out, _ = drip("leads", "show", "new@acme.example", "--format", "json")
     profile = json.loads(out)
     assert (profile["source"], profile["company"]) == ("trade show", "Acme")
     assert profile["attributes"] == {"industry": "saas"}

@@ -8,29 +8,8 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dripengine.cli import main
-
-NOW = "2026-11-23T10:00:00+00:00"
-
-
-@pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
-    monkeypatch.delenv("DRIP_CONFIG", raising=False)
-    if not db_url.startswith("sqlite"):
-        monkeypatch.setenv("DRIP_DATABASE_URL", db_url)
-    target = tmp_path / "acme-drip"
-    assert CliRunner().invoke(main, ["init", str(target)]).exit_code == 0
-    monkeypatch.chdir(target)
-    return target
-
-
-def drip(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--now", NOW, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+from tests.clirun import drip
 
 
 def test_preview_for_a_real_lead_and_the_sample(folder: Path) -> None:

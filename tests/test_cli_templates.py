@@ -4,34 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-from click.testing import CliRunner
-
-from dripengine.cli import main
-from dripengine.templates.compile import CACHE
-
-NOW = "2026-11-23T10:00:00+00:00"
-
-
-@pytest.fixture
-def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path:
-    """A folder made by `drip init`, on the parametrised backend (SQLite file or PostgreSQL)."""
-    monkeypatch.delenv("DRIP_CONFIG", raising=False)
-    target = tmp_path / "acme-drip"
-    if not db_url.startswith("sqlite"):
-        monkeypatch.setenv("DRIP_DATABASE_URL", db_url)
-    result = CliRunner().invoke(main, ["init", str(target)])
-    assert result.exit_code == 0, result.output
-    monkeypatch.chdir(target)
-    CACHE.data.clear()
-    return target
-
-
-def drip(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(main, ["--now", NOW, *args])
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout, result.stderr
+from tests.clirun import drip
 
 
 def test_validate_renders_the_example_templates(folder: Path) -> None:
