@@ -18,7 +18,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from dripengine.bulk import RowProblem, recycle_records, request_from_record
-from dripengine.campaigns import Campaign
 from dripengine.db import session_scope
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError, FunnelError
@@ -35,44 +34,12 @@ from dripengine.recycling import (
 )
 from dripengine.scaffold import SKELETON
 from dripengine.sla import load_sla
+from tests.factories import campaign
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 EARLIER = MONDAY - timedelta(days=40)
 RECENTLY = MONDAY - timedelta(days=10)
 SLA = load_sla(SKELETON / "sla.yaml")
-
-
-def campaign(
-    cid: str, priority: int, stages: list[str], reasons: list[str], **extra: Any
-) -> Campaign:
-    data: dict[str, Any] = {
-        "id": cid,
-        "name": cid.replace("-", " ").title(),
-        "priority": priority,
-        "audience": {"stages": stages, "reasons": reasons},
-        "send": {
-            "from": "Acme <hello@acme.example>",
-            "timezone": "Europe/Berlin",
-            "window": {"days": ["mon", "tue", "wed", "thu"], "start": "09:00", "end": "17:00"},
-        },
-        "tracks": {
-            "cold": {
-                "min_score": 0,
-                "steps": [
-                    {"id": "checkin", "wait": "1d", "template": "x/checkin.mjml", "subject": "Hi"},
-                    {"id": "guide", "wait": "3d", "template": "x/guide.mjml", "subject": "Guide"},
-                ],
-            },
-            "hot": {
-                "min_score": 60,
-                "steps": [
-                    {"id": "demo", "wait": "2h", "template": "x/demo.mjml", "subject": "Demo?"},
-                ],
-            },
-        },
-    }
-    data.update(extra)
-    return Campaign.model_validate(data)
 
 
 CAMPAIGNS = [

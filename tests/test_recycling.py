@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlmodel import Session, select
@@ -15,41 +14,9 @@ from dripengine.models import Enrollment, Lead, RecycleRecord, StageChange, Supp
 from dripengine.recycling import RecycleContext, RecycleRequest, recycle
 from dripengine.scaffold import SKELETON
 from dripengine.sla import load_sla
+from tests.factories import campaign
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Berlin
-
-
-def campaign(
-    cid: str, priority: int, stages: list[str], reasons: list[str], **extra: Any
-) -> Campaign:
-    data: dict[str, Any] = {
-        "id": cid,
-        "name": cid.replace("-", " ").title(),
-        "priority": priority,
-        "audience": {"stages": stages, "reasons": reasons},
-        "send": {
-            "from": "Acme <hello@acme.example>",
-            "timezone": "Europe/Berlin",
-            "window": {"days": ["mon", "tue", "wed", "thu"], "start": "09:00", "end": "17:00"},
-        },
-        "tracks": {
-            "cold": {
-                "min_score": 0,
-                "steps": [
-                    {"id": "checkin", "wait": "1d", "template": "x/checkin.mjml", "subject": "Hi"},
-                    {"id": "guide", "wait": "3d", "template": "x/guide.mjml", "subject": "Guide"},
-                ],
-            },
-            "hot": {
-                "min_score": 60,
-                "steps": [
-                    {"id": "demo", "wait": "2h", "template": "x/demo.mjml", "subject": "Demo?"},
-                ],
-            },
-        },
-    }
-    data.update(extra)
-    return Campaign.model_validate(data)
 
 
 WINBACK = campaign(
