@@ -1,0 +1,98 @@
+"""What to do with one due enrollment right now. Pure: the dispatcher loads, this decides.
+
+In order: a suppressed address leaves every campaign; the campaign's exit rules (a reply, the time
+limit); the next step by the lead's current score band (none left: the round is complete); not due
+yet or outside the send window: wait for the next opening; a step whose condition is not met is
+skipped; the frequency cap across all campaigns (at most N emails in any 7 days): wait until the
+oldest of them leaves the 7 days. Otherwise: send that step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from dripengine.campaigns import Campaign, Step
+from dripengine.campaigns.window import in_window, next_opening
+from dripengine.sequence import Progress, condition_met, next_step
+
+CAP_PERIOD = timedelta(days=7)
+WINDOW_SPREAD = timedelta(minutes=30)
+
+Kind = Literal["send", "skip", "wait", "exit", "complete"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Kind
+    reason: str
+    track: str | None = None
+    step: Step | None = None
+    until: datetime | None = None  # for "wait": the new next_due_at
+
+
+@dataclass(frozen=True)
+class DueLead:
+    email: str
+    score: float  # as it stands now (decayed by the caller)
+    timezone: ZoneInfo  # the lead's zone, or the campaign's fallback
+    suppressed: str | None = None  # why, when the address is on the suppression list
+
+
+def decide(
+    campaign: Campaign,
+    lead: DueLead,
+    progress: Progress,
+    *,
+    entered_at: datetime,
+    recent_sends: Sequence[datetime],
+    cap: int,
+    now: datetime,
+) -> Decision:
+    """The next action for one enrollment at ``now``.
+
+    ``recent_sends`` are the times of the lead's emails from every campaign (at least those of the
+    last 7 days); ``cap`` is the most it may get in any 7 days.
+    """
+    if lead.suppressed:
+        return Decision("exit", f"suppressed: {lead.suppressed}")
+    if campaign.exit.exits_on("replied") and any(e == "replied" for _, e in progress.engaged):
+        return Decision("exit", "replied")
+    if campaign.exit.after_days and now >= entered_at + timedelta(days=campaign.exit.after_days):
+        return Decision("exit", f"campaign time limit ({campaign.exit.after_days} days)")
+    upcoming = next_step(campaign, lead.score, progress)
+    if upcoming is None:
+        return Decision("complete", "no steps left in the track")
+    window = campaign.send.window
+    if upcoming.earliest > now:
+        until = next_opening(
+            upcoming.earliest, window, lead.timezone, spread_key=lead.email, spread=WINDOW_SPREAD
+        )
+        return Decision(
+            "wait", f"{upcoming.step.id} is not due yet", upcoming.track, upcoming.step, until
+        )
+    if not in_window(now, window, lead.timezone):
+        until = next_opening(
+            now, window, lead.timezone, spread_key=lead.email, spread=WINDOW_SPREAD
+        )
+        return Decision("wait", "outside the send window", upcoming.track, upcoming.step, until)
+    if not condition_met(upcoming.step.condition, progress):
+        return Decision("skip", "condition not met", upcoming.track, upcoming.step)
+    window_start = now - CAP_PERIOD
+    recent = sorted(t for t in recent_sends if window_start < t <= now)
+    if len(recent) >= cap:
+        frees_at = recent[len(recent) - cap] + CAP_PERIOD
+        until = next_opening(
+            frees_at, window, lead.timezone, spread_key=lead.email, spread=WINDOW_SPREAD
+        )
+        return Decision(
+            "wait",
+            f"frequency cap: {len(recent)} emails in 7 days (max {cap})",
+            upcoming.track,
+            upcoming.step,
+            until,
+        )
+    return Decision("send", "due", upcoming.track, upcoming.step)
