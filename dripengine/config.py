@@ -24,7 +24,12 @@ Provider = Literal["outbox", "smtp", "sendgrid"]
 
 ALIASES = {
     "DRIP_PROVIDER": ("sending", "provider"),
+    "DRIP_OUTBOX_DIR": ("sending", "outbox_dir"),
     "DRIP_TIMEZONE": ("general", "timezone"),
+    "DRIP_BASE_URL": ("sender", "base_url"),
+    "DRIP_SECRET_KEY": ("sender", "secret_key"),
+    "DRIP_POSTAL_ADDRESS": ("sender", "postal_address"),
+    "SENDGRID_API_KEY": ("sendgrid", "api_key"),
 }
 
 
@@ -53,11 +58,34 @@ class SendingSettings(_Section):
     provider: Provider = "outbox"
     outbox_dir: str = "outbox"
     max_per_lead_per_week: int = Field(default=3, ge=1)
+    batch_size: int = Field(default=500, ge=1, le=10_000)
+    lease_seconds: int = Field(default=300, ge=10)  # a claimed batch is another worker's after this
+    max_attempts: int = Field(
+        default=5, ge=1
+    )  # retries (429, 5xx, timeouts) before a message fails
+    tick_seconds: float = Field(default=5.0, gt=0)  # how often `drip run` looks for due work
+
+
+class SMTPSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=587, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    tls: Literal["starttls", "tls", "none"] = "starttls"
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class SendGridSettings(_Section):
+    api_key: str | None = None
+    host: str = "https://api.sendgrid.com"  # EU accounts: https://api.eu.sendgrid.com
+    max_in_flight: int = Field(default=8, ge=1, le=64)
 
 
 class SenderSettings(_Section):
     postal_address: str = "Acme GmbH, Example Street 1, 10115 Berlin, Germany"
     base_url: str = "http://127.0.0.1:8080"
+    # signs every email's unsubscribe and tracking links; `drip init` writes a random one
+    secret_key: str | None = Field(default=None, min_length=16)
 
 
 class PathSettings(_Section):
@@ -85,6 +113,8 @@ class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     sending: SendingSettings = SendingSettings()
     sender: SenderSettings = SenderSettings()
+    smtp: SMTPSettings = SMTPSettings()
+    sendgrid: SendGridSettings = SendGridSettings()
     paths: PathSettings = PathSettings()
     general: GeneralSettings = GeneralSettings()
     base_dir: Path = Path(".")
@@ -167,7 +197,10 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
         accepted = ", ".join(_literal_values(error["loc"]))
         return f"{where}: {key}: {error['input']!r} is not accepted (use one of: {accepted})"
     message = str(error["msg"]).removeprefix("Value error, ")
-    env_name = f"DRIP_{key.replace('.', '_')}".upper()
+    env_name = next(
+        (var for var, target in ALIASES.items() if ".".join(target) == key),
+        f"DRIP_{key.replace('.', '_')}".upper(),
+    )
     return f"{where}: {key}: {message} (set it in the file or with {env_name})"
 
 

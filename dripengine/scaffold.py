@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +46,10 @@ def scaffold(directory: Path, *, force: bool = False) -> ScaffoldResult:
                 _copy(file, directory / name / file.relative_to(source), force, result)
         else:
             _copy(source, directory / name, force, result)
-    settings = load_settings(directory / "drip.toml")
+    config = directory / "drip.toml"
+    if config in result.written:
+        _write_secret(config)
+    settings = load_settings(config)
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)
@@ -54,6 +58,16 @@ def scaffold(directory: Path, *, force: bool = False) -> ScaffoldResult:
         engine.dispose()
     result.database = engine.url.render_as_string(hide_password=True)
     return result
+
+
+SECRET_PLACEHOLDER = '# secret_key = "set by drip init"'
+
+
+def _write_secret(config: Path) -> None:
+    """Give the new folder its own signing key for the links in its emails."""
+    text = config.read_text(encoding="utf-8")
+    line = f'secret_key = "{secrets.token_urlsafe(32)}"'
+    config.write_text(text.replace(SECRET_PLACEHOLDER, line, 1), encoding="utf-8")
 
 
 def _copy(source: Path, target: Path, force: bool, result: ScaffoldResult) -> None:

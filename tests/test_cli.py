@@ -24,6 +24,12 @@ def test_init_writes_the_working_folder(folder: Path) -> None:
     assert list((folder / "templates").rglob("*.mjml"))
     code, out, _ = drip("db", "status")
     assert code == 0 and "up to date" in out
+    secret = [
+        line
+        for line in (folder / "drip.toml").read_text().splitlines()
+        if line.startswith("secret_key")
+    ]
+    assert len(secret) == 1 and len(secret[0]) > 40
     again = CliRunner().invoke(main, ["init", str(folder)])
     assert again.exit_code == 0 and "kept" in again.output
 

@@ -65,7 +65,7 @@ def test_unknown_key_lists_known_keys(tmp_path: Path) -> None:
 def test_bad_timezone_and_url_name_the_env_var() -> None:
     with pytest.raises(
         ConfigError,
-        match='general.timezone: "Mars/Base" is not an IANA time zone.*DRIP_GENERAL_TIMEZONE',
+        match='general.timezone: "Mars/Base" is not an IANA time zone.*DRIP_TIMEZONE',
     ):
         load_settings(env={"DRIP_TIMEZONE": "Mars/Base"})
     with pytest.raises(ConfigError, match="is not a supported database URL"):
