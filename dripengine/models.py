@@ -131,6 +131,7 @@ class Message(SQLModel, table=True):
         Index("ix_message_lead_created", "lead_id", "created_at"),  # frequency cap per lead
         Index("ix_message_provider_id", "provider_message_id"),  # webhook matching
         Index("ix_message_campaign_created", "campaign_id", "created_at"),  # stats
+        Index("ix_message_status_created", "status", "created_at"),  # recovery, drip status
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -147,7 +148,8 @@ class Message(SQLModel, table=True):
     subject: str | None = Field(default=None)
     provider: str | None = Field(default=None, max_length=32)
     provider_message_id: str | None = Field(default=None, max_length=200)
-    status: str = Field(default="pending", max_length=16)  # pending | sent | failed | test
+    # sending (recorded before the provider call) | sent | retry | failed | skipped
+    status: str = Field(default="sending", max_length=16)
     error: str | None = Field(default=None)
     attempts: int = Field(default=0)
     created_at: datetime = Field(sa_type=UTCDateTime)
@@ -199,3 +201,19 @@ class Suppression(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=200)
     note: str | None = Field(default=None)
     created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Worker(SQLModel, table=True):
+    """A `drip run` process: its heartbeat, for `drip status` and for spotting dead workers."""
+
+    __tablename__ = "worker"
+
+    id: str = Field(primary_key=True, max_length=100)  # host:pid:random
+    host: str = Field(max_length=200)
+    pid: int
+    provider: str = Field(max_length=32)
+    started_at: datetime = Field(sa_type=UTCDateTime)
+    heartbeat_at: datetime = Field(sa_type=UTCDateTime)
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    sent: int = Field(default=0)
+    failed: int = Field(default=0)

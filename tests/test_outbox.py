@@ -43,6 +43,13 @@ def test_writes_a_complete_rfc5322_message(tmp_path: Path) -> None:
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
+def test_long_unsubscribe_url_stays_one_plain_header(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:8080/u/" + "A" * 120
+    [result] = OutboxProvider(tmp_path).send([email(unsubscribe_url=url)])
+    raw = Path(result.where or "").read_bytes()
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in raw
+
+
 def test_test_sends_are_marked_and_kept_apart(tmp_path: Path) -> None:
     [result] = OutboxProvider(tmp_path).send([as_test(email())])
     parsed = message_from_bytes(Path(result.where or "").read_bytes(), policy=default)

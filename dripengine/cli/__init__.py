@@ -67,7 +67,7 @@ def main(ctx: click.Context, config_path: str | None, now: datetime | None) -> N
 
 
 def _register() -> None:
-    from dripengine.cli import authoring, campaigns, db, init, leads, recycle, sla
+    from dripengine.cli import authoring, campaigns, db, init, leads, recycle, run, sla
 
     main.add_command(init.init)
     main.add_command(db.db)
@@ -76,6 +76,7 @@ def _register() -> None:
     main.add_command(campaigns.campaigns)
     main.add_command(sla.sla)
     main.add_command(authoring.send_test)
+    main.add_command(run.run)
     campaigns.campaigns.add_command(authoring.preview)
     campaigns.campaigns.add_command(authoring.simulate_command)
 

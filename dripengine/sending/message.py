@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
 TEST_SUBJECT_PREFIX = "[TEST] "
+# RFC 5322 allows 998 characters a line. At the default 78, Python folds a long List-Unsubscribe
+# URL (there is no space to fold at) into an RFC 2047 encoded word, which mail clients do not read
+# as a URL: one-click unsubscribe would silently break.
+WIRE_POLICY = SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True)
@@ -58,7 +63,7 @@ def as_test(email: OutgoingEmail) -> OutgoingEmail:
 
 def to_mime(email: OutgoingEmail) -> EmailMessage:
     """multipart/alternative, plain text first, with every header a receiving server expects."""
-    message = EmailMessage()
+    message = EmailMessage(policy=WIRE_POLICY)
     message["From"] = _address(email.sender)
     message["To"] = _address(email.to)
     if email.reply_to:

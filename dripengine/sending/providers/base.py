@@ -5,11 +5,13 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 from dripengine.sending.message import OutgoingEmail
 
 Status = Literal["sent", "retry", "failed"]
+Evidence = Literal["sent", "not_sent", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,7 @@ class SendResult:
     provider_message_id: str | None = None
     error: str | None = None
     where: str | None = None  # outbox: the file written
+    retry_after: float | None = None  # retry: seconds the provider asked us to wait (429)
 
 
 class Provider(ABC):
@@ -27,6 +30,16 @@ class Provider(ABC):
     @abstractmethod
     def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         """Deliver ``emails``; one result each, in order. Never raises for one bad email."""
+
+    def check(self) -> None:  # noqa: B027 (optional hook)
+        """Raise :class:`~dripengine.exceptions.ConfigError` naming the setting if unusable."""
+
+    def evidence(self, uid: str, created_at: datetime) -> Evidence:
+        """After a crash: did message ``uid`` go out? ``unknown`` unless the provider can tell.
+
+        The dispatcher resends only on ``not_sent``; ``unknown`` is never resent blindly.
+        """
+        return "unknown"
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections; the default has none."""

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from email.policy import SMTP
+from datetime import datetime
 from pathlib import Path
 
 from dripengine.sending.message import OutgoingEmail, to_mime
-from dripengine.sending.providers.base import Provider, SendResult
+from dripengine.sending.providers.base import Evidence, Provider, SendResult
 
 
 class OutboxProvider(Provider):
@@ -26,11 +26,20 @@ class OutboxProvider(Provider):
     def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         return [self._write(email) for email in emails]
 
+    def evidence(self, uid: str, created_at: datetime) -> Evidence:
+        """After a crash: was this message written? The file is the evidence (atomic write)."""
+        return (
+            "sent" if (self._folder(created_at, test=False) / f"{uid}.eml").exists() else "not_sent"
+        )
+
+    def _folder(self, created_at: datetime, *, test: bool) -> Path:
+        return self.directory / ("test" if test else created_at.strftime("%Y-%m-%d"))
+
     def _write(self, email: OutgoingEmail) -> SendResult:
-        folder = self.directory / ("test" if email.test else email.created_at.strftime("%Y-%m-%d"))
+        folder = self._folder(email.created_at, test=email.test)
         target = folder / f"{email.uid}.eml"
         try:
-            data = to_mime(email).as_bytes(policy=SMTP)
+            data = to_mime(email).as_bytes()
         except ValueError as exc:  # e.g. a line break in a header: never sendable
             return SendResult(email.uid, "failed", error=f"not a valid message: {exc}")
         try:

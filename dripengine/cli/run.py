@@ -1,0 +1,49 @@
+"""``drip run``: send what is due."""
+
+from __future__ import annotations
+
+import click
+
+from dripengine.cli.app import App
+from dripengine.sending.dispatcher import Dispatcher
+from dripengine.sending.providers import provider_from_settings
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Send everything due now, then exit (cron-friendly).")
+@click.pass_obj
+def run(app: App, once: bool) -> None:
+    """Send due emails: every enrollment whose next step is due, inside its send window.
+
+    `drip run --once` sends what is due and exits; `drip --now ISO-TIME run --once` acts as if it
+    were that time (replays, catch-up, tests).
+    """
+    engine = app.ready_engine()
+    provider = provider_from_settings(app.settings)
+    try:
+        dispatcher = Dispatcher(engine, app.settings, app.campaigns, app.sla, provider, app.clock)
+        if not once:
+            import logging
+
+            from dripengine.daemon import run_daemon
+
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+            logging.getLogger("apscheduler").setLevel(logging.WARNING)
+            run_daemon(dispatcher, app.settings)
+            return
+        tally = dispatcher.run_once()
+    finally:
+        provider.close()
+    where = (
+        f" (see {app.relative(app.settings.outbox_dir)}/)"
+        if provider.name == "outbox" and tally.sent
+        else ""
+    )
+    click.echo(
+        f"{tally.sent} sent{where}, {tally.skipped} skipped, {tally.retried} to retry, "
+        f"{tally.failed} failed, {tally.waiting} waiting for their window, "
+        f"{tally.completed} completed, {tally.exited} exited"
+        + (f"; {tally.recovered} interrupted message(s) resolved" if tally.recovered else "")
+    )
+    for error in tally.errors[:20]:
+        click.echo(f"failed: {error}", err=True)

@@ -1,0 +1,126 @@
+"""``drip run``: APScheduler 3 is the clock, the database is the queue.
+
+Each worker keeps its jobs in memory (APScheduler 3 must not share a job store between processes:
+its FAQ says jobs then run twice or not at all); the work itself is claimed in the database with a
+lease, so any number of workers can run side by side. Jobs: *dispatch* every
+``sending.tick_seconds`` (coalesced, never two at once), *heartbeat* every 15 s (the ``worker`` row
+``drip status`` reads). SIGTERM / SIGINT: the batch in flight finishes and is recorded, then exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from datetime import timedelta
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from dripengine.config import Settings
+from dripengine.models import Worker
+from dripengine.sending.dispatcher import Dispatcher, Tally
+
+log = logging.getLogger("dripengine.daemon")
+HEARTBEAT_SECONDS = 15
+WORKER = Worker.__table__  # type: ignore[attr-defined]
+
+
+class Daemon:
+    def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
+        self.dispatcher = dispatcher
+        self.settings = settings
+        self.stopping = threading.Event()
+        self.totals = Tally()
+        self.scheduler = BlockingScheduler(timezone="UTC")
+
+    def start(self) -> None:
+        self.dispatcher.provider.check()
+        self._heartbeat(started=True)
+        tick = self.settings.sending.tick_seconds
+        self.scheduler.add_job(
+            self._dispatch,
+            "interval",
+            seconds=tick,
+            id="dispatch",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
+            self._heartbeat,
+            "interval",
+            seconds=HEARTBEAT_SECONDS,
+            id="heartbeat",
+            coalesce=True,
+            max_instances=1,
+        )
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        log.info(
+            "worker %s started (provider %s, tick %ss)",
+            self.dispatcher.worker,
+            self.dispatcher.provider.name,
+            tick,
+        )
+        try:
+            self.scheduler.start()  # blocks until shutdown
+        finally:
+            self._heartbeat(stopped=True)
+            self.dispatcher.provider.close()
+            log.info(
+                "worker %s stopped: %s sent, %s failed",
+                self.dispatcher.worker,
+                self.totals.sent,
+                self.totals.failed,
+            )
+
+    def _dispatch(self) -> None:
+        tally = self.dispatcher.run_once(stop=self.stopping.is_set)
+        self.totals.add(tally)
+        if tally.sent or tally.failed:
+            log.info("sent %s, failed %s, retry %s", tally.sent, tally.failed, tally.retried)
+        for error in tally.errors:
+            log.warning("failed: %s", error)
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the batch in flight, then stopping", signum)
+        self.stopping.set()
+        # shutdown(wait=True) waits for a running dispatch job; run it off the signal handler
+        threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True).start()
+
+    def _heartbeat(self, *, started: bool = False, stopped: bool = False) -> None:
+        now = self.dispatcher.clock.now()
+        values = {
+            "id": self.dispatcher.worker,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "provider": self.dispatcher.provider.name,
+            "started_at": now,
+            "heartbeat_at": now,
+            "sent": self.totals.sent,
+            "failed": self.totals.failed,
+        }
+        with self.dispatcher.engine.begin() as connection:
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            if started:
+                connection.execute(dialect.insert(WORKER).values(values).on_conflict_do_nothing())
+                return
+            changes = {"heartbeat_at": now, "sent": self.totals.sent, "failed": self.totals.failed}
+            if stopped:
+                changes["stopped_at"] = now
+            connection.execute(
+                update(WORKER).where(WORKER.c.id == self.dispatcher.worker).values(changes)
+            )
+
+
+def run_daemon(dispatcher: Dispatcher, settings: Settings) -> Tally:
+    daemon = Daemon(dispatcher, settings)
+    daemon.start()
+    return daemon.totals
+
+
+ALIVE_AFTER = timedelta(seconds=HEARTBEAT_SECONDS * 3)

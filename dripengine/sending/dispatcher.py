@@ -1,0 +1,574 @@
+"""The dispatcher: claim due enrollments, decide, render, deliver, record, advance.
+
+One batch, in order:
+
+1. **Recover** messages left as ``sending`` by a worker that died (its lease ran out): the provider's
+   own evidence decides (the outbox file is there or not); without evidence the message is marked
+   ``unknown`` and never resent blindly.
+2. **Claim** up to ``batch_size`` due enrollments with a lease (see :mod:`.store`).
+3. **Decide** each one with :func:`dripengine.sending.policy.decide` (suppression, exits, window,
+   condition, frequency cap); a skipped step is recorded and the next one decided at once.
+4. **Record** a ``sending`` Message per email *before* the provider is called, and commit. The
+   unique (enrollment, round, step) key is the last guard against a double send.
+5. **Render** (compiled templates, Jinja per lead) and **deliver** the batch through the provider.
+6. **Record** each result (sent / retry with backoff / failed) and **advance** each enrollment to
+   its next step's due time, or completion; release the leases.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection, Engine
+
+from dripengine.campaigns import Campaign, Step
+from dripengine.campaigns.window import next_opening, resolve_timezone
+from dripengine.clock import Clock
+from dripengine.config import Settings
+from dripengine.scoring import ScoringRules, decayed
+from dripengine.sending.message import OutgoingEmail
+from dripengine.sending.policy import WINDOW_SPREAD, DueLead, decide
+from dripengine.sending.providers.base import Provider, SendResult
+from dripengine.sending.store import (
+    DELIVERED,
+    DONE,
+    ENROLLMENT,
+    MESSAGE,
+    Batch,
+    MessageRow,
+    claim,
+    insert_messages,
+    load,
+    stale_sending,
+    update_rows,
+)
+from dripengine.sequence import Progress, next_step
+from dripengine.sla import SLA
+from dripengine.templates import Sender, TemplateEngine, TemplateError, build_context
+from dripengine.templates.links import utm_from
+from dripengine.tokens import sign
+
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=6)
+MAX_SKIPS = 50  # steps skipped in a row before the enrollment is looked at again next tick
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Tally:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    waiting: int = 0
+    exited: int = 0
+    completed: int = 0
+    recovered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        for name in (
+            "claimed",
+            "sent",
+            "retried",
+            "failed",
+            "skipped",
+            "waiting",
+            "exited",
+            "completed",
+            "recovered",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors += other.errors
+
+
+@dataclass
+class _Send:
+    enrollment: dict[str, Any]
+    lead: dict[str, Any]
+    campaign: Campaign
+    track: str
+    step: Step
+    progress: Progress
+    score: float
+    uid: str
+    recycle: dict[str, Any] = field(default_factory=dict)
+    message_id: int | None = None
+    email: OutgoingEmail | None = None
+    error: str | None = None
+    attempts: int = 1
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        campaigns: Sequence[Campaign],
+        sla: SLA,
+        provider: Provider,
+        clock: Clock,
+        *,
+        worker: str | None = None,
+        templates: TemplateEngine | None = None,
+        rules: ScoringRules | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.campaigns: Mapping[str, Campaign] = {c.id: c for c in campaigns}
+        self.sla = sla
+        self.provider = provider
+        self.clock = clock
+        self.worker = worker or worker_id()
+        self.templates = templates or TemplateEngine(settings.path("templates"))
+        self.rules = rules or ScoringRules()
+        self.rng = rng or random.Random()
+        self.lease = timedelta(seconds=settings.sending.lease_seconds)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run_once(self, *, max_batches: int | None = None, stop: Any = None) -> Tally:
+        """Dispatch batches until nothing is due (or ``stop()`` says so); the totals."""
+        total = Tally()
+        total.recovered = self.recover()
+        batches = 0
+        while max_batches is None or batches < max_batches:
+            if stop is not None and stop():
+                break
+            tally = self.dispatch_batch()
+            total.add(tally)
+            batches += 1
+            if tally.claimed == 0:
+                break
+        return total
+
+    def recover(self) -> int:
+        """Resolve messages a dead worker left as 'sending', by the provider's evidence."""
+        now = self.clock.now()
+        with self.engine.begin() as connection:
+            rows = stale_sending(connection, now)
+            updates = []
+            for row in rows:
+                verdict = (
+                    self.provider.evidence(row.uid, row.created_at)
+                    if hasattr(self.provider, "evidence")
+                    else "unknown"
+                )
+                if verdict == "sent":
+                    updates.append({"id": row.id, "status": "sent", "sent_at": now})
+                elif verdict == "not_sent":
+                    updates.append(
+                        {
+                            "id": row.id,
+                            "status": "retry",
+                            "error": "interrupted before delivery; will be sent again",
+                        }
+                    )
+                else:
+                    updates.append(
+                        {
+                            "id": row.id,
+                            "status": "unknown",
+                            "error": f"interrupted while {self.provider.name} was sending; not resent, to avoid a duplicate",
+                        }
+                    )
+            update_rows(connection, MESSAGE, updates)
+        return len(rows)
+
+    def dispatch_batch(self) -> Tally:
+        now = self.clock.now()
+        tally = Tally()
+        with self.engine.begin() as connection:
+            ids = claim(connection, self.worker, now, self.lease, self.settings.sending.batch_size)
+        tally.claimed = len(ids)
+        if not ids:
+            return tally
+        with self.engine.begin() as connection:
+            batch = load(connection, ids, now)
+            sends, enrollment_updates, message_rows = self._decide(batch, now, tally)
+            new_rows = [row for row in message_rows if row.get("status") == "skipped"]
+            insert_messages(connection, new_rows)
+            retry_rows = [s for s in sends if s.message_id is not None]
+            fresh = [s for s in sends if s.message_id is None]
+            inserted = insert_messages(connection, [self._sending_row(s, now) for s in fresh])
+            for send in fresh:
+                send.message_id = inserted.get(
+                    (send.enrollment["id"], send.enrollment["round"], send.step.id)
+                )
+            update_rows(
+                connection,
+                MESSAGE,
+                [
+                    {
+                        "id": s.message_id,
+                        "status": "sending",
+                        "attempts": s.attempts,
+                        "provider": self.provider.name,
+                    }
+                    for s in retry_rows
+                ],
+            )
+            update_rows(connection, ENROLLMENT, enrollment_updates)
+        # the 'sending' rows are committed: only now is the provider called
+        sends = [s for s in sends if s.message_id is not None]
+        self._render(sends, now)
+        ready = [s for s in sends if s.email is not None]
+        results = (
+            {r.uid: r for r in self.provider.send([s.email for s in ready if s.email is not None])}
+            if ready
+            else {}
+        )
+        with self.engine.begin() as connection:
+            self._record(connection, sends, results, now, tally)
+        return tally
+
+    # -- deciding -------------------------------------------------------------------------------
+
+    def _decide(
+        self, batch: Batch, now: datetime, tally: Tally
+    ) -> tuple[list[_Send], list[dict[str, Any]], list[dict[str, Any]]]:
+        sends: list[_Send] = []
+        enrollment_updates: list[dict[str, Any]] = []
+        skipped_rows: list[dict[str, Any]] = []
+        cap = self.settings.sending.max_per_lead_per_week
+        for enrollment in batch.enrollments:
+            lead = batch.leads[enrollment["lead_id"]]
+            campaign = self.campaigns.get(enrollment["campaign_id"])
+            release = {
+                "id": enrollment["id"],
+                "lease_owner": None,
+                "lease_until": None,
+                "updated_at": now,
+            }
+            if campaign is None:
+                tally.exited += 1
+                enrollment_updates.append(
+                    {
+                        **release,
+                        "status": "exited",
+                        "exit_reason": f"campaign {enrollment['campaign_id']} no longer exists",
+                        "ended_at": now,
+                        "next_due_at": None,
+                    }
+                )
+                continue
+            rows = batch.messages.get(enrollment["id"], [])
+            progress = _progress(
+                rows, batch.engaged.get(enrollment["id"], set()), enrollment["enrolled_at"]
+            )
+            score = decayed(lead["score"], lead["score_updated_at"], now, self.rules.half_life_days)
+            due_lead = DueLead(
+                email=lead["email"],
+                score=score,
+                timezone=resolve_timezone(lead["timezone"], campaign.send.timezone),
+                suppressed=batch.suppressed.get(lead["email"]),
+            )
+            recent = batch.recent.get(lead["id"], [])
+            for _ in range(MAX_SKIPS):
+                decision = decide(
+                    campaign,
+                    due_lead,
+                    progress,
+                    entered_at=enrollment["enrolled_at"],
+                    recent_sends=recent,
+                    cap=cap,
+                    now=now,
+                )
+                if decision.kind != "skip":
+                    break
+                assert decision.step is not None
+                tally.skipped += 1
+                skipped_rows.append(
+                    self._row(
+                        enrollment,
+                        lead,
+                        campaign,
+                        decision.track,
+                        decision.step,
+                        now,
+                        status="skipped",
+                        error=decision.reason,
+                    )
+                )
+                progress = progress.after(decision.step.id, now, sent=False)
+            if decision.kind == "send":
+                assert decision.step is not None and decision.track is not None
+                retry = next(
+                    (r for r in rows if r.step_id == decision.step.id and r.status == "retry"), None
+                )
+                sends.append(
+                    _Send(
+                        enrollment,
+                        lead,
+                        campaign,
+                        decision.track,
+                        decision.step,
+                        progress,
+                        score,
+                        uid=retry.uid if retry else uuid.uuid4().hex,
+                        recycle=self._recycle_context(batch.recycles.get(lead["id"])),
+                        message_id=retry.id if retry else None,
+                        attempts=(retry.attempts + 1) if retry else 1,
+                    )
+                )
+                recent = [*recent, now]
+                batch.recent[lead["id"]] = (
+                    recent  # the cap sees this batch's sends to the same lead
+                )
+                enrollment_updates.append(
+                    {**release, "track": decision.track, "current_step": decision.step.id}
+                )
+            elif decision.kind == "wait":
+                tally.waiting += 1
+                enrollment_updates.append(
+                    {
+                        **release,
+                        "next_due_at": decision.until,
+                        **(
+                            {"current_step": decision.step.id, "track": decision.track}
+                            if decision.step
+                            else {}
+                        ),
+                    }
+                )
+            elif decision.kind == "exit":
+                tally.exited += 1
+                enrollment_updates.append(
+                    {
+                        **release,
+                        "status": "exited",
+                        "exit_reason": decision.reason,
+                        "ended_at": now,
+                        "next_due_at": None,
+                    }
+                )
+            elif decision.kind == "complete":
+                tally.completed += 1
+                enrollment_updates.append(
+                    {
+                        **release,
+                        "status": "completed",
+                        "exit_reason": None,
+                        "ended_at": now,
+                        "next_due_at": None,
+                        "current_step": None,
+                    }
+                )
+            else:  # still skipping after MAX_SKIPS: look again next tick
+                enrollment_updates.append({**release, "next_due_at": now + timedelta(minutes=1)})
+        return sends, enrollment_updates, skipped_rows
+
+    def _row(
+        self,
+        enrollment: Mapping[str, Any],
+        lead: Mapping[str, Any],
+        campaign: Campaign,
+        track: str | None,
+        step: Step,
+        now: datetime,
+        *,
+        status: str,
+        error: str | None = None,
+        uid: str | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "uid": uid or uuid.uuid4().hex,
+            "enrollment_id": enrollment["id"],
+            "lead_id": lead["id"],
+            "campaign_id": campaign.id,
+            "round": enrollment["round"],
+            "step_id": step.id,
+            "track": track,
+            "template": step.template,
+            "subject": None,
+            "provider": self.provider.name if status == "sending" else None,
+            "provider_message_id": None,
+            "status": status,
+            "error": error,
+            "attempts": 1 if status == "sending" else 0,
+            "created_at": now,
+            "sent_at": None,
+        }
+
+    def _sending_row(self, send: _Send, now: datetime) -> dict[str, Any]:
+        return self._row(
+            send.enrollment,
+            send.lead,
+            send.campaign,
+            send.track,
+            send.step,
+            now,
+            status="sending",
+            uid=send.uid,
+        )
+
+    # -- rendering and recording ----------------------------------------------------------------
+
+    def _render(self, sends: Sequence[_Send], now: datetime) -> None:
+        settings = self.settings
+        base = settings.sender.base_url.rstrip("/")
+        for send in sends:
+            campaign = send.campaign
+            token = sign(settings.sender.secret_key, "unsubscribe", send.uid)
+            context = build_context(
+                send.lead,
+                campaign_id=campaign.id,
+                campaign_name=campaign.name,
+                step_id=send.step.id,
+                track=send.track,
+                sender=Sender(
+                    campaign.send.sender_name,
+                    campaign.send.sender_email,
+                    settings.sender.postal_address,
+                ),
+                unsubscribe_url=f"{base}/u/{token}",
+                preferences_url=f"{base}/p/{token}",
+                recycle=send.recycle,
+            )
+            try:
+                rendered = self.templates.render(
+                    send.step.template,
+                    context,
+                    subject=send.step.subject,
+                    utm=utm_from(campaign.send.utm),
+                )
+            except TemplateError as exc:
+                send.error = f"template error: {exc}"
+                continue
+            name = " ".join(
+                p for p in (send.lead.get("first_name"), send.lead.get("last_name")) if p
+            )
+            send.email = OutgoingEmail(
+                uid=send.uid,
+                sender=campaign.send.from_,
+                to=f"{name} <{send.lead['email']}>" if name else send.lead["email"],
+                subject=rendered.subject,
+                html=rendered.html,
+                text=rendered.text,
+                created_at=now,
+                reply_to=campaign.send.reply_to,
+                unsubscribe_url=f"{base}/u/{token}",
+                categories=(campaign.id, send.step.id),
+            )
+
+    def _recycle_context(self, record: Mapping[str, Any] | None) -> dict[str, Any]:
+        if not record:
+            return {}
+        reason = self.sla.recycle_reasons.get(record["reason"])
+        return {
+            "from_stage": record["from_stage"],
+            "reason": record["reason"],
+            "reason_label": reason.label if reason else record["reason"],
+        }
+
+    def _record(
+        self,
+        connection: Connection,
+        sends: Sequence[_Send],
+        results: Mapping[str, SendResult],
+        now: datetime,
+        tally: Tally,
+    ) -> None:
+        message_updates: list[dict[str, Any]] = []
+        enrollment_updates: list[dict[str, Any]] = []
+        max_attempts = self.settings.sending.max_attempts
+        for send in sends:
+            result = results.get(send.uid)
+            subject = send.email.subject if send.email else None
+            error: str | None
+            if send.error is not None or result is None:
+                status, error = "failed", send.error or "no answer from the provider"
+            elif result.status == "retry" and send.attempts < max_attempts:
+                status, error = "retry", result.error
+            elif result.status == "retry":
+                status, error = "failed", f"gave up after {send.attempts} attempts: {result.error}"
+            else:
+                status, error = result.status, result.error
+            update: dict[str, Any] = {
+                "id": send.message_id,
+                "status": status,
+                "error": error,
+                "subject": subject,
+            }
+            if status == "sent":
+                assert result is not None
+                tally.sent += 1
+                update.update(provider_message_id=result.provider_message_id, sent_at=now)
+            elif status == "retry":
+                tally.retried += 1
+                assert result is not None
+                wait = result.retry_after
+                delay = timedelta(seconds=wait) if wait else _backoff(send.attempts, self.rng)
+                enrollment_updates.append(
+                    {"id": send.enrollment["id"], "next_due_at": now + delay, "updated_at": now}
+                )
+            else:
+                tally.failed += 1
+                tally.errors.append(
+                    f"{send.lead['email']} {send.campaign.id}/{send.step.id}: {error}"
+                )
+            message_updates.append(update)
+            if status != "retry":
+                enrollment_updates.append(self._advance(send, now))
+        update_rows(connection, MESSAGE, message_updates)
+        update_rows(connection, ENROLLMENT, enrollment_updates)
+
+    def _advance(self, send: _Send, now: datetime) -> dict[str, Any]:
+        """The enrollment after this step: the next step's due time, or completed."""
+        progress = send.progress.after(send.step.id, now, sent=True)
+        upcoming = next_step(send.campaign, send.score, progress)
+        base = {
+            "id": send.enrollment["id"],
+            "updated_at": now,
+            "step_index": send.enrollment["step_index"] + 1,
+        }
+        if upcoming is None:
+            return {
+                **base,
+                "status": "completed",
+                "ended_at": now,
+                "next_due_at": None,
+                "current_step": None,
+            }
+        tz = resolve_timezone(send.lead["timezone"], send.campaign.send.timezone)
+        due = next_opening(
+            upcoming.earliest,
+            send.campaign.send.window,
+            tz,
+            spread_key=send.lead["email"],
+            spread=WINDOW_SPREAD,
+        )
+        return {
+            **base,
+            "next_due_at": due,
+            "current_step": upcoming.step.id,
+            "track": upcoming.track,
+        }
+
+
+def _progress(
+    rows: Sequence[MessageRow], engaged: set[tuple[str, str]], entered_at: datetime
+) -> Progress:
+    done = frozenset(r.step_id for r in rows if r.status in DONE)
+    ordered = sorted(rows, key=lambda r: r.created_at)
+    sent = tuple(r.step_id for r in ordered if r.status in DELIVERED)
+    last = max((r.created_at for r in rows if r.status in DONE), default=entered_at)
+    return Progress(last_at=max(last, entered_at), done=done, sent=sent, engaged=frozenset(engaged))
+
+
+def _backoff(attempt: int, rng: random.Random) -> timedelta:
+    """Exponential backoff with full jitter: 1, 2, 4 … minutes (capped), times a random 0.5 to 1."""
+    ceiling = min(BACKOFF_BASE * (2 ** (attempt - 1)), BACKOFF_MAX)
+    return ceiling * (0.5 + rng.random() / 2)

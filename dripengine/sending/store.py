@@ -1,0 +1,226 @@
+"""The dispatcher's storage: claim due enrollments, load what deciding needs, record outcomes.
+
+Claiming is one statement: ``UPDATE enrollment SET lease … WHERE id IN (SELECT … WHERE status =
+'active' AND next_due_at <= now AND lease free ORDER BY next_due_at LIMIT n FOR UPDATE SKIP
+LOCKED) RETURNING id``. On PostgreSQL, SKIP LOCKED lets any number of workers claim disjoint
+batches at once; SQLite ignores the locking clause and serialises writers itself. The composite
+index ``(status, next_due_at)`` keeps the inner select fast however much finished history there is.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from dripengine.models import Enrollment, Event, Lead, Message, RecycleRecord, Suppression
+
+ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
+LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
+MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
+EVENT: Table = Event.__table__  # type: ignore[attr-defined]
+SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
+RECYCLE: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
+
+DONE = frozenset({"sending", "sent", "skipped", "failed", "unknown"})  # a step that is behind us
+DELIVERED = frozenset({"sending", "sent", "unknown"})  # counts as an email the lead got
+ENGAGEMENT = {"open": "opened", "click": "clicked", "reply": "replied"}
+CAP_LOOKBACK = timedelta(days=7)
+
+
+def claim(
+    connection: Connection, worker: str, now: datetime, lease: timedelta, limit: int
+) -> list[int]:
+    """Lease up to ``limit`` due enrollments to ``worker``; their ids, most overdue first."""
+    due = (
+        select(ENROLLMENT.c.id)
+        .where(
+            ENROLLMENT.c.status == "active",
+            ENROLLMENT.c.next_due_at <= now,
+            or_(ENROLLMENT.c.lease_until.is_(None), ENROLLMENT.c.lease_until < now),
+        )
+        .order_by(ENROLLMENT.c.next_due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    statement = (
+        update(ENROLLMENT)
+        .where(ENROLLMENT.c.id.in_(due))
+        .values(lease_owner=worker, lease_until=now + lease)
+        .returning(ENROLLMENT.c.id)
+    )
+    return sorted(connection.execute(statement).scalars())
+
+
+@dataclass
+class MessageRow:
+    id: int
+    uid: str
+    enrollment_id: int | None
+    round: int
+    step_id: str
+    status: str
+    attempts: int
+    created_at: datetime
+    provider: str | None
+
+
+@dataclass
+class Batch:
+    """Everything the decisions of one claimed batch read, loaded with one query a table."""
+
+    enrollments: list[dict[str, Any]]
+    leads: dict[int, dict[str, Any]]
+    suppressed: dict[str, str]
+    messages: dict[int, list[MessageRow]]  # by enrollment, this round only
+    engaged: dict[int, set[tuple[str, str]]]  # by enrollment: (step id, opened/clicked/replied)
+    recent: dict[int, list[datetime]] = field(default_factory=dict)  # by lead: emails in 7 days
+    recycles: dict[int, dict[str, Any]] = field(default_factory=dict)  # by lead: the latest
+
+
+def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
+    enrollments = [
+        dict(r._mapping)
+        for r in connection.execute(select(ENROLLMENT).where(ENROLLMENT.c.id.in_(ids)))
+    ]
+    lead_ids = sorted({e["lead_id"] for e in enrollments})
+    leads = {
+        r.id: dict(r._mapping)
+        for r in connection.execute(select(LEAD).where(LEAD.c.id.in_(lead_ids)))
+    }
+    emails = [lead["email"] for lead in leads.values()]
+    suppressed = {
+        r.email: f"{r.reason} on {r.created_at:%d %b %Y}"
+        for r in connection.execute(select(SUPPRESSION).where(SUPPRESSION.c.email.in_(emails)))
+    }
+    rounds = {e["id"]: e["round"] for e in enrollments}
+    messages: dict[int, list[MessageRow]] = defaultdict(list)
+    by_id: dict[int, MessageRow] = {}
+    query = select(
+        MESSAGE.c.id,
+        MESSAGE.c.uid,
+        MESSAGE.c.enrollment_id,
+        MESSAGE.c.round,
+        MESSAGE.c.step_id,
+        MESSAGE.c.status,
+        MESSAGE.c.attempts,
+        MESSAGE.c.created_at,
+        MESSAGE.c.provider,
+    ).where(MESSAGE.c.enrollment_id.in_(list(rounds)))
+    for r in connection.execute(query):
+        if r.round == rounds[r.enrollment_id]:
+            row = MessageRow(*r)
+            messages[r.enrollment_id].append(row)
+            by_id[row.id] = row
+    engaged: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    if by_id:
+        events = select(EVENT.c.message_id, EVENT.c.type).where(
+            EVENT.c.message_id.in_(list(by_id)),
+            EVENT.c.type.in_(list(ENGAGEMENT)),
+            EVENT.c.machine.is_(False),
+        )
+        for message_id, kind in connection.execute(events):
+            row = by_id[message_id]
+            assert row.enrollment_id is not None
+            engaged[row.enrollment_id].add((row.step_id, ENGAGEMENT[kind]))
+    recent: dict[int, list[datetime]] = defaultdict(list)
+    sends = select(MESSAGE.c.lead_id, MESSAGE.c.created_at).where(
+        MESSAGE.c.lead_id.in_(lead_ids),
+        MESSAGE.c.created_at > now - CAP_LOOKBACK,
+        MESSAGE.c.status.in_(list(DELIVERED)),
+    )
+    for lead_id, at in connection.execute(sends):
+        recent[lead_id].append(at)
+    recycles: dict[int, dict[str, Any]] = {}
+    latest = select(
+        RECYCLE.c.lead_id, RECYCLE.c.from_stage, RECYCLE.c.reason, RECYCLE.c.at, RECYCLE.c.id
+    ).where(RECYCLE.c.lead_id.in_(lead_ids))
+    for record in connection.execute(latest):
+        known = recycles.get(record.lead_id)
+        if known is None or (record.at, record.id) > (known["at"], known["id"]):
+            recycles[record.lead_id] = dict(record._mapping)
+    return Batch(enrollments, leads, suppressed, messages, engaged, recent, recycles)
+
+
+def insert_messages(
+    connection: Connection, rows: list[dict[str, Any]]
+) -> dict[tuple[int, int, str], int]:
+    """Insert 'sending' rows; a row whose (enrollment, round, step) exists already is left out.
+
+    That unique key is the last guard against a double send: only the ids returned here are sent.
+    """
+    if not rows:
+        return {}
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(MESSAGE)
+        .on_conflict_do_nothing(index_elements=["enrollment_id", "round", "step_id"])
+        .returning(MESSAGE.c.id, MESSAGE.c.enrollment_id, MESSAGE.c.round, MESSAGE.c.step_id)
+    )
+    inserted: dict[tuple[int, int, str], int] = {}
+    for row in rows:  # RETURNING with executemany is not portable; a batch is at most a few hundred
+        result = connection.execute(statement, row).first()
+        if result is not None:
+            inserted[(result.enrollment_id, result.round, result.step_id)] = result.id
+    return inserted
+
+
+def update_rows(connection: Connection, table: Table, rows: Collection[dict[str, Any]]) -> None:
+    """``UPDATE table SET … WHERE id = :id`` for each row (grouped by the columns they set)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        groups[tuple(sorted(k for k in row if k != "id"))].append(row)
+    for columns, group in groups.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"))
+            .values({c: bindparam(c) for c in columns})
+        )
+        connection.execute(
+            statement, [{**{c: r[c] for c in columns}, "_id": r["id"]} for r in group]
+        )
+
+
+def stale_sending(connection: Connection, now: datetime) -> list[MessageRow]:
+    """Messages recorded as 'sending' whose worker no longer holds the enrollment (it died)."""
+    query = (
+        select(
+            MESSAGE.c.id,
+            MESSAGE.c.uid,
+            MESSAGE.c.enrollment_id,
+            MESSAGE.c.round,
+            MESSAGE.c.step_id,
+            MESSAGE.c.status,
+            MESSAGE.c.attempts,
+            MESSAGE.c.created_at,
+            MESSAGE.c.provider,
+        )
+        .select_from(MESSAGE.outerjoin(ENROLLMENT, MESSAGE.c.enrollment_id == ENROLLMENT.c.id))
+        .where(
+            MESSAGE.c.status == "sending",
+            or_(ENROLLMENT.c.lease_until.is_(None), ENROLLMENT.c.lease_until < now),
+        )
+    )
+    return [MessageRow(*r) for r in connection.execute(query)]
+
+
+__all__ = [
+    "DELIVERED",
+    "DONE",
+    "ENROLLMENT",
+    "MESSAGE",
+    "Batch",
+    "MessageRow",
+    "claim",
+    "insert_messages",
+    "load",
+    "stale_sending",
+    "update_rows",
+]

@@ -1,0 +1,246 @@
+"""The dispatcher against a real database (SQLite and PostgreSQL) and the outbox provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
+
+from dripengine.campaigns import load_campaigns
+from dripengine.clock import FixedClock
+from dripengine.config import Settings, load_settings
+from dripengine.db import session_scope
+from dripengine.models import Enrollment, Lead, Message, Suppression
+from dripengine.recycling import RecycleContext, RecycleRequest, recycle
+from dripengine.scaffold import SKELETON
+from dripengine.sending.dispatcher import Dispatcher
+from dripengine.sending.message import OutgoingEmail
+from dripengine.sending.providers.base import Provider, SendResult
+from dripengine.sending.providers.outbox import OutboxProvider
+from dripengine.sla import load_sla
+from dripengine.tokens import unsign
+
+MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 Berlin
+SLA = load_sla(SKELETON / "sla.yaml")
+CAMPAIGNS = load_campaigns(SKELETON / "campaigns", known_reasons=list(SLA.recycle_reasons))
+SECRET = "dispatcher-test-secret-0123456789"
+
+
+def make_settings(tmp_path: Path, **sending: object) -> Settings:
+    settings = load_settings(SKELETON / "drip.toml", env={"DRIP_SECRET_KEY": SECRET})
+    return settings.model_copy(
+        update={
+            "sending": settings.sending.model_copy(
+                update={"outbox_dir": str(tmp_path / "outbox"), **sending}
+            ),
+        }
+    )
+
+
+def enroll(
+    engine: Engine, email: str, *, stage: str = "sql", reason: str = "no_budget", **fields: object
+) -> None:
+    with session_scope(engine) as session:
+        if fields:
+            session.add(
+                Lead(email=email, stage=stage, created_at=MONDAY, updated_at=MONDAY, **fields)
+            )
+            session.flush()
+        recycle(
+            session, RecycleRequest(email, reason, stage), RecycleContext(CAMPAIGNS, SLA, MONDAY)
+        )
+
+
+def dispatcher(
+    engine: Engine, settings: Settings, clock: FixedClock, provider: Provider | None = None
+) -> Dispatcher:
+    return Dispatcher(
+        engine,
+        settings,
+        CAMPAIGNS,
+        SLA,
+        provider or OutboxProvider(settings.outbox_dir),
+        clock,
+        worker="test",
+    )
+
+
+def messages(engine: Engine) -> list[Message]:
+    with Session(engine) as session:
+        return list(session.exec(select(Message).order_by(Message.id)))
+
+
+def test_due_step_is_sent_once_and_the_enrollment_advances(engine: Engine, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    enroll(engine, "jane@acme.example", first_name="Jane", company="Acme", timezone="Europe/Berlin")
+    clock = FixedClock(MONDAY)
+    assert dispatcher(engine, settings, clock).run_once().sent == 0  # not due until Tuesday
+    clock.current = MONDAY + timedelta(days=1, hours=1)
+    tally = dispatcher(engine, settings, clock).run_once()
+    assert tally.sent == 1
+    assert dispatcher(engine, settings, clock).run_once().sent == 0  # never twice
+    [message] = messages(engine)
+    assert (message.status, message.step_id, message.subject) == (
+        "sent",
+        "checkin",
+        "Still thinking about Acme?",
+    )
+    [eml] = list((tmp_path / "outbox").rglob("*.eml"))
+    parsed = message_from_bytes(eml.read_bytes(), policy=default)
+    assert parsed["To"] == "Jane <jane@acme.example>"
+    assert parsed["Message-ID"] == message.provider_message_id
+    token = parsed["List-Unsubscribe"].strip("<>").rsplit("/", 1)[1]
+    assert unsign(SECRET, "unsubscribe", token) == message.uid
+    assert "Acme GmbH, Example Street 1" in parsed.get_body(("plain",)).get_content()
+    with Session(engine) as session:
+        enrollment = session.exec(select(Enrollment)).one()
+        assert enrollment.current_step != "checkin" and enrollment.next_due_at is not None
+        assert enrollment.next_due_at > clock.current and enrollment.lease_owner is None
+
+
+def test_suppressed_lead_exits_and_gets_nothing(engine: Engine, tmp_path: Path) -> None:
+    enroll(engine, "gone@acme.example")
+    with session_scope(engine) as session:
+        session.add(Suppression(email="gone@acme.example", reason="unsubscribe", created_at=MONDAY))
+    tally = dispatcher(
+        engine, make_settings(tmp_path), FixedClock(MONDAY + timedelta(days=2))
+    ).run_once()
+    assert (tally.sent, tally.exited) == (0, 1)
+    with Session(engine) as session:
+        enrollment = session.exec(select(Enrollment)).one()
+        assert enrollment.status == "exited" and enrollment.exit_reason.startswith(
+            "suppressed: unsubscribe"
+        )
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_header_injection_through_lead_data_is_impossible(engine: Engine, tmp_path: Path) -> None:
+    enroll(
+        engine, "evil@acme.example", first_name="Eve\r\nBcc: victim@example.com", last_name="X\x07"
+    )
+    tally = dispatcher(
+        engine, make_settings(tmp_path), FixedClock(MONDAY + timedelta(days=2))
+    ).run_once()
+    assert tally.sent == 1
+    [eml] = list((tmp_path / "outbox").rglob("*.eml"))
+    head = eml.read_bytes().split(b"\r\n\r\n")[0]
+    assert b"\r\nBcc:" not in head and b"victim" not in head.split(b"\r\nTo:")[0]
+    parsed = message_from_bytes(eml.read_bytes(), policy=default)
+    assert parsed["Bcc"] is None
+
+
+def test_crash_recovery_uses_the_outbox_evidence(engine: Engine, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path)
+    enroll(engine, "a@acme.example")
+    enroll(engine, "b@acme.example")
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    dispatcher(engine, settings, clock).run_once()
+    sent = messages(engine)
+    assert len(sent) == 2
+    # Simulate a worker that died: one message written, one not, both left 'sending'.
+    lost = sent[1]
+    for eml in (tmp_path / "outbox").rglob(f"{lost.uid}.eml"):
+        eml.unlink()
+    with session_scope(engine) as session:
+        for message in session.exec(select(Message)):
+            message.status = "sending"
+        for enrollment in session.exec(select(Enrollment)):
+            enrollment.next_due_at = clock.current - timedelta(minutes=1)
+            enrollment.current_step = "checkin"
+    tally = dispatcher(engine, settings, clock).run_once()
+    assert tally.recovered == 2
+    after = {m.uid: m for m in messages(engine)}
+    assert after[sent[0].uid].status == "sent"  # its file was there: not resent
+    assert after[lost.uid].status == "sent"  # no file: it had not gone out, so it was sent now
+    assert len(list((tmp_path / "outbox").rglob("*.eml"))) == 2
+
+
+class FlakyProvider(Provider):
+    """Answers 'retry' a number of times, then sends; records every email handed over."""
+
+    name = "flaky"
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.seen: list[OutgoingEmail] = []
+
+    def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        self.seen += emails
+        if self.failures > 0:
+            self.failures -= 1
+            return [SendResult(e.uid, "retry", error="503 try later") for e in emails]
+        return [SendResult(e.uid, "sent", provider_message_id=f"x-{e.uid}") for e in emails]
+
+
+def test_retry_backs_off_then_sends_the_same_message(engine: Engine, tmp_path: Path) -> None:
+    enroll(engine, "r@acme.example")
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    provider = FlakyProvider(failures=1)
+    first = dispatcher(engine, make_settings(tmp_path), clock, provider).run_once()
+    assert (first.sent, first.retried) == (0, 1)
+    [message] = messages(engine)
+    assert message.status == "retry" and message.error == "503 try later"
+    assert (
+        dispatcher(engine, make_settings(tmp_path), clock, provider).run_once().sent == 0
+    )  # backing off
+    clock.advance(timedelta(minutes=5))
+    assert dispatcher(engine, make_settings(tmp_path), clock, provider).run_once().sent == 1
+    [message] = messages(engine)
+    assert (message.status, message.attempts) == ("sent", 2)
+    assert provider.seen[0].uid == provider.seen[1].uid  # the same message, not a new one
+
+
+def test_retries_give_up_after_max_attempts(engine: Engine, tmp_path: Path) -> None:
+    enroll(engine, "g@acme.example")
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    provider = FlakyProvider(failures=99)
+    settings = make_settings(tmp_path, max_attempts=2)
+    for _ in range(3):
+        dispatcher(engine, settings, clock, provider).run_once()
+        clock.advance(timedelta(hours=1))
+    [message] = messages(engine)
+    assert message.status == "failed" and message.error.startswith("gave up after 2 attempts")
+
+
+def test_frequency_cap_spans_campaigns(engine: Engine, tmp_path: Path) -> None:
+    enroll(engine, "cap@acme.example")
+    settings = make_settings(tmp_path, max_per_lead_per_week=1)
+    with session_scope(engine) as session:
+        lead = session.exec(select(Lead)).one()
+        session.add(
+            Message(
+                lead_id=lead.id, campaign_id="other", step_id="x", status="sent", created_at=MONDAY
+            )
+        )
+    tally = dispatcher(engine, settings, FixedClock(MONDAY + timedelta(days=2))).run_once()
+    assert (tally.sent, tally.waiting) == (0, 1)
+    with Session(engine) as session:
+        assert session.exec(select(Enrollment)).one().next_due_at >= MONDAY + timedelta(days=7)
+
+
+@pytest.mark.parametrize("broken", ["{{ lead.attributes.plan.name.upper() }}"])
+def test_template_error_fails_that_message_only(
+    engine: Engine, tmp_path: Path, broken: str
+) -> None:
+    templates = tmp_path / "templates"
+    import shutil
+
+    shutil.copytree(SKELETON / "templates", templates)
+    checkin = templates / "lost-sql" / "checkin.mjml"
+    checkin.write_text(checkin.read_text().replace("{% endblock %}", broken + "{% endblock %}", 1))
+    settings = make_settings(tmp_path)
+    settings = settings.model_copy(
+        update={"paths": settings.paths.model_copy(update={"templates": str(templates)})}
+    )
+    enroll(engine, "t1@acme.example")
+    enroll(engine, "t2@acme.example", stage="mql", reason="bad_timing")
+    tally = dispatcher(engine, settings, FixedClock(MONDAY + timedelta(days=2))).run_once()
+    assert (tally.sent, tally.failed) == (1, 1)
+    failed = next(m for m in messages(engine) if m.status == "failed")
+    assert failed.error.startswith("template error: templates/lost-sql/checkin.mjml:")
