@@ -59,8 +59,8 @@ FOOTER = """\
   <mj-column>
     <mj-divider border-color="#e5e7eb" border-width="1px" />
     <mj-social font-size="12px" icon-size="20px" mode="horizontal">
-      <mj-social-element name="linkedin" href="https://www.linkedin.com/company/acme">LinkedIn</mj-social-element>
-      <mj-social-element name="x" href="https://x.com/acme">X</mj-social-element>
+      <mj-social-element name="linkedin" href="https://acme.example/linkedin">LinkedIn</mj-social-element>
+      <mj-social-element name="x" href="https://acme.example/x">X</mj-social-element>
     </mj-social>
     <mj-text css-class="muted" font-size="12px" line-height="18px" color="#6b7280" align="center">
       You are receiving this because you were in touch with {{ sender.name }}.

@@ -77,8 +77,9 @@ class SMTPSettings(_Section):
 
 class SendGridSettings(_Section):
     api_key: str | None = None
-    host: str = "https://api.sendgrid.com"  # EU accounts: https://api.eu.sendgrid.com
-    max_in_flight: int = Field(default=8, ge=1, le=64)
+    host: str | None = None  # None: SendGrid's global API host; EU subusers set the EU host
+    max_in_flight: int = Field(default=64, ge=1, le=256)  # requests in flight hide the round trip
+    timeout: float = Field(default=30.0, gt=0)
 
 
 class SenderSettings(_Section):

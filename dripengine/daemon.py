@@ -39,7 +39,6 @@ class Daemon:
         self.scheduler = BlockingScheduler(timezone="UTC")
 
     def start(self) -> None:
-        self.dispatcher.provider.check()
         self._heartbeat(started=True)
         tick = self.settings.sending.tick_seconds
         self.scheduler.add_job(

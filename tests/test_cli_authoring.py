@@ -84,12 +84,14 @@ def test_send_test_goes_through_the_outbox_marked_and_unrecorded(folder: Path) -
     assert json.loads(out) == []
 
 
-def test_send_test_with_a_provider_not_built_yet_says_so(
+def test_send_test_with_an_unreachable_provider_names_the_setting(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DRIP_PROVIDER", "smtp")
+    monkeypatch.setenv("DRIP_SMTP_PORT", "1")  # nothing listens on loopback port 1
     code, _, err = drip("send-test", "lost-sql-winback", "--to", "me@acme.example")
-    assert code == 1 and 'sending.provider "smtp" is not available in this version yet' in err
+    assert code == 1 and "cannot reach the SMTP server at 127.0.0.1:" in err
+    assert "DRIP_SMTP_HOST" in err and err.count("\n") == 1
 
 
 UTM_CAMPAIGN = """\

@@ -244,3 +244,39 @@ def test_template_error_fails_that_message_only(
     assert (tally.sent, tally.failed) == (1, 1)
     failed = next(m for m in messages(engine) if m.status == "failed")
     assert failed.error.startswith("template error: templates/lost-sql/checkin.mjml:")
+
+
+def test_sendgrid_provider_end_to_end_each_email_exactly_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from dripengine.sending.providers.sendgrid import SendGridProvider
+    from dripengine.testing import SendGridStandIn
+
+    for i in range(30):
+        enroll(engine, f"lead{i}@acme.example", first_name=f"Lead{i}", timezone="Europe/Berlin")
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    with SendGridStandIn(api_key="SG.test-key") as standin:
+        standin.fail(3, status=503)
+        provider = SendGridProvider("SG.test-key", host=standin.url, max_in_flight=8)
+        try:
+            first = dispatcher(engine, make_settings(tmp_path), clock, provider).run_once()
+            clock.advance(timedelta(hours=1))
+            second = dispatcher(engine, make_settings(tmp_path), clock, provider).run_once()
+        finally:
+            provider.close()
+        uids = standin.custom_arg_values("drip_uid")
+    assert (first.sent, first.retried) == (27, 3) and second.sent == 3
+    sent = [m for m in messages(engine) if m.status == "sent"]
+    assert len(sent) == 30 and sorted(uids) == sorted(m.uid for m in sent)  # each exactly once
+    assert all(m.provider_message_id for m in sent)
+
+
+def test_drip_run_names_a_missing_sendgrid_key(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.clirun import drip
+
+    monkeypatch.setenv("DRIP_PROVIDER", "sendgrid")
+    monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
+    code, _, err = drip("run", "--once")
+    assert code == 1 and "SENDGRID_API_KEY" in err and err.count("\n") == 1

@@ -74,3 +74,15 @@ def test_header_injection_fails_that_email_only(tmp_path: Path) -> None:
     assert bad.status == "failed" and "not a valid message" in (bad.error or "")
     assert good.status == "sent"
     assert not list(tmp_path.rglob("bad.eml"))
+
+
+def test_control_characters_in_any_header_fail_the_email(tmp_path: Path) -> None:
+    cases = [
+        email(uid="to", to="Jane\r\nBcc: x@y.example <jane@acme.example>"),
+        email(uid="nul", subject="Hi\x00"),
+        email(uid="hdr", headers={"X-Campaign": "a\nb"}),
+    ]
+    results = OutboxProvider(tmp_path).send(cases)
+    assert [r.status for r in results] == ["failed"] * 3
+    assert "the To header contains a control character" in (results[0].error or "")
+    assert not list(tmp_path.rglob("*.eml"))

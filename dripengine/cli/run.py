@@ -21,6 +21,7 @@ def run(app: App, once: bool) -> None:
     engine = app.ready_engine()
     provider = provider_from_settings(app.settings)
     try:
+        provider.check()  # a misconfigured provider stops here, with the setting named
         dispatcher = Dispatcher(engine, app.settings, app.campaigns, app.sla, provider, app.clock)
         if not once:
             import logging

@@ -53,6 +53,7 @@ from dripengine.sequence import Progress, next_step
 from dripengine.sla import SLA
 from dripengine.templates import Sender, TemplateEngine, TemplateError, build_context
 from dripengine.templates.links import utm_from
+from dripengine.templates.text import one_line
 from dripengine.tokens import sign
 
 BACKOFF_BASE = timedelta(minutes=1)
@@ -447,8 +448,9 @@ class Dispatcher:
             except TemplateError as exc:
                 send.error = f"template error: {exc}"
                 continue
-            name = " ".join(
-                p for p in (send.lead.get("first_name"), send.lead.get("last_name")) if p
+            # lead data never reaches a header unsanitised: no CR/LF, no control characters
+            name = one_line(
+                " ".join(p for p in (send.lead.get("first_name"), send.lead.get("last_name")) if p)
             )
             send.email = OutgoingEmail(
                 uid=send.uid,

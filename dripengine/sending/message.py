@@ -61,8 +61,29 @@ def as_test(email: OutgoingEmail) -> OutgoingEmail:
     )
 
 
+def _check_header(name: str, value: str) -> str:
+    """Refuse a control character (CR, LF, NUL, …) in a header: never an injected header."""
+    bad = next((c for c in value if (ord(c) < 32 and c != "\t") or ord(c) == 127), None)
+    if bad is not None:
+        raise ValueError(f"the {name} header contains a control character ({bad!r})")
+    return value
+
+
 def to_mime(email: OutgoingEmail) -> EmailMessage:
-    """multipart/alternative, plain text first, with every header a receiving server expects."""
+    """multipart/alternative, plain text first, with every header a receiving server expects.
+
+    Raises ValueError when a header value holds a control character: ``parseaddr`` would otherwise
+    quietly read ``"Jane\r\nBcc: x@y <jane@…>"`` as another address.
+    """
+    for name, value in (
+        ("From", email.sender),
+        ("To", email.to),
+        ("Reply-To", email.reply_to or ""),
+        ("Subject", email.subject),
+        ("List-Unsubscribe", email.unsubscribe_url or ""),
+        *email.headers.items(),
+    ):
+        _check_header(name, value)
     message = EmailMessage(policy=WIRE_POLICY)
     message["From"] = _address(email.sender)
     message["To"] = _address(email.to)

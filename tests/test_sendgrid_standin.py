@@ -1,0 +1,338 @@
+"""The SendGrid stand-in answers the way SendGrid documents ``POST /v3/mail/send`` (plain http.client)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from dripengine.testing import SendGridStandIn
+from dripengine.testing.sendgrid_standin import MAX_BODY_BYTES, RESERVED_HEADERS
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridStandIn]:
+    with SendGridStandIn(clock=lambda: NOW) as standin:
+        yield standin
+
+
+def payload(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "from": {"email": "news@acme.example", "name": "Acme"},
+        "subject": "Hello",
+        "personalizations": [{"to": [{"email": "lead@example.com", "name": "Lead"}]}],
+        "content": [
+            {"type": "text/plain", "value": "Hi"},
+            {"type": "text/html", "value": "<p>Hi</p>"},
+        ],
+        "custom_args": {"drip_uid": "m-1"},
+    }
+    body.update(changes)
+    return body
+
+
+class Client:
+    """One kept-alive connection, like a pooled client's."""
+
+    def __init__(self, standin: SendGridStandIn, key: str | None = None) -> None:
+        host, port = standin.url.removeprefix("http://").split(":")
+        self.connection = http.client.HTTPConnection(host, int(port), timeout=10)
+        self.key = standin.api_key if key is None else key
+
+    def post(
+        self, body: Any, *, raw: bytes | None = None, path: str = "/v3/mail/send"
+    ) -> tuple[int, dict[str, str], Any]:
+        data = raw if raw is not None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        self.connection.request("POST", path, body=data, headers=headers)
+        response = self.connection.getresponse()
+        content = response.read()
+        return (
+            response.status,
+            dict(response.getheaders()),
+            json.loads(content) if content else None,
+        )
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@pytest.fixture
+def client(sendgrid: SendGridStandIn) -> Iterator[Client]:
+    c = Client(sendgrid)
+    yield c
+    c.close()
+
+
+def errors_of(client: Client, body: Any) -> list[dict[str, Any]]:
+    status, _, answer = client.post(body)
+    assert status == 400, answer
+    assert all(set(e) == {"message", "field", "help"} for e in answer["errors"])
+    return list(answer["errors"])
+
+
+def test_a_valid_request_is_accepted_recorded_and_answered_202(
+    sendgrid: SendGridStandIn, client: Client
+) -> None:
+    status, headers, body = client.post(payload())
+    assert status == 202 and body is None
+    assert headers["Content-Length"] == "0"
+    assert len(headers["X-Message-Id"]) >= 16
+    [accepted] = sendgrid.accepted
+    assert accepted.message_id == headers["X-Message-Id"]
+    assert sendgrid.custom_arg_values("drip_uid") == ["m-1"]
+
+
+@pytest.mark.parametrize("key", ["", "SG.wrong"])
+def test_a_missing_or_wrong_key_gets_401_in_sendgrids_shape(
+    sendgrid: SendGridStandIn, key: str
+) -> None:
+    client = Client(sendgrid, key=key)
+    try:
+        status, _, body = client.post(payload())
+    finally:
+        client.close()
+    assert status == 401
+    assert body["errors"][0]["message"].startswith("The provided authorization grant is invalid")
+    assert sendgrid.accepted == []
+
+
+def test_not_json_is_a_400(client: Client) -> None:
+    status, _, body = client.post(None, raw=b"{not json")
+    assert status == 400 and body["errors"][0]["message"] == "Bad Request"
+
+
+def test_an_unknown_path_is_404(client: Client) -> None:
+    assert client.post(payload(), path="/v3/mail/sendx")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"personalizations": []}, "personalizations", "at least one personalization"),
+        (
+            {"personalizations": [{"to": [{"email": f"l{i}@example.com"}]} for i in range(1001)]},
+            "personalizations",
+            "limited to 1000 personalizations",
+        ),
+        (
+            {"personalizations": [{"cc": [{"email": "a@example.com"}]}]},
+            "personalizations.0.to",
+            "to array is required",
+        ),
+        (
+            {"personalizations": [{"to": [{"email": "not-an-address"}]}]},
+            "personalizations.0.to.0.email",
+            "valid address",
+        ),
+        (
+            {
+                "personalizations": [
+                    {"to": [{"email": "a@example.com"}], "bcc": [{"email": "A@example.com"}]}
+                ]
+            },
+            "personalizations.0.bcc.0.email",
+            "only be included once",
+        ),
+        (
+            {"personalizations": [{"to": [{"email": "a@example.com", "name": "Doe, Jane"}]}]},
+            "personalizations.0.to.0.name",
+            "; or ,",
+        ),
+        ({"from": {"name": "Acme"}}, "from.email", "from object must be provided"),
+        ({"from": {"email": "acme"}}, "from.email", "valid address"),
+        ({"subject": ""}, "subject", "subject is required"),
+        ({"content": []}, "content", "content parameter is required"),
+        (
+            {"content": [{"type": "text/plain", "value": ""}]},
+            "content.0.value",
+            "at least one character",
+        ),
+        (
+            {
+                "content": [
+                    {"type": "text/html", "value": "<p>x</p>"},
+                    {"type": "text/plain", "value": "x"},
+                ]
+            },
+            "content",
+            "text/plain, text/html",
+        ),
+        ({"custom_args": {"n": 1}}, "custom_args.n", "Expected: string"),
+        ({"categories": [f"c{i}" for i in range(11)]}, "categories", "more than 10 categories"),
+        ({"categories": ["x" * 256]}, "categories.0", "more than 255 characters"),
+        ({"send_at": int(NOW) + 72 * 3600 + 1}, "send_at", "72 hours"),
+        (
+            {"reply_to": {"email": "a@acme.example"}, "reply_to_list": []},
+            "reply_to",
+            "mutually exclusive",
+        ),
+    ],
+)
+def test_each_documented_rule_is_a_400_naming_the_field(
+    sendgrid: SendGridStandIn, client: Client, changes: dict[str, Any], field: str, words: str
+) -> None:
+    errors = errors_of(client, payload(**changes))
+    assert any(e["field"] == field and words in e["message"] for e in errors), errors
+    assert sendgrid.accepted == []
+
+
+def test_more_than_1000_recipients_in_total_is_a_400(client: Client) -> None:
+    people = [{"email": f"l{i}@example.com"} for i in range(1001)]
+    body = payload(personalizations=[{"to": people[:500]}, {"to": people[500:]}])
+    assert any("1000 total recipients" in e["message"] for e in errors_of(client, body))
+    body = payload(personalizations=[{"to": people[:500]}, {"to": people[500:1000]}])
+    assert client.post(body)[0] == 202
+
+
+def test_a_subject_in_every_personalization_is_enough(client: Client) -> None:
+    body = payload(
+        subject=None, personalizations=[{"to": [{"email": "a@example.com"}], "subject": "Hi"}]
+    )
+    del body["subject"]
+    assert client.post(body)[0] == 202
+    body["personalizations"].append({"to": [{"email": "b@example.com"}]})
+    assert any(e["field"] == "subject" for e in errors_of(client, body))
+
+
+def test_a_quoted_name_with_a_comma_is_accepted(client: Client) -> None:
+    to = [{"email": "a@example.com", "name": '"Doe, Jane"'}]
+    assert client.post(payload(personalizations=[{"to": to}]))[0] == 202
+
+
+def test_custom_args_are_limited_after_merging_top_level_and_personalization(
+    client: Client,
+) -> None:
+    top = {"a": "x" * 5_000}
+    own = {"b": "y" * 5_000}
+    body = payload(
+        custom_args=top, personalizations=[{"to": [{"email": "a@example.com"}], "custom_args": own}]
+    )
+    errors = errors_of(client, body)
+    assert errors[0]["field"] == "personalizations.0.custom_args"
+    assert "10000 bytes" in errors[0]["message"]
+    own = {"b": "y" * 4_000}
+    body["personalizations"][0]["custom_args"] = own
+    assert client.post(body)[0] == 202
+
+
+@pytest.mark.parametrize("name", [*sorted(RESERVED_HEADERS), "X-SG-ID", "Content-Type"])
+def test_reserved_headers_are_refused(client: Client, name: str) -> None:
+    errors = errors_of(client, payload(headers={name: "x"}))
+    assert errors[0]["field"] == f"headers.{name}" and "reserved" in errors[0]["message"]
+
+
+def test_reserved_headers_are_refused_in_a_personalization_too(client: Client) -> None:
+    body = payload(personalizations=[{"to": [{"email": "a@example.com"}], "headers": {"BCC": "x"}}])
+    assert errors_of(client, body)[0]["field"] == "personalizations.0.headers.BCC"
+
+
+def test_message_id_and_list_unsubscribe_headers_are_allowed(client: Client) -> None:
+    headers = {
+        "Message-ID": "<m-1@acme.example>",
+        "List-Unsubscribe": "<https://acme.example/u/t>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+    assert client.post(payload(headers=headers))[0] == 202
+
+
+def test_send_at_within_72_hours_is_accepted(client: Client) -> None:
+    assert client.post(payload(send_at=int(NOW) + 72 * 3600))[0] == 202
+
+
+def test_a_body_over_30_mb_is_413(sendgrid: SendGridStandIn, client: Client) -> None:
+    raw = b" " * (MAX_BODY_BYTES + 1)
+    status, headers, body = client.post(None, raw=raw)
+    assert status == 413 and "errors" in body
+    assert headers.get("Connection") == "close"
+
+
+def test_keep_alive_serves_many_requests_on_one_connection(
+    sendgrid: SendGridStandIn, client: Client
+) -> None:
+    for i in range(20):
+        assert client.post(payload(custom_args={"drip_uid": f"m-{i}"}))[0] == 202
+    assert sendgrid.connections == 1 and sendgrid.requests == 20
+    assert sendgrid.custom_arg_values("drip_uid") == [f"m-{i}" for i in range(20)]
+
+
+def test_rate_limit_answers_429_with_headers_then_recovers(
+    sendgrid: SendGridStandIn, client: Client
+) -> None:
+    sendgrid.rate_limit(2, retry_after=3, limit=100)
+    for _ in range(2):
+        status, headers, body = client.post(payload())
+        assert status == 429
+        assert headers["X-RateLimit-Limit"] == "100"
+        assert headers["X-RateLimit-Remaining"] == "0"
+        assert headers["X-RateLimit-Reset"] == str(int(NOW) + 3)
+        assert headers["Retry-After"] == "3"
+        assert body["errors"][0]["message"]
+    assert client.post(payload())[0] == 202
+    assert len(sendgrid.accepted) == 1
+
+
+def test_rate_limit_can_leave_out_retry_after(sendgrid: SendGridStandIn, client: Client) -> None:
+    sendgrid.rate_limit(retry_after=5, header=False)
+    status, headers, _ = client.post(payload())
+    assert status == 429 and "Retry-After" not in headers
+    assert headers["X-RateLimit-Reset"] == str(int(NOW) + 5)
+
+
+@pytest.mark.parametrize("code", [500, 503])
+def test_server_errors(sendgrid: SendGridStandIn, client: Client, code: int) -> None:
+    sendgrid.fail(status=code)
+    assert client.post(payload())[0] == code
+    assert client.post(payload())[0] == 202
+
+
+def test_a_dropped_connection_gets_no_answer_and_nothing_is_recorded(
+    sendgrid: SendGridStandIn, client: Client
+) -> None:
+    sendgrid.drop()
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        client.post(payload())
+    client.close()
+    assert client.post(payload())[0] == 202  # http.client reconnects
+    assert len(sendgrid.accepted) == 1 and sendgrid.connections == 2
+
+
+def test_slow_answers_and_the_latency_model_sleep_server_side(
+    sendgrid: SendGridStandIn, client: Client
+) -> None:
+    sendgrid.slow(seconds=0.2)
+    started = time.perf_counter()
+    assert client.post(payload())[0] == 202
+    assert time.perf_counter() - started >= 0.2
+    sendgrid.set_latency(per_request=0.05, per_connection=0.15)
+    started = time.perf_counter()
+    assert client.post(payload())[0] == 202  # same connection: request latency only
+    kept = time.perf_counter() - started
+    other = Client(sendgrid)
+    try:
+        started = time.perf_counter()
+        assert other.post(payload())[0] == 202  # new connection: + the "handshake"
+        fresh = time.perf_counter() - started
+    finally:
+        other.close()
+    assert 0.05 <= kept < 0.15 and fresh >= 0.2
+
+
+def test_stop_ends_idle_kept_alive_connections() -> None:
+    standin = SendGridStandIn()
+    with standin:
+        idle = Client(standin)
+        assert idle.post(payload())[0] == 202
+        url = standin.url
+    idle.close()  # the server side is gone already; stop() did not wait 60 s for it
+    with pytest.raises(RuntimeError):
+        _ = standin.url
+    assert url.startswith("http://127.0.0.1:")
