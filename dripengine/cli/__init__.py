@@ -67,7 +67,7 @@ def main(ctx: click.Context, config_path: str | None, now: datetime | None) -> N
 
 
 def _register() -> None:
-    from dripengine.cli import authoring, campaigns, db, init, leads, recycle, run, sla
+    from dripengine.cli import authoring, campaigns, db, init, leads, recycle, run, sla, status
 
     main.add_command(init.init)
     main.add_command(db.db)
@@ -77,6 +77,7 @@ def _register() -> None:
     main.add_command(sla.sla)
     main.add_command(authoring.send_test)
     main.add_command(run.run)
+    main.add_command(status.status)
     campaigns.campaigns.add_command(authoring.preview)
     campaigns.campaigns.add_command(authoring.simulate_command)
 

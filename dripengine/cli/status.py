@@ -1,0 +1,80 @@
+"""``drip status``: due, in flight, failed, sent, per-provider rate, workers."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from dripengine.cli.app import App
+from dripengine.cli.output import _cell, console, emit_object
+from dripengine.status import Status, read_status
+
+
+@click.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table for people; json for scripts (keys are the plain names).",
+)
+@click.pass_obj
+def status(app: App, fmt: str) -> None:
+    """What sending is doing: due now, in flight, retrying, failed, sent, rates, workers.
+
+    Read at the app's clock: `drip --now ISO-TIME status` shows the database as of that time.
+    A worker is alive when its heartbeat is at most 45 s old, stopped when it said so, else dead.
+    """
+    report = read_status(app.ready_engine(), app.now())
+    if emit_object(report.as_dict(), fmt):
+        return
+    _print(report)
+
+
+def _print(report: Status) -> None:
+    out = console()
+    out.print(f"drip status at {report.now:%Y-%m-%d %H:%M:%S} UTC")
+    summary = Table(show_header=False, box=None, pad_edge=False)
+    summary.add_column(justify="left")
+    summary.add_column(justify="right")
+    summary.add_column(justify="left")
+    summary.add_row("due now", str(report.due_now), "active enrollments whose next step is due")
+    summary.add_row("scheduled (24 h)", str(report.scheduled_24h), "due in the next 24 hours")
+    summary.add_row("in flight", str(report.in_flight), "recorded as sending")
+    summary.add_row("retrying", str(report.retrying), "waiting for another attempt")
+    summary.add_row("failed (24 h)", str(report.failed_24h), "")
+    for reason in report.failed_reasons:
+        summary.add_row("", str(reason.count), _short(reason.reason))
+    summary.add_row("unknown", str(report.unknown), "interrupted by a crash, not resent")
+    summary.add_row("sent (1 h)", str(report.sent_1h), "")
+    summary.add_row("sent (24 h)", str(report.sent_24h), "")
+    out.print(summary)
+
+    if report.providers:
+        rates = Table(title="providers (last 5 minutes)", title_justify="left")
+        for column in ("provider", "sent 5 min", "per second", "sent 24 h"):
+            rates.add_column(column, justify="left" if column == "provider" else "right")
+        for p in report.providers:
+            rates.add_row(p.provider, str(p.sent_5m), f"{p.rate_per_second:g}", str(p.sent_24h))
+        out.print(rates)
+
+    out.print(
+        f"workers: {report.workers_alive} alive, {report.workers_dead} dead, "
+        f"{report.workers_stopped} stopped"
+    )
+    if report.workers:
+        workers = Table(show_lines=False)
+        columns = ("id", "state", "provider", "heartbeat_at", "started_at", "sent", "failed")
+        for column in columns:
+            workers.add_column(column)
+        for w in report.workers:
+            workers.add_row(*(_cell(getattr(w, c)) for c in columns))
+        out.print(workers)
+    for hint in report.hints:
+        out.print(f"hint: {hint}")
+
+
+def _short(text: str, width: int = 100) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
