@@ -280,3 +280,42 @@ def test_drip_run_names_a_missing_sendgrid_key(
     monkeypatch.delenv("SENDGRID_API_KEY", raising=False)
     code, _, err = drip("run", "--once")
     assert code == 1 and "SENDGRID_API_KEY" in err and err.count("\n") == 1
+
+
+class PeekingProvider(OutboxProvider):
+    """While it sends, another worker runs a whole cycle (as a second `drip run` would)."""
+
+    def __init__(self, directory: Path, other: Dispatcher | None = None) -> None:
+        super().__init__(directory)
+        self.other = other
+        self.other_tally: object = None
+
+    def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        if self.other is not None:
+            self.other_tally = self.other.run_once()
+        return super().send(emails)
+
+
+def test_a_second_worker_never_takes_a_live_send_for_a_crashed_one(
+    engine: Engine, tmp_path: Path
+) -> None:
+    settings = make_settings(tmp_path)
+    for i in range(5):
+        enroll(engine, f"race{i}@acme.example")
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    seen: list[str] = []
+
+    class Recording(OutboxProvider):
+        def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+            seen.extend(e.uid for e in emails)
+            return super().send(emails)
+
+    other = Dispatcher(
+        engine, settings, CAMPAIGNS, SLA, Recording(settings.outbox_dir), clock, worker="B"
+    )
+    provider = PeekingProvider(settings.outbox_dir, other)
+    tally = Dispatcher(engine, settings, CAMPAIGNS, SLA, provider, clock, worker="A").run_once()
+    assert tally.sent == 5
+    assert seen == []  # B found nothing to recover and nothing to claim while A was sending
+    assert provider.other_tally is not None and provider.other_tally.recovered == 0  # type: ignore[attr-defined]
+    assert all(m.status == "sent" for m in messages(engine))

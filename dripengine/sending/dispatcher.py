@@ -56,6 +56,7 @@ from dripengine.templates.links import utm_from
 from dripengine.templates.text import one_line
 from dripengine.tokens import sign
 
+RELEASE = {"lease_owner": None, "lease_until": None}
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
 MAX_SKIPS = 50  # steps skipped in a row before the enrollment is looked at again next tick
@@ -162,11 +163,7 @@ class Dispatcher:
             rows = stale_sending(connection, now)
             updates = []
             for row in rows:
-                verdict = (
-                    self.provider.evidence(row.uid, row.created_at)
-                    if hasattr(self.provider, "evidence")
-                    else "unknown"
-                )
+                verdict = self.provider.evidence(row.uid, row.created_at)
                 if verdict == "sent":
                     updates.append({"id": row.id, "status": "sent", "sent_at": now})
                 elif verdict == "not_sent":
@@ -185,7 +182,7 @@ class Dispatcher:
                             "error": f"interrupted while {self.provider.name} was sending; not resent, to avoid a duplicate",
                         }
                     )
-            update_rows(connection, MESSAGE, updates)
+            update_rows(connection, MESSAGE, updates, where_status="sending")
         return len(rows)
 
     def dispatch_batch(self) -> Tally:
@@ -223,6 +220,7 @@ class Dispatcher:
             )
             update_rows(connection, ENROLLMENT, enrollment_updates)
         # the 'sending' rows are committed: only now is the provider called
+        dropped = [s for s in sends if s.message_id is None]  # its message exists: never twice
         sends = [s for s in sends if s.message_id is not None]
         self._render(sends, now)
         ready = [s for s in sends if s.email is not None]
@@ -233,6 +231,9 @@ class Dispatcher:
         )
         with self.engine.begin() as connection:
             self._record(connection, sends, results, now, tally)
+            update_rows(
+                connection, ENROLLMENT, [{"id": s.enrollment["id"], **RELEASE} for s in dropped]
+            )
         return tally
 
     # -- deciding -------------------------------------------------------------------------------
@@ -328,8 +329,15 @@ class Dispatcher:
                 batch.recent[lead["id"]] = (
                     recent  # the cap sees this batch's sends to the same lead
                 )
+                # the lease is kept until the result is recorded: while the provider works, no
+                # other worker may claim this enrollment or take its message for a crashed one
                 enrollment_updates.append(
-                    {**release, "track": decision.track, "current_step": decision.step.id}
+                    {
+                        "id": enrollment["id"],
+                        "updated_at": now,
+                        "track": decision.track,
+                        "current_step": decision.step.id,
+                    }
                 )
             elif decision.kind == "wait":
                 tally.waiting += 1
@@ -514,7 +522,12 @@ class Dispatcher:
                 wait = result.retry_after
                 delay = timedelta(seconds=wait) if wait else _backoff(send.attempts, self.rng)
                 enrollment_updates.append(
-                    {"id": send.enrollment["id"], "next_due_at": now + delay, "updated_at": now}
+                    {
+                        "id": send.enrollment["id"],
+                        "next_due_at": now + delay,
+                        "updated_at": now,
+                        **RELEASE,
+                    }
                 )
             else:
                 tally.failed += 1
@@ -533,6 +546,7 @@ class Dispatcher:
         upcoming = next_step(send.campaign, send.score, progress)
         base = {
             "id": send.enrollment["id"],
+            **RELEASE,
             "updated_at": now,
             "step_index": send.enrollment["step_index"] + 1,
         }

@@ -172,24 +172,36 @@ def insert_messages(
     return inserted
 
 
-def update_rows(connection: Connection, table: Table, rows: Collection[dict[str, Any]]) -> None:
-    """``UPDATE table SET … WHERE id = :id`` for each row (grouped by the columns they set)."""
+def update_rows(
+    connection: Connection,
+    table: Table,
+    rows: Collection[dict[str, Any]],
+    *,
+    where_status: str | None = None,
+) -> None:
+    """``UPDATE table SET … WHERE id = :id`` for each row (grouped by the columns they set).
+
+    ``where_status`` also requires the row's current status (a guard against a concurrent change).
+    """
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[tuple(sorted(k for k in row if k != "id"))].append(row)
     for columns, group in groups.items():
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("_id"))
-            .values({c: bindparam(c) for c in columns})
-        )
+        condition = table.c.id == bindparam("_id")
+        if where_status is not None:
+            condition = condition & (table.c.status == where_status)
+        statement = update(table).where(condition).values({c: bindparam(c) for c in columns})
         connection.execute(
             statement, [{**{c: r[c] for c in columns}, "_id": r["id"]} for r in group]
         )
 
 
 def stale_sending(connection: Connection, now: datetime) -> list[MessageRow]:
-    """Messages recorded as 'sending' whose worker no longer holds the enrollment (it died)."""
+    """Messages recorded as 'sending' whose worker no longer holds the enrollment (it died).
+
+    A worker keeps the lease on an enrollment from the claim until the provider's result is
+    recorded, so a live send is never taken for a crashed one.
+    """
     query = (
         select(
             MESSAGE.c.id,
