@@ -64,6 +64,10 @@ class SendingSettings(_Section):
         default=5, ge=1
     )  # retries (429, 5xx, timeouts) before a message fails
     tick_seconds: float = Field(default=5.0, gt=0)  # how often `drip run` looks for due work
+    # per provider and process: a token bucket of `burst` emails refilled at this rate (None: no limit)
+    rate_per_second: float | None = Field(default=None, gt=0)
+    burst: int = Field(default=10, ge=1)
+    daily_cap: int | None = Field(default=None, ge=0)  # emails a UTC day per provider (None: none)
 
 
 class SMTPSettings(_Section):

@@ -319,3 +319,32 @@ def test_a_second_worker_never_takes_a_live_send_for_a_crashed_one(
     assert seen == []  # B found nothing to recover and nothing to claim while A was sending
     assert provider.other_tally is not None and provider.other_tally.recovered == 0  # type: ignore[attr-defined]
     assert all(m.status == "sent" for m in messages(engine))
+
+
+class WaitingProvider(Provider):
+    """Answers 'retry' with a wait (as a 429 or the daily cap does) a number of times."""
+
+    name = "waiting"
+
+    def __init__(self, waits: int) -> None:
+        self.waits = waits
+
+    def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+        if self.waits > 0:
+            self.waits -= 1
+            return [
+                SendResult(e.uid, "retry", error="429 rate limited", retry_after=60) for e in emails
+            ]
+        return [SendResult(e.uid, "sent", provider_message_id=e.uid) for e in emails]
+
+
+def test_waits_the_provider_asks_for_use_up_no_attempts(engine: Engine, tmp_path: Path) -> None:
+    enroll(engine, "w@acme.example")
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    provider = WaitingProvider(waits=4)
+    settings = make_settings(tmp_path, max_attempts=2)
+    for _ in range(5):
+        dispatcher(engine, settings, clock, provider).run_once()
+        clock.advance(timedelta(seconds=61))
+    [message] = messages(engine)
+    assert (message.status, message.attempts) == ("sent", 1)  # four waits, then the first real try

@@ -6,7 +6,7 @@ import click
 
 from dripengine.cli.app import App
 from dripengine.sending.dispatcher import Dispatcher
-from dripengine.sending.providers import provider_from_settings
+from dripengine.sending.providers import build_provider
 
 
 @click.command()
@@ -19,7 +19,7 @@ def run(app: App, once: bool) -> None:
     were that time (replays, catch-up, tests).
     """
     engine = app.ready_engine()
-    provider = provider_from_settings(app.settings)
+    provider = build_provider(app.settings, engine, app.clock)
     try:
         provider.check()  # a misconfigured provider stops here, with the setting named
         dispatcher = Dispatcher(engine, app.settings, app.campaigns, app.sla, provider, app.clock)

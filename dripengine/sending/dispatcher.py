@@ -494,12 +494,17 @@ class Dispatcher:
         message_updates: list[dict[str, Any]] = []
         enrollment_updates: list[dict[str, Any]] = []
         max_attempts = self.settings.sending.max_attempts
+        deferred: set[str] = set()
         for send in sends:
             result = results.get(send.uid)
             subject = send.email.subject if send.email else None
             error: str | None
             if send.error is not None or result is None:
                 status, error = "failed", send.error or "no answer from the provider"
+            elif result.status == "retry" and result.retry_after:
+                # asked to wait (a 429, the rate limit, the daily cap): not a failed attempt
+                status, error = "retry", result.error
+                deferred.add(send.uid)
             elif result.status == "retry" and send.attempts < max_attempts:
                 status, error = "retry", result.error
             elif result.status == "retry":
@@ -534,6 +539,8 @@ class Dispatcher:
                 tally.errors.append(
                     f"{send.lead['email']} {send.campaign.id}/{send.step.id}: {error}"
                 )
+            if send.uid in deferred:
+                update["attempts"] = send.attempts - 1
             message_updates.append(update)
             if status != "retry":
                 enrollment_updates.append(self._advance(send, now))

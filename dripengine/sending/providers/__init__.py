@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from dripengine.clock import Clock, FixedClock
 from dripengine.config import Settings
 from dripengine.exceptions import ConfigError
 from dripengine.sending.providers.base import Provider, SendResult
@@ -15,6 +22,7 @@ __all__ = [
     "SMTPProvider",
     "SendGridProvider",
     "SendResult",
+    "build_provider",
     "provider_from_settings",
 ]
 
@@ -46,3 +54,36 @@ def provider_from_settings(settings: Settings) -> Provider:
             timeout=sendgrid.timeout,
         )
     return OutboxProvider(settings.outbox_dir)
+
+
+def build_provider(settings: Settings, engine: Engine, clock: Clock) -> Provider:
+    """The configured provider, behind a token bucket and a daily cap when either is set.
+
+    ``sending.rate_per_second`` / ``sending.burst`` pace it; ``sending.daily_cap`` counts this
+    provider's messages of the UTC day in ``engine``'s database (see
+    :mod:`dripengine.sending.ratelimit`). Call its ``check()`` before relying on it. With a
+    :class:`FixedClock` (``drip --now``) waiting for tokens moves that clock instead of sleeping.
+    """
+    from dripengine.sending.ratelimit import RateLimitedProvider, sent_today_query
+
+    provider = provider_from_settings(settings)
+    sending = settings.sending
+    if sending.rate_per_second is None and sending.daily_cap is None:
+        return provider
+    sleep: Callable[[float], None] = time.sleep
+    if isinstance(clock, FixedClock):
+        fixed = clock
+
+        def sleep(seconds: float) -> None:
+            fixed.advance(timedelta(seconds=seconds))
+
+    return RateLimitedProvider(
+        provider,
+        rate=sending.rate_per_second,
+        burst=sending.burst,
+        daily_cap=sending.daily_cap,
+        # a message is retried at most max_attempts times, each wait about a day at most
+        sent_today=sent_today_query(engine, provider.name, lookback_days=sending.max_attempts + 2),
+        clock=clock,
+        sleep=sleep,
+    )
