@@ -164,12 +164,12 @@ def insert_messages(
         .on_conflict_do_nothing(index_elements=["enrollment_id", "round", "step_id"])
         .returning(MESSAGE.c.id, MESSAGE.c.enrollment_id, MESSAGE.c.round, MESSAGE.c.step_id)
     )
-    inserted: dict[tuple[int, int, str], int] = {}
-    for row in rows:  # RETURNING with executemany is not portable; a batch is at most a few hundred
-        result = connection.execute(statement, row).first()
-        if result is not None:
-            inserted[(result.enrollment_id, result.round, result.step_id)] = result.id
-    return inserted
+    # One executemany: SQLAlchemy's "insertmanyvalues" turns it into multi-row ``INSERT … VALUES
+    # (…), (…) ON CONFLICT DO NOTHING RETURNING …`` statements on SQLite (≥ 3.35) and PostgreSQL,
+    # paged to stay under each driver's bound-parameter limit. A row skipped by the conflict
+    # returns nothing; the rows that did go in are matched by their key, not by their position.
+    result = connection.execute(statement, rows)
+    return {(r.enrollment_id, r.round, r.step_id): r.id for r in result}
 
 
 def update_rows(
