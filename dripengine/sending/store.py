@@ -72,6 +72,22 @@ class MessageRow:
     provider: str | None
 
 
+MESSAGE_ROW_COLUMNS = [
+    MESSAGE.c[name]
+    for name in (
+        "id",
+        "uid",
+        "enrollment_id",
+        "round",
+        "step_id",
+        "status",
+        "attempts",
+        "created_at",
+        "provider",
+    )
+]  # in MessageRow's field order
+
+
 @dataclass
 class Batch:
     """Everything the decisions of one claimed batch read, loaded with one query a table."""
@@ -103,17 +119,7 @@ def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
     rounds = {e["id"]: e["round"] for e in enrollments}
     messages: dict[int, list[MessageRow]] = defaultdict(list)
     by_id: dict[int, MessageRow] = {}
-    query = select(
-        MESSAGE.c.id,
-        MESSAGE.c.uid,
-        MESSAGE.c.enrollment_id,
-        MESSAGE.c.round,
-        MESSAGE.c.step_id,
-        MESSAGE.c.status,
-        MESSAGE.c.attempts,
-        MESSAGE.c.created_at,
-        MESSAGE.c.provider,
-    ).where(MESSAGE.c.enrollment_id.in_(list(rounds)))
+    query = select(*MESSAGE_ROW_COLUMNS).where(MESSAGE.c.enrollment_id.in_(list(rounds)))
     for r in connection.execute(query):
         if r.round == rounds[r.enrollment_id]:
             row = MessageRow(*r)
@@ -203,17 +209,7 @@ def stale_sending(connection: Connection, now: datetime) -> list[MessageRow]:
     recorded, so a live send is never taken for a crashed one.
     """
     query = (
-        select(
-            MESSAGE.c.id,
-            MESSAGE.c.uid,
-            MESSAGE.c.enrollment_id,
-            MESSAGE.c.round,
-            MESSAGE.c.step_id,
-            MESSAGE.c.status,
-            MESSAGE.c.attempts,
-            MESSAGE.c.created_at,
-            MESSAGE.c.provider,
-        )
+        select(*MESSAGE_ROW_COLUMNS)
         .select_from(MESSAGE.outerjoin(ENROLLMENT, MESSAGE.c.enrollment_id == ENROLLMENT.c.id))
         .where(
             MESSAGE.c.status == "sending",
