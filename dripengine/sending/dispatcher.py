@@ -20,8 +20,11 @@ from __future__ import annotations
 import os
 import random
 import socket
+import threading
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +64,11 @@ BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=6)
 MAX_SKIPS = 50  # steps skipped in a row before the enrollment is looked at again next tick
 
+# SQLite allows one writer; a read transaction that later writes fails at once (SQLITE_BUSY_SNAPSHOT,
+# not retried by busy_timeout) when another connection committed meanwhile. The dispatcher's
+# transactions therefore run one at a time within the process; never held around the provider.
+_SQLITE_WRITES = threading.RLock()
+
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -93,6 +101,15 @@ class Tally:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.errors += other.errors
+
+
+@dataclass
+class _Prepared:
+    """A batch whose 'sending' rows are committed and whose emails are rendered: ready to send."""
+
+    now: datetime
+    sends: list[_Send]
+    dropped: list[_Send]
 
 
 @dataclass
@@ -142,24 +159,45 @@ class Dispatcher:
     # -- the loop -------------------------------------------------------------------------------
 
     def run_once(self, *, max_batches: int | None = None, stop: Any = None) -> Tally:
-        """Dispatch batches until nothing is due (or ``stop()`` says so); the totals."""
+        """Dispatch batches until nothing is due (or ``stop()`` says so); the totals.
+
+        The provider call of one batch overlaps the preparation of the next: while batch N is
+        sent and recorded on a background thread, batch N+1 is claimed, decided, committed as
+        'sending' and rendered here; N+1 is handed over only once N is recorded. The leases keep
+        N's enrollments out of N+1's claim. At most one batch is in flight; it is always finished
+        and recorded before this returns, and an error on the sending thread is raised here.
+        """
         total = Tally()
         total.recovered = self.recover()
         batches = 0
-        while max_batches is None or batches < max_batches:
-            if stop is not None and stop():
-                break
-            tally = self.dispatch_batch()
-            total.add(tally)
-            batches += 1
-            if tally.claimed == 0:
-                break
+        pending: Future[Tally] | None = None
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drip-send") as sender:
+            try:
+                while max_batches is None or batches < max_batches:
+                    if stop is not None and stop():
+                        break
+                    tally = Tally()
+                    prepared = self._prepare(tally)
+                    if pending is not None:
+                        done, pending = pending, None
+                        total.add(done.result())
+                        if prepared is None:
+                            # claimed while a batch was in flight: look again now it is recorded
+                            continue
+                    batches += 1
+                    if prepared is None:
+                        total.add(tally)
+                        break
+                    pending = sender.submit(self._deliver, prepared, tally)
+            finally:
+                if pending is not None:
+                    total.add(pending.result())
         return total
 
     def recover(self) -> int:
         """Resolve messages a dead worker left as 'sending', by the provider's evidence."""
         now = self.clock.now()
-        with self.engine.begin() as connection:
+        with self._transaction() as connection:
             rows = stale_sending(connection, now)
             updates = []
             for row in rows:
@@ -186,14 +224,31 @@ class Dispatcher:
         return len(rows)
 
     def dispatch_batch(self) -> Tally:
-        now = self.clock.now()
+        """One batch, synchronously: claim, decide, render, deliver, record."""
         tally = Tally()
-        with self.engine.begin() as connection:
+        prepared = self._prepare(tally)
+        if prepared is not None:
+            self._deliver(prepared, tally)
+        return tally
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        if self.engine.dialect.name == "sqlite":
+            with _SQLITE_WRITES, self.engine.begin() as connection:
+                yield connection
+        else:
+            with self.engine.begin() as connection:
+                yield connection
+
+    def _prepare(self, tally: Tally) -> _Prepared | None:
+        """Claim, decide and commit the 'sending' rows, then render; None when nothing is due."""
+        now = self.clock.now()
+        with self._transaction() as connection:
             ids = claim(connection, self.worker, now, self.lease, self.settings.sending.batch_size)
         tally.claimed = len(ids)
         if not ids:
-            return tally
-        with self.engine.begin() as connection:
+            return None
+        with self._transaction() as connection:
             batch = load(connection, ids, now)
             sends, enrollment_updates, message_rows = self._decide(batch, now, tally)
             new_rows = [row for row in message_rows if row.get("status") == "skipped"]
@@ -219,20 +274,23 @@ class Dispatcher:
                 ],
             )
             update_rows(connection, ENROLLMENT, enrollment_updates)
-        # the 'sending' rows are committed: only now is the provider called
+        # the 'sending' rows are committed: only now may the provider be called
         dropped = [s for s in sends if s.message_id is None]  # its message exists: never twice
         sends = [s for s in sends if s.message_id is not None]
         self._render(sends, now)
-        ready = [s for s in sends if s.email is not None]
-        results = (
-            {r.uid: r for r in self.provider.send([s.email for s in ready if s.email is not None])}
-            if ready
-            else {}
-        )
-        with self.engine.begin() as connection:
+        return _Prepared(now, sends, dropped)
+
+    def _deliver(self, prepared: _Prepared, tally: Tally) -> Tally:
+        """Send a prepared batch through the provider and record the results; ``tally``."""
+        sends, now = prepared.sends, prepared.now
+        ready = [s.email for s in sends if s.email is not None]
+        results = {r.uid: r for r in self.provider.send(ready)} if ready else {}
+        with self._transaction() as connection:
             self._record(connection, sends, results, now, tally)
             update_rows(
-                connection, ENROLLMENT, [{"id": s.enrollment["id"], **RELEASE} for s in dropped]
+                connection,
+                ENROLLMENT,
+                [{"id": s.enrollment["id"], **RELEASE} for s in prepared.dropped],
             )
         return tally
 
@@ -429,6 +487,22 @@ class Dispatcher:
         settings = self.settings
         base = settings.sender.base_url.rstrip("/")
         senders: dict[str, Sender] = {}  # parsing the From address costs ~25 µs: once a campaign
+        templates = self.templates
+        # the template files are checked for changes once a batch, not once an email (four
+        # stat calls an email were ~45 µs); a broken template still fails each of its emails
+        for name in {send.step.template for send in sends}:
+            with suppress(TemplateError):
+                templates.load(name)
+        check_files, templates.check_files = templates.check_files, False
+        try:
+            self._render_each(sends, now, base, senders)
+        finally:
+            templates.check_files = check_files
+
+    def _render_each(
+        self, sends: Sequence[_Send], now: datetime, base: str, senders: dict[str, Sender]
+    ) -> None:
+        settings = self.settings
         for send in sends:
             campaign = send.campaign
             sender = senders.get(campaign.id)
