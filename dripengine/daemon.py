@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import threading
-from datetime import timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -24,9 +23,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from dripengine.config import Settings
 from dripengine.models import Worker
 from dripengine.sending.dispatcher import Dispatcher, Tally
+from dripengine.status import HEARTBEAT_SECONDS
 
 log = logging.getLogger("dripengine.daemon")
-HEARTBEAT_SECONDS = 15
 WORKER = Worker.__table__  # type: ignore[attr-defined]
 
 
@@ -120,6 +119,3 @@ def run_daemon(dispatcher: Dispatcher, settings: Settings) -> Tally:
     daemon = Daemon(dispatcher, settings)
     daemon.start()
     return daemon.totals
-
-
-ALIVE_AFTER = timedelta(seconds=HEARTBEAT_SECONDS * 3)

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dripengine.campaigns import Campaign, LeadFacts, explain_no_match, route
-from dripengine.campaigns.window import first_due, next_opening, resolve_timezone
+from dripengine.campaigns.window import WINDOW_SPREAD, first_due, next_opening, resolve_timezone
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import FunnelError
 from dripengine.funnel import ExistingEnrollment, decide_reentry, label, plan_recycle
@@ -28,9 +28,6 @@ from dripengine.models import CONTACT_FIELDS
 from dripengine.sla import SLA
 
 LEAD_FIELDS = CONTACT_FIELDS
-# Leads moved to the start of a send window are spread over its first half hour, so a recycle
-# wave does not reach the provider (and the recipients' servers) in the same second.
-WINDOW_SPREAD = timedelta(minutes=30)
 OUTCOMES = {
     "enroll": "enrolled",
     "restart": "restarted",

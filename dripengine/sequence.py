@@ -20,6 +20,8 @@ from dripengine.campaigns import Campaign, Step
 from dripengine.campaigns.schema import Condition
 
 ENGAGEMENTS = ("opened", "clicked", "replied")
+# an engagement event, as the step conditions name it
+CONDITION_FOR_EVENT = {"open": "opened", "click": "clicked", "reply": "replied"}
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from dripengine.campaigns import Campaign, Step
+from dripengine.campaigns import WEEKDAYS, Campaign, Step
 from dripengine.campaigns.window import next_opening, resolve_timezone
 from dripengine.scoring import ScoringRules, add, decayed, requalifies
-from dripengine.sequence import Progress, condition_met, next_step
+from dripengine.sequence import CONDITION_FOR_EVENT, Progress, condition_met, next_step
 
 Pattern = Literal["none", "opens", "clicks", "reply"]
 PATTERNS: tuple[str, ...] = ("none", "opens", "clicks", "reply")
@@ -105,7 +105,7 @@ def simulate(
             timeline.entries.append(
                 Entry(event.at, event.kind, step=event.step, detail=event.detail, score=score)
             )
-            progress = progress.with_engagement([(event.step, _condition_name(event.kind))])
+            progress = progress.with_engagement([(event.step, CONDITION_FOR_EVENT[event.kind])])
             if requalifies(score, threshold, reason_may_requalify=lead.reason_may_requalify):
                 timeline.entries.append(
                     Entry(
@@ -183,10 +183,6 @@ def simulate(
     return timeline
 
 
-def _condition_name(kind: str) -> str:
-    return {"open": "opened", "click": "clicked", "reply": "replied"}[kind]
-
-
 def _engagement(
     pattern: str, step: Step, sent_at: datetime, tags: Sequence[str], *, replied_before: bool
 ) -> list[Entry]:
@@ -227,6 +223,5 @@ def format_timeline(timeline: Timeline) -> list[str]:
 
 
 def _window(campaign: Campaign) -> str:
-    names = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
     window = campaign.send.window
-    return f"{', '.join(names[d] for d in window.days)} {window.start:%H:%M}-{window.end:%H:%M}"
+    return f"{', '.join(WEEKDAYS[d].title() for d in window.days)} {window.start:%H:%M}-{window.end:%H:%M}"

@@ -32,7 +32,8 @@ ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 WORKER: Table = Worker.__table__  # type: ignore[attr-defined]
 
-ALIVE_WITHIN = timedelta(seconds=45)  # three heartbeats (the daemon beats every 15 s)
+HEARTBEAT_SECONDS = 15  # how often a `drip run` daemon writes its worker row
+ALIVE_WITHIN = timedelta(seconds=HEARTBEAT_SECONDS * 3)  # three missed beats: dead
 RATE_WINDOW = timedelta(minutes=5)
 TOP_REASONS = 3
 STOPPED_SHOWN_FOR = timedelta(hours=24)  # stopped workers older than this are only counted

@@ -16,7 +16,11 @@ from zoneinfo import ZoneInfo
 
 from dripengine.campaigns.schema import SendWindow, is_valid_timezone
 
-__all__ = ["first_due", "in_window", "next_opening", "resolve_timezone"]
+__all__ = ["WINDOW_SPREAD", "first_due", "in_window", "next_opening", "resolve_timezone"]
+
+# Leads moved to the start of a send window are spread over its first half hour, so a wave of
+# recycled leads does not reach the provider (and the recipients' servers) in the same second.
+WINDOW_SPREAD = timedelta(minutes=30)
 
 _SEARCH_DAYS = 9  # today plus a full week and a spare day covers every weekly pattern
 

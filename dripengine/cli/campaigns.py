@@ -7,14 +7,12 @@ from typing import Any
 import click
 from rich.table import Table
 
-from dripengine.campaigns import Campaign, validate_campaigns
+from dripengine.campaigns import WEEKDAYS, Campaign, validate_campaigns
 from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
 from dripengine.cli.output import console, emit_object, emit_rows, format_option
 from dripengine.exceptions import CampaignError, SLAError
 from dripengine.templates import check_templates
-
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 @click.group()
@@ -134,7 +132,7 @@ def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
         f"max recycles {reentry.max_recycles or 'unlimited'}"
     )
     window = campaign.send.window
-    days = ", ".join(WEEKDAY_NAMES[d] for d in window.days)
+    days = ", ".join(WEEKDAYS[d].title() for d in window.days)
     out.print(
         f"  sends      {days} {window.start:%H:%M}-{window.end:%H:%M} lead's time (fallback {campaign.send.timezone})"
     )

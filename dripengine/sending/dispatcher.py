@@ -32,12 +32,12 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from dripengine.campaigns import Campaign, Step
-from dripengine.campaigns.window import next_opening, resolve_timezone
+from dripengine.campaigns.window import WINDOW_SPREAD, next_opening, resolve_timezone
 from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.scoring import ScoringRules, decayed
 from dripengine.sending.message import OutgoingEmail
-from dripengine.sending.policy import WINDOW_SPREAD, DueLead, decide
+from dripengine.sending.policy import DueLead, decide
 from dripengine.sending.providers.base import Provider, SendResult
 from dripengine.sending.store import (
     DELIVERED,

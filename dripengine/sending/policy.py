@@ -16,11 +16,10 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from dripengine.campaigns import Campaign, Step
-from dripengine.campaigns.window import in_window, next_opening
+from dripengine.campaigns.window import WINDOW_SPREAD, in_window, next_opening
 from dripengine.sequence import Progress, condition_met, next_step
 
 CAP_PERIOD = timedelta(days=7)
-WINDOW_SPREAD = timedelta(minutes=30)
 
 Kind = Literal["send", "skip", "wait", "exit", "complete"]
 

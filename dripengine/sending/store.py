@@ -20,6 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dripengine.models import Enrollment, Event, Lead, Message, RecycleRecord, Suppression
+from dripengine.sending.policy import CAP_PERIOD
+from dripengine.sequence import CONDITION_FOR_EVENT
 
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
@@ -30,8 +32,6 @@ RECYCLE: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
 
 DONE = frozenset({"sending", "sent", "skipped", "failed", "unknown"})  # a step that is behind us
 DELIVERED = frozenset({"sending", "sent", "unknown"})  # counts as an email the lead got
-ENGAGEMENT = {"open": "opened", "click": "clicked", "reply": "replied"}
-CAP_LOOKBACK = timedelta(days=7)
 
 
 def claim(
@@ -129,17 +129,17 @@ def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
     if by_id:
         events = select(EVENT.c.message_id, EVENT.c.type).where(
             EVENT.c.message_id.in_(list(by_id)),
-            EVENT.c.type.in_(list(ENGAGEMENT)),
+            EVENT.c.type.in_(list(CONDITION_FOR_EVENT)),
             EVENT.c.machine.is_(False),
         )
         for message_id, kind in connection.execute(events):
             row = by_id[message_id]
             assert row.enrollment_id is not None
-            engaged[row.enrollment_id].add((row.step_id, ENGAGEMENT[kind]))
+            engaged[row.enrollment_id].add((row.step_id, CONDITION_FOR_EVENT[kind]))
     recent: dict[int, list[datetime]] = defaultdict(list)
     sends = select(MESSAGE.c.lead_id, MESSAGE.c.created_at).where(
         MESSAGE.c.lead_id.in_(lead_ids),
-        MESSAGE.c.created_at > now - CAP_LOOKBACK,
+        MESSAGE.c.created_at > now - CAP_PERIOD,
         MESSAGE.c.status.in_(list(DELIVERED)),
     )
     for lead_id, at in connection.execute(sends):
