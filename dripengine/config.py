@@ -30,6 +30,10 @@ ALIASES = {
     "DRIP_SECRET_KEY": ("sender", "secret_key"),
     "DRIP_POSTAL_ADDRESS": ("sender", "postal_address"),
     "SENDGRID_API_KEY": ("sendgrid", "api_key"),
+    "DRIP_SENDGRID_WEBHOOK_PUBLIC_KEY": ("webhooks", "sendgrid_public_key"),
+    "DRIP_API_TOKEN": ("web", "api_token"),
+    "DRIP_CRM_WEBHOOK_URL": ("crm", "webhook_url"),
+    "DRIP_CRM_WEBHOOK_SECRET": ("crm", "webhook_secret"),
 }
 
 
@@ -93,6 +97,50 @@ class SenderSettings(_Section):
     secret_key: str | None = Field(default=None, min_length=16)
 
 
+class WebSettings(_Section):
+    """`drip serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    api_token: str | None = Field(default=None, min_length=16)  # bearer token of /api/*
+    max_body_bytes: int = Field(default=5_000_000, ge=1_000)  # larger bodies get 413
+    track_opens: bool = True  # our own pixel in SMTP / outbox mail (SendGrid tracks its own)
+    track_clicks: bool = True  # our own click redirect in SMTP / outbox mail
+
+
+class WebhookSettings(_Section):
+    """Provider webhooks coming in."""
+
+    sendgrid_public_key: str | None = None  # base64 DER, as SendGrid's settings page shows it
+    verify_signatures: bool = True  # turn off only behind your own authentication
+    max_age_seconds: int = Field(default=600, ge=10)  # older signed timestamps are replays
+    max_events: int = Field(default=10_000, ge=1)  # events accepted in one POST
+
+
+class ScoringSettings(_Section):
+    """Behaviour scoring rules (see docs/scoring.md); the defaults suit a B2B funnel."""
+
+    half_life_days: float = Field(default=45.0, gt=0)
+    event_points: dict[str, float] = Field(default_factory=dict)  # merged over the defaults
+    tag_points: dict[str, float] = Field(default_factory=dict)  # merged over the defaults
+    daily_caps: dict[str, float] = Field(default_factory=dict)  # points a day per event type
+    scanner_seconds: float = Field(default=10.0, ge=0)  # clicks this soon after delivery: a bot
+    soft_bounce_limit: int = Field(default=3, ge=1)  # soft bounces in a row that suppress
+    # complaint breaker: a campaign pauses itself past these rates over at least min_sample sends
+    max_complaint_rate: float = Field(default=0.001, ge=0, le=1)
+    max_bounce_rate: float = Field(default=0.02, ge=0, le=1)
+    breaker_min_sample: int = Field(default=500, ge=1)
+
+
+class CRMSettings(_Section):
+    """The outbound handoff of requalified leads."""
+
+    webhook_url: str | None = None  # None: the handoff waits in `drip leads list --requalified`
+    webhook_secret: str | None = Field(default=None, min_length=16)  # HMAC-SHA256 of the body
+    timeout: float = Field(default=10.0, gt=0)
+    max_backoff_seconds: int = Field(default=3600, ge=1)
+
+
 class PathSettings(_Section):
     campaigns: str = "campaigns"
     templates: str = "templates"
@@ -120,6 +168,10 @@ class Settings(_Section):
     sender: SenderSettings = SenderSettings()
     smtp: SMTPSettings = SMTPSettings()
     sendgrid: SendGridSettings = SendGridSettings()
+    web: WebSettings = WebSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    crm: CRMSettings = CRMSettings()
     paths: PathSettings = PathSettings()
     general: GeneralSettings = GeneralSettings()
     base_dir: Path = Path(".")

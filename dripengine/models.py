@@ -58,6 +58,9 @@ class Lead(SQLModel, table=True):
     source: str | None = Field(default=None, max_length=200)
     consent: str | None = Field(default=None, max_length=64)  # e.g. opt_in, legitimate_interest
     consent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    requalified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # last hand-back
+    scoring_stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # GDPR Art. 21
+    soft_bounces: int = Field(default=0)  # in a row; suppressed at engagement.soft_bounce_limit
     created_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
 
@@ -160,6 +163,9 @@ class Event(SQLModel, table=True):
     __tablename__ = "event"
     __table_args__ = (
         UniqueConstraint("provider", "provider_event_id", name="uq_event_provider_event"),
+        # the second duplicate guard: (provider message id, event, timestamp[, url]) hashed, for
+        # copies of one event that arrive under a different sg_event_id
+        UniqueConstraint("dedupe_key", name="uq_event_dedupe_key"),
         Index("ix_event_lead_occurred", "lead_id", "occurred_at"),  # scoring explain, leads show
         Index("ix_event_message_type", "message_id", "type"),  # step conditions, stats
         Index("ix_event_type_occurred", "type", "occurred_at"),  # stats over time
@@ -176,6 +182,8 @@ class Event(SQLModel, table=True):
     url: str | None = Field(default=None)
     tag: str | None = Field(default=None, max_length=100)
     machine: bool = Field(default=False)  # privacy-proxy open or link-scanner click
+    dedupe_key: str | None = Field(default=None, max_length=64)
+    detail: str | None = Field(default=None)  # bounce reason, reply subject, ...
     raw: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONDict, nullable=False))
 
 
@@ -217,3 +225,36 @@ class Worker(SQLModel, table=True):
     stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     sent: int = Field(default=0)
     failed: int = Field(default=0)
+
+
+class Handoff(SQLModel, table=True):
+    """A requalified lead on its way to the CRM: written with the requalification, delivered by the
+    daemon until the CRM answers 2xx (an outbox: never lost, and one row per requalification so
+    never sent twice as two)."""
+
+    __tablename__ = "handoff"
+    __table_args__ = (Index("ix_handoff_status_next", "status", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(default_factory=_uuid, max_length=32, unique=True)  # the CRM's idempotency key
+    lead_id: int = Field(foreign_key="lead.id", ondelete="CASCADE")
+    campaign_id: str | None = Field(default=None, max_length=100)
+    score: float
+    fit_grade: str = Field(max_length=1)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONDict, nullable=False))
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | unconfigured
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CampaignPause(SQLModel, table=True):
+    """A campaign paused by the complaint breaker (or by hand): the dispatcher sends none of it."""
+
+    __tablename__ = "campaign_pause"
+
+    campaign_id: str = Field(primary_key=True, max_length=100)
+    reason: str = Field()
+    paused_at: datetime = Field(sa_type=UTCDateTime)

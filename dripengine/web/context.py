@@ -1,0 +1,19 @@
+"""What every endpoint of `drip serve` needs, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+
+from dripengine.clock import Clock
+from dripengine.config import Settings
+from dripengine.sla import SLA
+
+
+@dataclass
+class WebContext:
+    settings: Settings
+    engine: Engine
+    sla: SLA
+    clock: Clock

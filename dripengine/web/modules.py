@@ -1,0 +1,11 @@
+"""The route areas of `drip serve`; each ``web/<area>.py`` has ``routes(ctx) -> list[BaseRoute]``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.routing import BaseRoute
+
+from dripengine.web.context import WebContext
+
+AREAS: list[Callable[[WebContext], list[BaseRoute]]] = []
