@@ -115,6 +115,40 @@ class WebhookSettings(_Section):
     verify_signatures: bool = True  # turn off only behind your own authentication
     max_age_seconds: int = Field(default=600, ge=10)  # older signed timestamps are replays
     max_events: int = Field(default=10_000, ge=1)  # events accepted in one POST
+    # Inbound Parse is unsigned: when set, replies are taken only at /webhooks/sendgrid/inbound/<it>
+    # or with it as the HTTP basic-auth password
+    inbound_secret: str | None = Field(default=None, min_length=16)
+
+
+class FitRule(_Section):
+    """Points for a profile attribute: ``field`` (a contact field or an attribute column) whose
+    value is one of ``values``, contains one of ``contains`` (case-insensitive), or is at least
+    ``min``."""
+
+    field: str
+    points: float
+    values: list[str] | None = None
+    contains: list[str] | None = None
+    min: float | None = None
+
+
+DEFAULT_FIT_RULES = [
+    FitRule(field="employees", min=50, points=10),
+    FitRule(
+        field="title",
+        contains=[
+            "head",
+            "director",
+            "vp",
+            "vice president",
+            "chief",
+            "owner",
+            "founder",
+            "manager",
+        ],
+        points=10,
+    ),
+]
 
 
 class ScoringSettings(_Section):
@@ -124,7 +158,9 @@ class ScoringSettings(_Section):
     event_points: dict[str, float] = Field(default_factory=dict)  # merged over the defaults
     tag_points: dict[str, float] = Field(default_factory=dict)  # merged over the defaults
     daily_caps: dict[str, float] = Field(default_factory=dict)  # points a day per event type
+    fit_rules: list[FitRule] = Field(default_factory=lambda: list(DEFAULT_FIT_RULES))
     scanner_seconds: float = Field(default=10.0, ge=0)  # clicks this soon after delivery: a bot
+    reset_on_recycle: bool = True  # a recycled lead's engagement score starts again at 0
     soft_bounce_limit: int = Field(default=3, ge=1)  # soft bounces in a row that suppress
     # complaint breaker: a campaign pauses itself past these rates over at least min_sample sends
     max_complaint_rate: float = Field(default=0.001, ge=0, le=1)

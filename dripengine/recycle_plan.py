@@ -55,6 +55,9 @@ class RecycleContext:
     campaigns: Sequence[Campaign]
     sla: SLA
     now: datetime
+    # start the engagement score again at 0 (scoring.reset_on_recycle), so the lead is not handed
+    # straight back on the clicks that got it to sales the last time
+    reset_score: bool = True
 
 
 @dataclass(frozen=True)
@@ -247,7 +250,15 @@ def decide(
         for from_stage, to_stage, why in history
     )
     previous_recycles = lead.recycle_count
-    lead = replace(lead, stage="recycled", recycle_count=previous_recycles + 1, updated_at=now)
+    # the engagement score starts again (the old one stays in the ScoreChange history), so a lead
+    # does not bounce straight back to sales on the clicks that got it there the last time
+    lead = replace(
+        lead,
+        stage="recycled",
+        recycle_count=previous_recycles + 1,
+        score=0.0 if ctx.reset_score else lead.score,
+        updated_at=now,
+    )
 
     facts = LeadFacts(from_stage=plan.from_stage, reason=plan.reason, fields=_facts(lead))
     campaign = route(ctx.campaigns, facts)
@@ -428,7 +439,7 @@ def _facts(lead: LeadSnapshot) -> dict[str, Any]:
 # --- a batch of decisions ------------------------------------------------------------------------
 
 # The columns a recycle may change, compared to tell which rows to update.
-LEAD_WRITES = ("stage", "recycle_count", "attributes", "updated_at", *LEAD_FIELDS)
+LEAD_WRITES = ("stage", "recycle_count", "score", "attributes", "updated_at", *LEAD_FIELDS)
 ENROLLMENT_WRITES = tuple(f.name for f in fields(EnrollmentSnapshot) if f.name != "id")
 
 
@@ -455,6 +466,7 @@ class Pending:
         self.enrollments = dict(self.loaded_enrollments)
         self.stage_changes: list[StageChangeRow] = []
         self.records: list[RecycleRecordRow] = []
+        self.score_resets: list[tuple[str, float, datetime]] = []  # (email, old score, when)
 
     def recycle(self, request: RecycleRequest, ctx: RecycleContext) -> RecycleOutcome:
         """Decide one request; nothing changes when it is refused (FunnelError)."""
@@ -468,6 +480,9 @@ class Pending:
             request,
             ctx,
         )
+        before = self.leads.get(email)
+        if before is not None and before.score > 0 and decision.lead.score == 0:
+            self.score_resets.append((email, before.score, decision.lead.updated_at))
         self.leads[email] = decision.lead
         self.enrollments[email] = decision.enrollments
         self.stage_changes.extend(decision.stage_changes)

@@ -16,7 +16,15 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from dripengine.models import Enrollment, Lead, RecycleRecord, StageChange, Suppression
+from dripengine import suppression
+from dripengine.models import (
+    Enrollment,
+    Lead,
+    RecycleRecord,
+    ScoreChange,
+    StageChange,
+    Suppression,
+)
 from dripengine.recycle_plan import (
     LEAD_FIELDS,
     OUTCOMES,
@@ -52,6 +60,7 @@ STAGE_CHANGE: Table = StageChange.__table__  # type: ignore[attr-defined]
 RECYCLE_RECORD: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
+SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
 
 _LEAD_READS = ("id", "email", "stage", "score", "recycle_count", "attributes", "created_at")
 _LEAD_COLUMNS = [LEAD.c[name] for name in (*_LEAD_READS, "updated_at", *LEAD_FIELDS)]
@@ -104,11 +113,8 @@ def load(connection: Connection, emails: Collection[str]) -> Pending:
         values = row._asdict()
         values["attributes"] = dict(values["attributes"] or {})
         leads[row.email] = LeadSnapshot(**values)
-    by_email = select(SUPPRESSION.c.email, SUPPRESSION.c.reason, SUPPRESSION.c.created_at)
-    for email, reason, created_at in connection.execute(
-        by_email.where(SUPPRESSION.c.email.in_(wanted))
-    ):
-        suppressed[email] = suppression_text(reason, created_at)
+    for email, entry in suppression.suppressed(connection, wanted).items():  # plain and hashed
+        suppressed[email] = suppression_text(entry.reason, entry.created_at)
     emails_by_id = {lead.id: email for email, lead in leads.items()}
     if emails_by_id:
         query = (
@@ -157,6 +163,21 @@ def write(connection: Connection, pending: Pending) -> None:
     if new_enrollments:
         connection.execute(insert(ENROLLMENT), new_enrollments)
     _update(connection, ENROLLMENT, pending.enrollment_updates())
+    if pending.score_resets:
+        connection.execute(
+            insert(SCORE_CHANGE),
+            [
+                {
+                    "lead_id": ids[email],
+                    "event_id": None,
+                    "delta": -old,
+                    "score_after": 0.0,
+                    "reason": "reset on recycle (kept in history)",
+                    "at": at,
+                }
+                for email, old, at in pending.score_resets
+            ],
+        )
     if pending.records:
         connection.execute(
             insert(RECYCLE_RECORD),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,14 @@ from sqlmodel import Session, select
 from dripengine.campaigns import Campaign
 from dripengine.db import session_scope
 from dripengine.exceptions import FunnelError
-from dripengine.models import Enrollment, Lead, RecycleRecord, StageChange, Suppression
+from dripengine.models import (
+    Enrollment,
+    Lead,
+    RecycleRecord,
+    ScoreChange,
+    StageChange,
+    Suppression,
+)
 from dripengine.recycling import RecycleContext, RecycleRequest, recycle
 from dripengine.scaffold import SKELETON
 from dripengine.sla import load_sla
@@ -217,5 +225,29 @@ def test_hot_lead_gets_hot_track(engine) -> None:  # type: ignore[no-untyped-def
                 updated_at=MONDAY,
             )
         )
-    outcome = run(engine, RecycleRequest("hot@acme.example", "no_budget"))
+    outcome = run(
+        engine,
+        RecycleRequest("hot@acme.example", "no_budget"),
+        replace(ctx(), reset_score=False),
+    )
     assert (outcome.track, outcome.step_id, outcome.from_stage) == ("hot", "demo", "sql")
+
+
+def test_recycling_resets_the_score_so_the_lead_starts_cold(engine) -> None:  # type: ignore[no-untyped-def]
+    with session_scope(engine) as session:
+        session.add(
+            Lead(
+                email="hot@acme.example",
+                stage="sql",
+                score=72,
+                created_at=MONDAY,
+                updated_at=MONDAY,
+            )
+        )
+    outcome = run(engine, RecycleRequest("hot@acme.example", "no_budget"))
+    assert outcome.track == "cold"
+    with Session(engine) as session:
+        lead = session.exec(select(Lead)).one()
+        assert lead.score == 0
+        (change,) = session.exec(select(ScoreChange)).all()
+        assert (change.delta, change.score_after) == (-72, 0)

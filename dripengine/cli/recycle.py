@@ -57,7 +57,12 @@ def recycle(
     """
     actor = actor or _user()
     engine = app.ready_engine()
-    ctx = RecycleContext(campaigns=app.campaigns, sla=app.sla, now=app.now())
+    ctx = RecycleContext(
+        campaigns=app.campaigns,
+        sla=app.sla,
+        now=app.now(),
+        reset_score=app.settings.scoring.reset_on_recycle,
+    )
     if csv_path is not None:
         if email or reason:
             raise click.UsageError("give either EMAIL with --reason, or --csv FILE")

@@ -96,5 +96,11 @@ class IncomingEvent:
         """The second duplicate guard, beside ``provider_event_id``: copies of one event that
         arrive under another id still share (message, type, second, url)."""
         who = self.provider_message_id or self.message_uid or (self.email or "").lower()
-        parts = (self.provider, who, self.type, str(int(self.occurred_at.timestamp())), self.url or "")
+        parts = (
+            self.provider,
+            who,
+            self.type,
+            str(int(self.occurred_at.timestamp())),
+            self.url or "",
+        )
         return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()

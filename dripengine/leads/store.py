@@ -71,7 +71,8 @@ class Batch:
     def __init__(self, dialect: Dialect, now: datetime) -> None:
         self._compiled = _compiled(dialect)
         stamp = self._compiled.timestamp(now)
-        self._constants = (0.0, 0, stamp, stamp)  # score, recycle_count, created_at, updated_at
+        # score, recycle_count, created_at, updated_at, soft_bounces
+        self._constants = (0.0, 0, stamp, stamp, 0)
         self._params: list[Any] = []
         self._emails: list[str] = []
         self._staged: list[tuple[str, str]] = []  # (email, stage) of rows that name a stage
@@ -133,6 +134,7 @@ _BUILT = (
     "recycle_count",
     "created_at",
     "updated_at",
+    "soft_bounces",
     *FIELDS,
 )
 
