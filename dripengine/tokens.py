@@ -48,6 +48,10 @@ def unsign(secret: str | None, purpose: str, token: str) -> str:
         given = _unb64(signature)
     except (ValueError, UnicodeError):
         raise BadToken() from None
+    # base64 decoding forgives unused trailing bits and stray characters: only the one canonical
+    # spelling of a token is valid, so a token changed by one character is always refused
+    if _b64(payload) != encoded or _b64(given) != signature:
+        raise BadToken()
     expected = hmac.new(_key(secret), purpose.encode() + b"\0" + payload, hashlib.sha256).digest()[
         :18
     ]

@@ -282,6 +282,23 @@ def test_drip_run_names_a_missing_sendgrid_key(
     assert code == 1 and "SENDGRID_API_KEY" in err and err.count("\n") == 1
 
 
+def test_run_once_reports_progress_per_recorded_outcome(engine: Engine, tmp_path: Path) -> None:
+    """The hook `drip run --once` draws its bar with: a running count up to what was due."""
+    for i in range(5):
+        enroll(engine, f"p{i}@acme.example", timezone="Europe/Berlin")
+    enroll(engine, "night@acme.example", timezone="Pacific/Auckland")  # 23:00 there: waits
+    settings = make_settings(tmp_path, batch_size=2)
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    sender = dispatcher(engine, settings, clock)
+    due = sender.count_due()
+    seen: list[int] = []
+    tally = sender.run_once(on_progress=seen.append)
+    assert due == 6 and (tally.sent, tally.waiting) == (5, 1)
+    assert seen == sorted(seen) and len(seen) >= 3 and seen[-1] == due  # batches of 2
+    assert sender.count_due() == 0
+    assert sender.run_once(on_progress=seen.append).claimed == 0 and seen[-1] == due
+
+
 class PeekingProvider(OutboxProvider):
     """While it sends, another worker runs a whole cycle (as a second `drip run` would)."""
 

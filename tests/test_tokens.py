@@ -30,3 +30,16 @@ def test_tampering_purpose_and_key_are_refused() -> None:
 def test_missing_secret_names_the_setting() -> None:
     with pytest.raises(ConfigError, match="DRIP_SECRET_KEY"):
         sign(None, "unsubscribe", "x")
+
+
+def test_every_one_character_change_is_refused() -> None:
+    """Base64 forgives unused trailing bits; the token does not."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=.!"
+    for value in ("a" * 32, "b" * 31, "c" * 33):
+        token = sign(SECRET, "open", value)
+        for index, original in enumerate(token):
+            for char in alphabet:
+                if char == original:
+                    continue
+                with pytest.raises(BadToken):
+                    unsign(SECRET, "open", token[:index] + char + token[index + 1 :])

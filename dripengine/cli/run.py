@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dripengine.cli.app import App
+from dripengine.cli.progress import progress_bar
 from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.providers import build_provider
 
@@ -32,7 +33,11 @@ def run(app: App, once: bool) -> None:
             logging.getLogger("apscheduler").setLevel(logging.WARNING)
             run_daemon(dispatcher, app.settings)
             return
-        tally = dispatcher.run_once()
+        # a bar on a terminal (stderr): the due enrollments counted once, as the claim takes
+        # them in batches; past that count (due meanwhile) the bar stays full
+        due = dispatcher.count_due()
+        with progress_bar("sending", due) as tick:
+            tally = dispatcher.run_once(on_progress=lambda done: tick(min(done, due)))
     finally:
         provider.close()
     where = (

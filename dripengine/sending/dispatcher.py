@@ -22,7 +22,7 @@ import random
 import socket
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -47,6 +47,7 @@ from dripengine.sending.store import (
     Batch,
     MessageRow,
     claim,
+    count_due,
     insert_messages,
     load,
     stale_sending,
@@ -129,7 +130,25 @@ class _Send:
     attempts: int = 1
 
 
+class _ProgressHook:
+    """The running count for ``run_once(on_progress=…)``; called under a lock (two threads add)."""
+
+    def __init__(self, callback: Callable[[int], None] | None = None) -> None:
+        self.callback = callback
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        if self.callback is None or count <= 0:
+            return
+        with self.lock:
+            self.done += count
+            self.callback(self.done)
+
+
 class Dispatcher:
+    _progress = _ProgressHook()  # dispatch_batch() outside run_once(): nobody listens
+
     def __init__(
         self,
         engine: Engine,
@@ -158,7 +177,18 @@ class Dispatcher:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def run_once(self, *, max_batches: int | None = None, stop: Any = None) -> Tally:
+    def count_due(self) -> int:
+        """Enrollments due now and not leased: what :meth:`run_once` would claim (a bar's total)."""
+        with self.engine.connect() as connection:
+            return count_due(connection, self.clock.now())
+
+    def run_once(
+        self,
+        *,
+        max_batches: int | None = None,
+        stop: Any = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> Tally:
         """Dispatch batches until nothing is due (or ``stop()`` says so); the totals.
 
         The provider call of one batch overlaps the preparation of the next: while batch N is
@@ -166,7 +196,19 @@ class Dispatcher:
         'sending' and rendered here; N+1 is handed over only once N is recorded. The leases keep
         N's enrollments out of N+1's claim. At most one batch is in flight; it is always finished
         and recorded before this returns, and an error on the sending thread is raised here.
+
+        ``on_progress(done)``, if given, is called with the number of claimed enrollments whose
+        outcome is committed so far: those that wait, exit or complete when their batch's
+        decisions are committed, those with an email when its result is recorded. Calls come
+        from this thread and from the sending thread, one at a time, ``done`` never decreasing.
         """
+        self._progress = _ProgressHook(on_progress)
+        try:
+            return self._run_batches(max_batches, stop)
+        finally:
+            del self._progress  # back to the class's silent hook
+
+    def _run_batches(self, max_batches: int | None, stop: Any) -> Tally:
         total = Tally()
         total.recovered = self.recover()
         batches = 0
@@ -277,6 +319,7 @@ class Dispatcher:
         # the 'sending' rows are committed: only now may the provider be called
         dropped = [s for s in sends if s.message_id is None]  # its message exists: never twice
         sends = [s for s in sends if s.message_id is not None]
+        self._progress.add(len(ids) - len(sends) - len(dropped))  # waiting, exited, completed
         self._render(sends, now)
         return _Prepared(now, sends, dropped)
 
@@ -292,6 +335,7 @@ class Dispatcher:
                 ENROLLMENT,
                 [{"id": s.enrollment["id"], **RELEASE} for s in prepared.dropped],
             )
+        self._progress.add(len(sends) + len(prepared.dropped))
         return tally
 
     # -- deciding -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -34,17 +34,27 @@ DONE = frozenset({"sending", "sent", "skipped", "failed", "unknown"})  # a step 
 DELIVERED = frozenset({"sending", "sent", "unknown"})  # counts as an email the lead got
 
 
+def _claimable(now: datetime) -> list[Any]:
+    return [
+        ENROLLMENT.c.status == "active",
+        ENROLLMENT.c.next_due_at <= now,
+        or_(ENROLLMENT.c.lease_until.is_(None), ENROLLMENT.c.lease_until < now),
+    ]
+
+
+def count_due(connection: Connection, now: datetime) -> int:
+    """How many enrollments :func:`claim` could take now (due, not leased): a progress bar's total."""
+    query = select(func.count()).select_from(ENROLLMENT).where(*_claimable(now))
+    return int(connection.execute(query).scalar_one())
+
+
 def claim(
     connection: Connection, worker: str, now: datetime, lease: timedelta, limit: int
 ) -> list[int]:
     """Lease up to ``limit`` due enrollments to ``worker``; their ids, most overdue first."""
     due = (
         select(ENROLLMENT.c.id)
-        .where(
-            ENROLLMENT.c.status == "active",
-            ENROLLMENT.c.next_due_at <= now,
-            or_(ENROLLMENT.c.lease_until.is_(None), ENROLLMENT.c.lease_until < now),
-        )
+        .where(*_claimable(now))
         .order_by(ENROLLMENT.c.next_due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -227,6 +237,7 @@ __all__ = [
     "Batch",
     "MessageRow",
     "claim",
+    "count_due",
     "insert_messages",
     "load",
     "stale_sending",
