@@ -78,6 +78,10 @@ def _register() -> None:
     main.add_command(authoring.send_test)
     main.add_command(run.run)
     main.add_command(status.status)
+    from dripengine.cli import events, serve
+
+    main.add_command(serve.serve)
+    main.add_command(events.events)
     campaigns.campaigns.add_command(authoring.preview)
     campaigns.campaigns.add_command(authoring.simulate_command)
 

@@ -10,6 +10,8 @@ Each area registers its own routes (``web/<area>.py`` exposes ``routes(ctx)``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -35,13 +37,11 @@ def build_app(ctx: WebContext) -> Starlette:
     return app
 
 
-def _areas() -> list:  # type: ignore[type-arg]
-    areas = [_health_routes]
+def _areas() -> list[Callable[[WebContext], list[BaseRoute]]]:
     # each area module is optional while it is being built; every one shipped is listed here
     from dripengine.web import modules
 
-    areas += modules.AREAS
-    return areas
+    return [_health_routes, *modules.AREAS]
 
 
 def create_app(config: str | None = None) -> Starlette:

@@ -6,6 +6,9 @@ from collections.abc import Callable
 
 from starlette.routing import BaseRoute
 
+from dripengine.web import inbound, sendgrid_webhook
 from dripengine.web.context import WebContext
 
 AREAS: list[Callable[[WebContext], list[BaseRoute]]] = []
+AREAS.append(sendgrid_webhook.routes)
+AREAS.append(inbound.routes)

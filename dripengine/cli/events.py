@@ -1,0 +1,84 @@
+"""``drip events ingest``: replay a file of provider events through the webhook's path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dripengine.cli.app import App
+from dripengine.engagement.event_files import read_items
+from dripengine.engagement.sendgrid_events import BadEvent, parse_event
+from dripengine.engagement.vocabulary import IncomingEvent
+from dripengine.exceptions import ImportFileError
+
+BATCH = 1000  # events a transaction, as SendGrid posts them
+MAX_ERRORS_SHOWN = 50
+
+
+@click.group()
+def events() -> None:
+    """Engagement events: replay provider exports."""
+
+
+@events.command("ingest")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--provider",
+    type=click.Choice(["sendgrid"]),
+    default="sendgrid",
+    show_default=True,
+    help="Whose event format the file is in.",
+)
+@click.pass_obj
+def ingest(app: App, file: Path, provider: str) -> None:
+    """Replay FILE (a JSON array, or one event a line) through the same parser and ingest as the
+    webhook: duplicates of events already received are recognised, bad lines reported as
+    FILE:LINE: reason while the rest is kept. Events are stored 1,000 to a transaction."""
+    from dripengine.engagement.ingest import Engagement
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImportFileError(f"{file}: cannot read it as UTF-8 text: {exc}") from None
+    engagement = Engagement(app.ready_engine(), app.settings, app.sla, app.clock)
+    totals = {"read": 0, "stored": 0, "duplicates": 0, "unmatched": 0, "suppressed": 0}
+    requalified = 0
+    errors: list[str] = []
+    batch: list[IncomingEvent] = []
+
+    def flush() -> None:
+        nonlocal requalified
+        if not batch:
+            return
+        result = engagement.ingest(batch)
+        totals["stored"] += result.stored
+        totals["duplicates"] += result.duplicates
+        totals["unmatched"] += result.unmatched
+        totals["suppressed"] += len(result.suppressed)
+        requalified += len(result.requalified)
+        batch.clear()
+
+    for item in read_items(text):
+        if item.error is not None:
+            errors.append(f"{file}:{item.line}: {item.error}")
+            continue
+        totals["read"] += 1
+        try:
+            batch.append(parse_event(item.value))
+        except BadEvent as exc:
+            errors.append(f"{file}:{item.line}: {exc}")
+            continue
+        if len(batch) >= BATCH:
+            flush()
+    flush()
+    for line in errors[:MAX_ERRORS_SHOWN]:
+        click.echo(line, err=True)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        click.echo(f"… and {len(errors) - MAX_ERRORS_SHOWN} more", err=True)
+    click.echo(
+        f"{totals['read']} events read: {totals['stored']} stored, "
+        f"{totals['duplicates']} duplicates, {totals['unmatched']} matched no lead, "
+        f"{len(errors)} skipped; {totals['suppressed']} address(es) suppressed, "
+        f"{requalified} lead(s) requalified"
+    )

@@ -1,0 +1,67 @@
+"""``drip serve``: the web app (webhooks, tracking, unsubscribe, API) under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from dripengine.cli.app import App
+from dripengine.exceptions import ConfigError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@click.command()
+@click.option("--host", default=None, help="Address to listen on [default: web.host, 127.0.0.1].")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port [default: web.port, 8080]."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes serving requests (each with its own database connections).",
+)
+@click.pass_obj
+def serve(app: App, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the web app: SendGrid's event webhook and Inbound Parse, tracking, unsubscribe, API.
+
+    Put it behind your HTTPS proxy and set sender.base_url (DRIP_BASE_URL) to its public URL.
+    GET /healthz answers {"status": "ok"}. Stops cleanly on SIGTERM / Ctrl-C.
+    """
+    import uvicorn
+
+    from dripengine.web import build_app
+    from dripengine.web.context import WebContext
+
+    settings = app.settings
+    host = host or settings.web.host
+    port = port or settings.web.port
+    if workers > 1 and app.now_override is not None:
+        raise ConfigError("--now works with one worker only (drop --workers or --now)")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    # everything checked here, once, so a bad setting is one line and not a worker crash loop
+    ctx = WebContext(settings=settings, engine=app.ready_engine(), sla=app.sla, clock=app.clock)
+    asgi = build_app(ctx)
+    click.echo(
+        f"drip serve on http://{host}:{port} ({workers} worker(s)); Ctrl-C stops it", err=True
+    )
+    if workers == 1:
+        uvicorn.run(asgi, host=host, port=port, log_level="info", proxy_headers=True)
+        return
+    # several processes import the app by name and read the same settings
+    app.engine.dispose()
+    if app.config_path:
+        os.environ["DRIP_CONFIG"] = os.path.abspath(app.config_path)
+    uvicorn.run(
+        "dripengine.web:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )
