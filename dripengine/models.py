@@ -258,3 +258,27 @@ class CampaignPause(SQLModel, table=True):
     campaign_id: str = Field(primary_key=True, max_length=100)
     reason: str = Field()
     paused_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Feedback(SQLModel, table=True):
+    """What sales says became of a lead dripengine handed back: the closed loop."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        Index("ix_feedback_lead_at", "lead_id", "at"),
+        Index("ix_feedback_outcome_at", "outcome", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", ondelete="CASCADE")
+    handoff_id: int | None = Field(default=None, foreign_key="handoff.id", ondelete="SET NULL")
+    outcome: str = Field(max_length=16)  # accepted | rejected | won | lost
+    reason: str | None = Field(default=None, max_length=64)  # a recycle reason when rejected
+    note: str | None = Field(default=None)
+    actor: str | None = Field(default=None, max_length=200)
+    # as the lead stood at the hand-back, copied so the review survives later rescoring
+    campaign_id: str | None = Field(default=None, max_length=100)
+    recycle_reason: str | None = Field(default=None, max_length=64)
+    score_at_handoff: float | None = Field(default=None)
+    fit_at_handoff: str | None = Field(default=None, max_length=1)
+    at: datetime = Field(sa_type=UTCDateTime)
