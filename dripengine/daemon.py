@@ -4,7 +4,9 @@ Each worker keeps its jobs in memory (APScheduler 3 must not share a job store b
 its FAQ says jobs then run twice or not at all); the work itself is claimed in the database with a
 lease, so any number of workers can run side by side. Jobs: *dispatch* every
 ``sending.tick_seconds`` (coalesced, never two at once), *heartbeat* every 15 s (the ``worker`` row
-``drip status`` reads). SIGTERM / SIGINT: the batch in flight finishes and is recorded, then exit 0.
+``drip status`` reads), *handoffs* every 15 s (due CRM handoffs, :mod:`.handoff_delivery`) and
+*breakers* every minute (the complaint breaker, :mod:`.breaker`). SIGTERM / SIGINT: the batch in
+flight finishes and is recorded, then exit 0.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from dripengine.breaker import CHECK_SECONDS, check_breakers
 from dripengine.config import Settings
+from dripengine.handoff_delivery import deliver_pending
+from dripengine.housekeeping import HANDOFF_SECONDS
 from dripengine.models import Worker
 from dripengine.sending.dispatcher import Dispatcher, Tally
 from dripengine.status import HEARTBEAT_SECONDS
@@ -56,6 +61,22 @@ class Daemon:
             coalesce=True,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            self._handoffs,
+            "interval",
+            seconds=HANDOFF_SECONDS,
+            id="handoffs",
+            coalesce=True,
+            max_instances=1,
+        )
+        self.scheduler.add_job(
+            self._breakers,
+            "interval",
+            seconds=CHECK_SECONDS,
+            id="breakers",
+            coalesce=True,
+            max_instances=1,
+        )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         log.info(
@@ -83,6 +104,19 @@ class Daemon:
             log.info("sent %s, failed %s, retry %s", tally.sent, tally.failed, tally.retried)
         for error in tally.errors:
             log.warning("failed: %s", error)
+
+    def _handoffs(self) -> None:
+        d = self.dispatcher
+        tally = deliver_pending(d.engine, self.settings, d.clock)
+        if tally.delivered:
+            log.info("handoffs: %s delivered to the CRM", tally.delivered)
+
+    def _breakers(self) -> None:
+        d = self.dispatcher
+        for campaign_id in check_breakers(d.engine, self.settings, d.clock.now()):
+            log.warning(
+                "campaign %s paused by the complaint breaker (see drip status)", campaign_id
+            )
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: finishing the batch in flight, then stopping", signum)

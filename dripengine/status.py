@@ -26,11 +26,13 @@ from sqlalchemy import Table, and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from dripengine.models import Enrollment, Message, Worker
+from dripengine.models import Enrollment, Handoff, Message, Worker
+from dripengine.pauses import Pause, paused
 
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 WORKER: Table = Worker.__table__  # type: ignore[attr-defined]
+HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
 
 HEARTBEAT_SECONDS = 15  # how often a `drip run` daemon writes its worker row
 ALIVE_WITHIN = timedelta(seconds=HEARTBEAT_SECONDS * 3)  # three missed beats: dead
@@ -85,6 +87,11 @@ class Status:
     workers_dead: int = 0
     workers_stopped: int = 0
     workers: list[WorkerState] = field(default_factory=list)
+    paused_campaigns: list[Pause] = field(default_factory=list)  # by the complaint breaker
+    handoffs_pending: int = 0  # requalified leads not yet accepted by the CRM
+    handoffs_failing: int = 0  # of those, the ones whose last attempt failed
+    handoff_error: str | None = None  # the latest attempt's error
+    handoffs_delivered_24h: int = 0
     hints: list[str] = field(default_factory=list)
 
     @property
@@ -119,6 +126,8 @@ def read_status(engine: Engine, now: datetime) -> Status:
         _messages(connection, now, status)
         _providers(connection, now, status)
         _workers(connection, now, status)
+        status.paused_campaigns = paused(connection)
+        _handoffs(connection, now, status)
     status.hints = _hints(status)
     return status
 
@@ -228,6 +237,34 @@ def _workers(connection: Connection, now: datetime, status: Status) -> None:
         .limit(MAX_WORKERS_SHOWN)
     ).all()
     status.workers = [WorkerState(**r._mapping) for r in rows]
+
+
+def _handoffs(connection: Connection, now: datetime, status: Status) -> None:
+    row = connection.execute(
+        select(
+            _count_if(HANDOFF.c.status == "pending").label("pending"),
+            _count_if((HANDOFF.c.status == "pending") & HANDOFF.c.last_error.is_not(None)).label(
+                "failing"
+            ),
+            _count_if(
+                (HANDOFF.c.status == "delivered")
+                & (HANDOFF.c.delivered_at > now - timedelta(hours=24))
+                & (HANDOFF.c.delivered_at <= now)
+            ).label("delivered"),
+        ).where(
+            or_(HANDOFF.c.status == "pending", HANDOFF.c.delivered_at > now - timedelta(hours=24))
+        )
+    ).one()
+    status.handoffs_pending = int(row.pending)
+    status.handoffs_failing = int(row.failing)
+    status.handoffs_delivered_24h = int(row.delivered)
+    if status.handoffs_failing:
+        status.handoff_error = connection.execute(
+            select(HANDOFF.c.last_error)
+            .where(HANDOFF.c.status == "pending", HANDOFF.c.last_error.is_not(None))
+            .order_by(HANDOFF.c.next_attempt_at.desc())
+            .limit(1)
+        ).scalar()
 
 
 def _hints(status: Status) -> list[str]:

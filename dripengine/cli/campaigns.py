@@ -12,6 +12,7 @@ from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
 from dripengine.cli.output import console, emit_object, emit_rows, format_option
 from dripengine.exceptions import CampaignError, SLAError
+from dripengine.pauses import resume
 from dripengine.templates import check_templates
 
 
@@ -156,3 +157,24 @@ def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
             )
         out.print()
         out.print(table)
+
+
+@campaigns.command("resume")
+@click.argument("campaign_id", metavar="ID")
+@click.pass_obj
+def campaigns_resume(app: App, campaign_id: str) -> None:
+    """End the pause of a campaign the complaint breaker paused (`drip status` lists them).
+
+    The breaker then judges the campaign only on what it sends from now on. Clean the list that
+    drew the complaints or bounces first: a campaign that keeps drawing them pauses again.
+    """
+    with app.ready_engine().begin() as connection:
+        ended = resume(connection, campaign_id, app.now())
+    if ended is None:
+        raise CampaignError(
+            f"campaign {campaign_id} is not paused (`drip status` lists the paused ones)"
+        )
+    click.echo(
+        f"campaign {campaign_id} resumed (paused since {ended.paused_at:%Y-%m-%d %H:%M} UTC: "
+        f"{ended.reason}); its due emails go out on the next `drip run`"
+    )

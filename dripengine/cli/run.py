@@ -6,6 +6,7 @@ import click
 
 from dripengine.cli.app import App
 from dripengine.cli.progress import progress_bar
+from dripengine.housekeeping import run_housekeeping
 from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.providers import build_provider
 
@@ -53,3 +54,5 @@ def run(app: App, once: bool) -> None:
     )
     for error in tally.errors[:20]:
         click.echo(f"failed: {error}", err=True)
+    for line in run_housekeeping(engine, app.settings, app.clock).lines():
+        click.echo(line)

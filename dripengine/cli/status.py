@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 from rich.table import Table
 
 from dripengine.cli.app import App
@@ -29,10 +30,10 @@ def status(app: App, fmt: str) -> None:
     report = read_status(app.ready_engine(), app.now())
     if emit_object(report.as_dict(), fmt):
         return
-    _print(report)
+    _print(report, crm_configured=bool(app.settings.crm.webhook_url))
 
 
-def _print(report: Status) -> None:
+def _print(report: Status, *, crm_configured: bool) -> None:
     out = console()
     out.print(f"drip status at {report.now:%Y-%m-%d %H:%M:%S} UTC")
     summary = Table(show_header=False, box=None, pad_edge=False)
@@ -71,8 +72,28 @@ def _print(report: Status) -> None:
         for w in report.workers:
             workers.add_row(*(_cell(getattr(w, c)) for c in columns))
         out.print(workers)
+    _print_engagement(out, report, crm_configured)
     for hint in report.hints:
         out.print(f"hint: {hint}")
+
+
+def _print_engagement(out: Console, report: Status, crm_configured: bool) -> None:
+    if report.paused_campaigns:
+        out.print("paused campaigns (the complaint breaker; `drip campaigns resume ID`):")
+        for pause in report.paused_campaigns:
+            out.print(
+                f"  {pause.campaign_id}: {pause.reason} (since {pause.paused_at:%Y-%m-%d %H:%M})"
+            )
+    if report.handoffs_pending or report.handoffs_delivered_24h:
+        line = (
+            f"handoffs to the CRM: {report.handoffs_pending} pending, "
+            f"{report.handoffs_delivered_24h} delivered in 24 h"
+        )
+        if not crm_configured and report.handoffs_pending:
+            line += " (crm.webhook_url not set: `drip leads list --requalified` is the handoff)"
+        elif report.handoffs_failing:
+            line += f"; {report.handoffs_failing} retrying, last error: {_short(report.handoff_error or '')}"
+        out.print(line)
 
 
 def _short(text: str, width: int = 100) -> str:

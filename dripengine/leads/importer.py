@@ -17,12 +17,17 @@ from os import PathLike
 
 from sqlalchemy.engine import Engine
 
+from dripengine import suppression
 from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings, read_csv_rows
 from dripengine.leads.store import Batch
 
 __all__ = ["BATCH_SIZE", "ImportReport", "import_leads_file", "import_leads_rows"]
 
 BATCH_SIZE = 5000
+ERASED_ROW = (
+    "suppressed: this address was erased on request (`drip leads forget`) and is never "
+    "imported or mailed again"
+)
 Progress = Callable[[int], None]
 
 
@@ -133,10 +138,14 @@ def _import(
             if progress is not None:
                 progress(report.rows_read)
 
+        erased = suppression.erased_hashes(connection)  # people who asked to be forgotten
         for row in rows:
             report.rows_read += 1
             if isinstance(row, RowError):
                 report.errors.append(row)
+                continue
+            if erased and suppression.hashed(row.email) in erased:
+                report.errors.append(RowError(row.line, row.email, ERASED_ROW))
                 continue
             batch.add(row)
             if len(batch) >= batch_size:

@@ -19,7 +19,9 @@ from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dripengine import suppression
 from dripengine.models import Enrollment, Event, Lead, Message, RecycleRecord, Suppression
+from dripengine.pauses import paused_ids
 from dripengine.sending.policy import CAP_PERIOD
 from dripengine.sequence import CONDITION_FOR_EVENT
 
@@ -39,6 +41,7 @@ def _claimable(now: datetime) -> list[Any]:
         ENROLLMENT.c.status == "active",
         ENROLLMENT.c.next_due_at <= now,
         or_(ENROLLMENT.c.lease_until.is_(None), ENROLLMENT.c.lease_until < now),
+        ENROLLMENT.c.campaign_id.not_in(paused_ids()),  # the complaint breaker's pauses
     ]
 
 
@@ -122,9 +125,9 @@ def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
         for r in connection.execute(select(LEAD).where(LEAD.c.id.in_(lead_ids)))
     }
     emails = [lead["email"] for lead in leads.values()]
-    suppressed = {
-        r.email: f"{r.reason} on {r.created_at:%d %b %Y}"
-        for r in connection.execute(select(SUPPRESSION).where(SUPPRESSION.c.email.in_(emails)))
+    suppressed = {  # plain and hashed (erased) entries alike
+        email: f"{e.reason} on {e.created_at:%d %b %Y}"
+        for email, e in suppression.suppressed(connection, emails).items()
     }
     rounds = {e["id"]: e["round"] for e in enrollments}
     messages: dict[int, list[MessageRow]] = defaultdict(list)

@@ -1,0 +1,48 @@
+"""What a worker does besides sending: pause campaigns past a breaker, deliver CRM handoffs.
+
+Run by the daemon as APScheduler jobs and once at the end of ``drip run --once``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Engine
+
+from dripengine.breaker import check_breakers
+from dripengine.clock import Clock
+from dripengine.config import Settings
+from dripengine.handoff_delivery import DeliveryTally, deliver_pending
+
+HANDOFF_SECONDS = 15  # how often the daemon tries the handoffs that are due
+
+
+@dataclass
+class Housekeeping:
+    paused: list[str] = field(default_factory=list)
+    handoffs: DeliveryTally = field(default_factory=DeliveryTally)
+
+    def lines(self) -> list[str]:
+        """What happened, for a person (nothing when nothing did)."""
+        out = [
+            f"campaign {cid} paused by the complaint breaker (`drip status` says why; "
+            f"`drip campaigns resume {cid}` when it is fixed)"
+            for cid in self.paused
+        ]
+        tally = self.handoffs
+        if tally.delivered or tally.failed:
+            out.append(
+                f"handoffs to the CRM: {tally.delivered} delivered, {tally.failed} to retry"
+                + (f" ({tally.errors[0]})" if tally.errors else "")
+            )
+        return out
+
+
+def run_housekeeping(engine: Engine, settings: Settings, clock: Clock) -> Housekeeping:
+    done = Housekeeping()
+    done.paused = check_breakers(engine, settings, clock.now())
+    done.handoffs = deliver_pending(engine, settings, clock)
+    return done
+
+
+__all__ = ["HANDOFF_SECONDS", "Housekeeping", "run_housekeeping"]
