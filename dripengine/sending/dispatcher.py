@@ -35,6 +35,7 @@ from dripengine.campaigns import Campaign, Step
 from dripengine.campaigns.window import WINDOW_SPREAD, next_opening, resolve_timezone
 from dripengine.clock import Clock
 from dripengine.config import Settings
+from dripengine.engagement import tracking
 from dripengine.scoring import ScoringRules, decayed
 from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.policy import DueLead, decide
@@ -547,6 +548,13 @@ class Dispatcher:
         self, sends: Sequence[_Send], now: datetime, base: str, senders: dict[str, Sender]
     ) -> None:
         settings = self.settings
+        secret = settings.sender.secret_key
+        # our own tracking for mail SendGrid does not track (see dripengine.engagement.tracking)
+        own_tracking = self.provider.name != "sendgrid"
+        track_clicks, track_opens = (
+            own_tracking and settings.web.track_clicks,
+            own_tracking and settings.web.track_opens,
+        )
         for send in sends:
             campaign = send.campaign
             sender = senders.get(campaign.id)
@@ -574,10 +582,16 @@ class Dispatcher:
                     context,
                     subject=send.step.subject,
                     utm=utm_from(campaign.send.utm),
+                    rewrite_link=(
+                        tracking.click_rewriter(base, secret, send.uid) if track_clicks else None
+                    ),
                 )
             except TemplateError as exc:
                 send.error = f"template error: {exc}"
                 continue
+            html = rendered.html
+            if track_opens:
+                html = tracking.add_pixel(html, tracking.open_url(base, secret, send.uid))
             # lead data never reaches a header unsanitised: no CR/LF, no control characters
             name = one_line(
                 " ".join(p for p in (send.lead.get("first_name"), send.lead.get("last_name")) if p)
@@ -587,7 +601,7 @@ class Dispatcher:
                 sender=campaign.send.from_,
                 to=f"{name} <{send.lead['email']}>" if name else send.lead["email"],
                 subject=rendered.subject,
-                html=rendered.html,
+                html=html,
                 text=rendered.text,
                 created_at=now,
                 reply_to=campaign.send.reply_to,

@@ -6,9 +6,12 @@ from collections.abc import Callable
 
 from starlette.routing import BaseRoute
 
-from dripengine.web import inbound, sendgrid_webhook
+from dripengine.web import api, inbound, sendgrid_webhook, tracking, unsubscribe
 from dripengine.web.context import WebContext
 
 AREAS: list[Callable[[WebContext], list[BaseRoute]]] = []
 AREAS.append(sendgrid_webhook.routes)
 AREAS.append(inbound.routes)
+AREAS.append(tracking.routes)
+AREAS.append(unsubscribe.routes)
+AREAS.append(api.routes)
