@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.header import decode_header, make_header
 from email.message import Message as MimeMessage
-from email.parser import HeaderParser, Parser
+from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from email.utils import parseaddr
 
@@ -84,7 +84,8 @@ def parse_inbound(fields: Mapping[str, str]) -> InboundEmail:
         headers = HeaderParser(policy=compat32).parsestr(fields["headers"])
         text = fields.get("text") or ""
     elif fields.get("email"):
-        message = Parser(policy=compat32).parsestr(fields["email"])
+        # as bytes: an 8bit body part then decodes with its own charset
+        message = BytesParser(policy=compat32).parsebytes(fields["email"].encode("utf-8"))
         headers = message
         text = _plain_text(message)
     else:
@@ -92,7 +93,7 @@ def parse_inbound(fields: Mapping[str, str]) -> InboundEmail:
     subject = _header(headers, "subject") or fields.get("subject") or ""
     sender = parseaddr(_header(headers, "from") or fields.get("from") or "")[1].lower() or None
     raw = {k: fields[k] for k in ("from", "to", "subject", "envelope", "spam_score") if k in fields}
-    raw["headers"] = fields.get("headers") or str(headers)[:20_000]
+    raw["headers"] = fields.get("headers") or "".join(f"{k}: {v}\n" for k, v in headers.items())
     raw["text"] = text[:MAX_TEXT]
     message_id = _header(headers, "message-id")
     return InboundEmail(

@@ -1,0 +1,101 @@
+"""SendGrid Inbound Parse posts → reply or auto-reply events (pure)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dripengine.engagement import vocabulary as v
+from dripengine.engagement.inbound_parse import (
+    BadInbound,
+    candidate_uids,
+    parse_inbound,
+    reply_event,
+)
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+UID = "0123456789abcdef0123456789abcdef"
+
+
+def headers(*lines: str, subject: str = "Re: About your trial") -> str:
+    base = [
+        "Received: by mx.sendgrid.net with SMTP id abc",
+        'From: "Doe, Jane" <Jane@Acme.example>',
+        "To: sales@reply.acme.example",
+        f"Subject: {subject}",
+        "Message-ID: <CAB123@mail.gmail.com>",
+        f"In-Reply-To: <{UID}@acme.example>",
+        f"References: <first@acme.example>\r\n <{UID}@acme.example>",
+    ]
+    return "\r\n".join(base + list(lines)) + "\r\n"
+
+
+def test_a_default_mode_post_is_a_reply_to_our_message() -> None:
+    email = parse_inbound({"headers": headers(), "text": "Yes, call me.", "subject": "x"})
+    assert email.sender == "jane@acme.example"
+    assert email.subject == "Re: About your trial"
+    assert email.candidates == [UID, "first"]
+    assert email.auto_reason is None
+    event = reply_event(email, NOW, UID)
+    assert event.type == v.REPLY
+    assert event.message_uid == UID
+    assert event.email == "jane@acme.example"
+    assert event.provider_event_id == "<CAB123@mail.gmail.com>"
+    assert event.occurred_at == NOW
+    assert event.raw["text"] == "Yes, call me."
+
+
+def test_a_raw_mime_post_is_read_too() -> None:
+    mime = headers() + "Content-Type: text/plain; charset=utf-8\r\n\r\nGerne, nächste Woche.\r\n"
+    email = parse_inbound({"email": mime})
+    assert email.candidates[0] == UID
+    assert "nächste Woche" in email.text
+
+
+@pytest.mark.parametrize(
+    ("extra", "subject", "reason"),
+    [
+        (("Auto-Submitted: auto-replied",), "Re: x", "Auto-Submitted: auto-replied"),
+        (("X-Autoreply: yes",), "Re: x", "x-autoreply header"),
+        (("X-Autorespond: on vacation",), "Re: x", "x-autorespond header"),
+        (("Precedence: auto_reply",), "Re: x", "Precedence: auto_reply"),
+        (("Precedence: bulk",), "Re: x", "Precedence: bulk"),
+        ((), "Out of Office: About your trial", 'subject starts with "out of office"'),
+        ((), "Automatic reply: About your trial", 'subject starts with "automatic reply"'),
+        ((), "Abwesenheitsnotiz: Ihr Test", 'subject starts with "abwesenheitsnotiz"'),
+        (
+            (),
+            "=?utf-8?q?R=C3=A9ponse_automatique=3A?= x",
+            'subject starts with "réponse automatique"',
+        ),
+    ],
+)
+def test_auto_replies_are_recognised(extra: tuple[str, ...], subject: str, reason: str) -> None:
+    email = parse_inbound({"headers": headers(*extra, subject=subject)})
+    assert email.auto_reason == reason
+    event = reply_event(email, NOW, UID)
+    assert event.type == v.AUTO_REPLY
+    assert reason in (event.detail or "")
+
+
+def test_auto_submitted_no_is_a_person() -> None:
+    assert parse_inbound({"headers": headers("Auto-Submitted: no")}).auto_reason is None
+
+
+def test_candidates_prefer_in_reply_to_then_the_newest_reference() -> None:
+    assert candidate_uids("<a@x>", "<c@x> <b@x> <a@x>") == ["a", "b", "c"]
+    assert candidate_uids(None, None) == []
+    assert candidate_uids("not an id", "<" + "y" * 40 + "@x>") == []  # too long to be our uid
+
+
+def test_a_post_without_headers_or_email_is_refused() -> None:
+    with pytest.raises(BadInbound, match="neither a 'headers' nor an 'email' field"):
+        parse_inbound({"subject": "hello"})
+
+
+def test_without_a_message_the_reply_is_matched_by_address() -> None:
+    email = parse_inbound({"headers": "From: jane@acme.example\r\nSubject: hello\r\n"})
+    event = reply_event(email, NOW)
+    assert event.message_uid is None and event.email == "jane@acme.example"
+    assert event.provider_event_id is None
