@@ -82,6 +82,10 @@ def _register() -> None:
 
     main.add_command(serve.serve)
     main.add_command(events.events)
+    from dripengine.cli import scoring, suppress
+
+    main.add_command(scoring.scoring)
+    main.add_command(suppress.suppress)
     campaigns.campaigns.add_command(authoring.preview)
     campaigns.campaigns.add_command(authoring.simulate_command)
 
