@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dripengine.exceptions import ConfigError
 from dripengine.sending.message import OutgoingEmail, as_test
@@ -90,6 +93,98 @@ def test_html_only_is_sent_without_an_empty_text_part(
     [result] = provider.send([email(text="")])
     assert result.status == "sent"
     assert [c["type"] for c in sendgrid.accepted[0].payload["content"]] == ["text/html"]
+
+
+FAITHFUL_CASES: list[dict[str, object]] = [
+    {},
+    {"to": "jane@example.com"},  # no name
+    {"to": "Chloé Ünal-Øster <chloe@exämple.com>", "subject": "Ça va? 日本語 🚀"},
+    {"to": '"Doe, Jane" <jane@example.com>'},  # quoted: a comma in the name
+    {"to": "Jane (Sales) Doe <jane@example.com>"},
+    {"sender": "sales@acme.example", "reply_to": None},
+    {"reply_to": "replies@acme.example", "categories": ()},
+    {"categories": ("one",)},
+    {"categories": ("c-ä", "step:é", "third")},
+    {"text": "", "html": "<p>only HTML</p>"},
+    {"text": "only text", "html": ""},
+    {"subject": ""},
+    {"unsubscribe_url": None},
+    {"headers": {"X-Drip-Test": "yes", "X-Campaign": "winback ✓"}},
+    {"headers": {"Message-ID": "<override@acme.example>", "X-A": "1"}},  # ours replaced in place
+    {"html": "<p>" + 'Ünïcödé & <b>markup</b> "quotes" \\ ' * 200 + "</p>"},
+    {"uid": "ffffffffffffffffffffffffffffffff"},
+]
+
+
+def test_the_fast_payload_is_the_mail_helpers_payload() -> None:
+    """payload() reuses a frame built once with the Mail helper; the JSON is the helper's own."""
+    provider = SendGridProvider("SG.key", host="http://127.0.0.1:9")
+    try:
+        emails = [email(n, **changes) for n, changes in enumerate(FAITHFUL_CASES * 2)]
+        for message in emails:  # the second round reuses every frame the first one built
+            fast, full = provider.payload(message), provider.mail_payload(message)
+            assert json.dumps(fast, ensure_ascii=False) == json.dumps(full, ensure_ascii=False)
+        assert len(provider._frames) < len(emails) / 2  # frames were reused
+    finally:
+        provider.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.text(max_size=30),
+    subject=st.text(max_size=60),
+    text=st.text(max_size=80),
+    html=st.text(max_size=80),
+    header=st.text(max_size=30),
+    category=st.text(min_size=1, max_size=20),
+)
+def test_the_fast_payload_matches_the_helper_on_any_text(
+    name: str, subject: str, text: str, html: str, header: str, category: str
+) -> None:
+    """Same JSON, or both refuse (a control character, an API key at the start of a body)."""
+    provider = SendGridProvider("SG.key", host="http://127.0.0.1:9")
+    message = email(
+        to=f"{name} <lead@example.com>",
+        subject=subject,
+        text=text,
+        html=html,
+        headers={"X-Note": header},
+        categories=("lost-sql", category),
+    )
+    try:
+        for attempt in range(2):  # a new frame, then the kept one
+            try:
+                fast = json.dumps(provider.payload(message), ensure_ascii=False)
+            except Exception:  # the provider fails any such email as "not a valid message"
+                with pytest.raises(Exception):  # noqa: B017
+                    provider.mail_payload(message)
+                return
+            assert fast == json.dumps(provider.mail_payload(message), ensure_ascii=False), attempt
+    finally:
+        provider.close()
+
+
+@pytest.mark.parametrize(
+    "changes", [{"to": "no address here"}, {"text": "SG.abc123.def456 is our key"}]
+)
+def test_what_the_helper_refuses_the_fast_payload_refuses(changes: dict[str, object]) -> None:
+    provider = SendGridProvider("SG.key", host="http://127.0.0.1:9")
+    try:
+        provider.payload(email())  # the frame exists already
+        with pytest.raises(Exception):  # noqa: B017
+            provider.mail_payload(email(**changes))
+        with pytest.raises(Exception):  # noqa: B017
+            provider.payload(email(**changes))
+    finally:
+        provider.close()
+
+
+def test_a_body_that_starts_with_an_api_key_is_refused_as_the_helper_does(
+    sendgrid: SendGridStandIn, provider: SendGridProvider
+) -> None:
+    [result] = provider.send([email(text="SG.abc123.def456 is our key")])
+    assert result.status == "failed" and "not a valid message" in (result.error or "")
+    assert sendgrid.requests == 0
 
 
 @pytest.mark.parametrize(
