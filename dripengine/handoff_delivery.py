@@ -166,7 +166,8 @@ class HandoffDelivery:
             row["uid"],
             row["payload"] or {},
             {
-                "campaign_id": row["campaign_id"],
+                "event": "lead.requalified",
+                "campaign": row["campaign_id"],
                 "score": row["score"],
                 "fit_grade": row["fit_grade"],
                 "requalified_at": row["created_at"],

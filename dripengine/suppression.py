@@ -102,8 +102,9 @@ def add(
         dialect.insert(SUPPRESSION)
         .values(email=stored, reason=reason, source=source, note=note, created_at=now)
         .on_conflict_do_nothing(index_elements=["email"])
+        .returning(SUPPRESSION.c.id)
     )
-    return bool(connection.execute(statement).rowcount)
+    return connection.execute(statement).first() is not None
 
 
 def removal_refusal(reason: str) -> str | None:

@@ -117,11 +117,18 @@ def handoff(
             "fit_grade": "B",
             "payload": payload
             if payload is not None
-            else {
+            else {  # the shape ingest writes (see engagement/ingest.py _handoff_payload)
+                "event": "lead.requalified",
                 "lead": {"email": "jane@acme.example", "first_name": "Jane"},
-                "recycle_reason": "no_budget",
+                "score": 64.0,
+                "fit_grade": "B",
+                "campaign": "lost-sql-winback",
+                "recycle": {"from_stage": "sql", "reason": "no_budget", "recycle_count": 1},
                 "days_in_nurture": 41,
-                "evidence": [{"type": "click", "tag": "pricing", "at": at.isoformat()}],
+                "requalified_at": at.isoformat(),
+                "evidence": [
+                    {"type": "click", "tag": "pricing", "at": at.isoformat(), "points": 20}
+                ],
             },
             "status": "pending",
             "attempts": 0,

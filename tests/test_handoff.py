@@ -109,7 +109,7 @@ def test_retried_until_2xx_then_delivered_once(engine: Engine) -> None:
     assert [r.status for r in crm.requests] == [500, 500, 200]
     assert [b["handoff_id"] for b in crm.accepted] == [uid]
     body = crm.accepted[0]
-    assert body["recycle_reason"] == "no_budget" and body["days_in_nurture"] == 41
+    assert body["recycle"]["reason"] == "no_budget" and body["days_in_nurture"] == 41
     assert body["evidence"][0]["tag"] == "pricing" and body["fit_grade"] == "B"
     row = handoff_row(engine, row_id)
     assert row["status"] == "delivered" and row["attempts"] == 3

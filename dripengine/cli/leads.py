@@ -1,4 +1,4 @@
-"""``drip leads``: import, show, list."""
+"""``drip leads``: import, show, list, forget."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
@@ -17,14 +18,24 @@ from dripengine.cli.app import App
 from dripengine.cli.output import console, emit_object, emit_rows, format_option
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.cli.report import print_row_problems
+from dripengine.exceptions import DripError
 from dripengine.funnel import STAGES, label
 from dripengine.leads.importer import import_leads_file
-from dripengine.queries import LEAD_COLUMNS, lead_profile, list_leads
+from dripengine.optout import forget
+from dripengine.queries import (
+    LEAD_COLUMNS,
+    REQUALIFIED_COLUMNS,
+    SCORE_CHANGES_SHOWN,
+    lead_profile,
+    list_leads,
+    requalified,
+)
+from dripengine.since import parse_since
 
 
 @click.group()
 def leads() -> None:
-    """Leads: import a CSV, show one, list many."""
+    """Leads: import a CSV, show one, list many, forget one."""
 
 
 @leads.command("import")
@@ -77,18 +88,26 @@ def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
 @click.pass_obj
 def leads_show(app: App, email: str, fmt: str) -> None:
-    """Profile, stage history, recycle records and enrollments of one lead."""
+    """Profile, score now, fit grade, suppression, stage history, recycles, enrollments and the
+    latest score changes with their reasons (`drip scoring explain` shows all of them)."""
     with Session(app.ready_engine()) as session:
-        profile = lead_profile(session, email)
+        profile = lead_profile(session, email, app.settings, app.now())
     if emit_object(profile, fmt):
         return
     out = console()
     name = " ".join(p for p in (profile["first_name"], profile["last_name"]) if p)
     out.print(f"[bold]{profile['email']}[/bold]  {name}  {profile.get('company') or ''}".rstrip())
     tz = profile.get("timezone")
+    suppressed = profile["suppressed"]
     facts = {
         "stage": label(profile["stage"]),
-        "score": f"{profile['score']:g}",
+        "score": f"{profile['score_now']:g} now (decays by half every "
+        f"{app.settings.scoring.half_life_days:g} days)",
+        "fit": f"{profile['fit_grade']} ({profile['fit_points']:g} points"
+        + (f"; missing: {', '.join(profile['fit_missing'])})" if profile["fit_missing"] else ")"),
+        "suppressed": f"{suppressed['reason']} since {suppressed['since']:%Y-%m-%d}"
+        if suppressed
+        else None,
         "recycled": f"{profile['recycle_count']} time(s)",
         "title": profile.get("title"),
         "country": profile.get("country"),
@@ -120,6 +139,13 @@ def leads_show(app: App, email: str, fmt: str) -> None:
         ["campaign_id", "status", "track", "current_step", "next_due_at", "exit_reason"],
         tz,
     )
+    _section(
+        out,
+        f"Score changes (the latest {SCORE_CHANGES_SHOWN}, newest first)",
+        profile["score_changes"],
+        ["at", "event_type", "delta", "score_after", "reason"],
+        tz,
+    )
 
 
 def _section(
@@ -138,9 +164,11 @@ def _section(
             value = row.get(column)
             if isinstance(value, datetime):
                 cells.append(f"{value.astimezone(zone):%Y-%m-%d %H:%M}")
+            elif isinstance(value, float):
+                cells.append(f"{value:+g}" if column == "delta" else f"{value:g}")
             else:
                 cells.append("" if value is None else str(value))
-        table.add_row(*cells)
+        table.add_row(*(escape(cell) for cell in cells))  # "click [pricing]" is no markup
     out.print()
     out.print(table)
 
@@ -148,16 +176,59 @@ def _section(
 TABLE_COLUMNS = ("email", "name", "company", "stage", "score", "recycle_count", "updated_at")
 
 
+REQUALIFIED_TABLE = (  # short headings: ten columns in a terminal's width
+    "email",
+    "name",
+    "company",
+    "requalified",
+    "score",
+    "fit",
+    "campaign",
+    "reason",
+    "days",
+    "handoff",
+)
+
+
+class SinceError(DripError):
+    """That is not a time to list from."""
+
+
 @leads.command("list")
 @click.option("--stage", type=click.Choice(STAGES), help="Only leads in this stage.")
 @click.option("--campaign", help="Only leads active in this campaign (its id).")
+@click.option(
+    "--requalified",
+    "requalified_only",
+    is_flag=True,
+    help="The hand-back list for sales: leads requalified, with the score and fit grade at the "
+    "handoff, the campaign, the recycle reason, days in nurture and the CRM handoff's status.",
+)
+@click.option(
+    "--since",
+    metavar="SPAN|DATE",
+    help="With --requalified: only since then (7d, 12h, 2w, or an ISO date like 2026-11-01).",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many (newest first).")
 @format_option
 @click.pass_obj
 def leads_list(
-    app: App, stage: str | None, campaign: str | None, limit: int | None, fmt: str
+    app: App,
+    stage: str | None,
+    campaign: str | None,
+    requalified_only: bool,
+    since: str | None,
+    limit: int | None,
+    fmt: str,
 ) -> None:
-    """List leads, newest change first."""
+    """List leads, newest change first; `--requalified` lists the ones handed back to sales."""
+    if since is not None and not requalified_only:
+        raise click.UsageError("--since goes with --requalified")
+    if requalified_only:
+        if stage or campaign:
+            raise click.UsageError("--requalified lists handoffs: leave out --stage and --campaign")
+        _requalified(app, since, limit, fmt)
+        return
     with Session(app.ready_engine()) as session:
         rows = list_leads(session, stage=stage, campaign=campaign, limit=limit)
     if fmt == "table":
@@ -167,3 +238,65 @@ def leads_list(
         emit_rows(rows, fmt, TABLE_COLUMNS, empty="no leads match")
     else:
         emit_rows(rows, fmt, LEAD_COLUMNS, empty="no leads match")
+
+
+def _requalified(app: App, since: str | None, limit: int | None, fmt: str) -> None:
+    start = None
+    if since is not None:
+        try:
+            start = parse_since(since, app.now())
+        except ValueError as exc:
+            raise SinceError(f"--since: {exc}") from None
+    with Session(app.ready_engine()) as session:
+        rows = requalified(session, since=start, limit=limit)
+    if fmt == "table":
+        rows = [
+            {
+                "email": r["email"],
+                "name": " ".join(filter(None, (r["first_name"], r["last_name"]))),
+                "company": r["company"],
+                "requalified": f"{r['requalified_at']:%Y-%m-%d}",
+                "score": r["score"],
+                "fit": r["fit_grade"],
+                "campaign": r["campaign_id"],
+                "reason": r["recycle_reason"],
+                "days": r["days_in_nurture"],
+                "handoff": r["handoff_status"],
+            }
+            for r in rows
+        ]
+        emit_rows(
+            rows,
+            fmt,
+            REQUALIFIED_TABLE,
+            empty="no lead requalified" + (f" since {since}" if since else ""),
+        )
+    else:
+        emit_rows(rows, fmt, REQUALIFIED_COLUMNS, empty="")
+
+
+@leads.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def leads_forget(app: App, email: str, yes: bool) -> None:
+    """Erase a person (GDPR Art. 17): personal data gone, never mailed again.
+
+    The lead's address becomes erased-ID@erased.invalid; names, company, title, phone and
+    attributes are emptied; its events' raw payloads, its emails' subjects and its recycle notes
+    are blanked; its enrollments exit, scoring stops and a pending CRM handoff is cancelled. Only a
+    SHA-256 hash of the address is kept, as a suppression, so an import or a recycle of the same
+    address is refused. The stage and its history stay, for the statistics.
+    """
+    if not yes:
+        click.confirm(f"Erase {email} for good? This cannot be undone", abort=True)
+    done = forget(app.ready_engine(), email, app.now())
+    if done.lead_id is None:
+        click.echo(
+            f"no lead {done.email}; its hash is suppressed, so it is never imported or mailed"
+        )
+        return
+    click.echo(
+        f"{done.email} erased (now {done.erased_as}): {done.exited} enrollment(s) exited, "
+        f"{done.events} event(s) blanked; only its hash is kept, as a suppression"
+    )

@@ -1,0 +1,117 @@
+"""`drip suppress` and `drip leads forget`: real rows, the real command, the send path after them."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from dripengine import suppression
+from dripengine.cli import main
+from dripengine.db import make_engine
+from dripengine.sending.store import load
+from tests import rows
+from tests.clirun import drip
+
+LATER = "2026-11-26T15:00:00+00:00"  # inside the example campaigns' send windows
+AMELIE = "amelie.laurent@lumiere.example"  # in leads.csv and lost-deals.csv
+
+
+def folder_engine(folder: Path, db_url: str) -> Engine:
+    return make_engine(db_url if not db_url.startswith("sqlite") else f"sqlite:///{folder}/drip.db")
+
+
+def enrollments(engine: Engine, email: str) -> list[tuple[str, str | None]]:
+    with engine.connect() as connection:
+        lead_id = connection.execute(
+            select(rows.LEAD.c.id).where(rows.LEAD.c.email == email)
+        ).scalar_one()
+        return [
+            (r.status, r.exit_reason)
+            for r in connection.execute(
+                select(rows.ENROLLMENT).where(rows.ENROLLMENT.c.lead_id == lead_id)
+            )
+        ]
+
+
+def mailed(folder: Path, email: str) -> bool:
+    return any(email in p.read_text("utf-8") for p in (folder / "outbox").rglob("*.eml"))
+
+
+def test_suppress_add_exits_at_once_and_remove_guards_complaints(folder: Path, db_url: str) -> None:
+    assert drip("recycle", "--csv", "lost-deals.csv")[0] == 0
+    code, out, err = drip("suppress", "add", AMELIE.upper(), "--note", "asked on the phone")
+    assert code == 0 and out.strip() == f"{AMELIE} suppressed (manual); 1 enrollment(s) exited", err
+    engine = folder_engine(folder, db_url)
+    try:
+        assert enrollments(engine, AMELIE) == [("exited", "suppressed: manual")]
+    finally:
+        engine.dispose()
+    code, out, _ = drip("suppress", "add", AMELIE, "--reason", "unsubscribe")
+    assert code == 0 and "suppressed already" in out
+    code, out, _ = drip("suppress", "list", "--format", "json")
+    [entry] = json.loads(out)
+    assert entry["email"] == AMELIE and entry["reason"] == "manual"
+    assert entry["note"] == "asked on the phone"
+    assert drip("suppress", "remove", AMELIE)[0] == 0
+    assert drip("suppress", "list")[1].strip() == "no address is suppressed"
+
+    assert drip("suppress", "add", "x@spam.example", "--reason", "spam_report")[0] == 0
+    code, _, err = drip("suppress", "remove", "x@spam.example")
+    assert code == 1 and err.count("\n") == 1
+    assert "spam" in err and "reputation" in err and "--force" in err
+    assert drip("suppress", "remove", "x@spam.example", "--force")[0] == 0
+    code, _, err = drip("suppress", "remove", "nobody@acme.example")
+    assert code == 1 and "is not suppressed" in err
+
+
+def test_forget_erases_and_the_address_never_comes_back(folder: Path, db_url: str) -> None:
+    assert drip("leads", "import", "leads.csv")[0] == 0
+    assert drip("recycle", "--csv", "lost-deals.csv")[0] == 0
+    code, out, err = drip("leads", "forget", AMELIE, "--yes")
+    assert code == 0 and "erased (now erased-" in out, err
+    engine = folder_engine(folder, db_url)
+    try:
+        with engine.connect() as connection:
+            lead = connection.execute(
+                select(rows.LEAD).where(rows.LEAD.c.email.like("erased-%"))
+            ).one()
+            stored = list(connection.execute(select(rows.SUPPRESSION.c.email)).scalars())
+        assert lead.first_name is None and lead.company is None and lead.attributes == {}
+        assert lead.scoring_stopped_at is not None and lead.stage == "recycled"
+        assert stored == [suppression.hashed(AMELIE)], "only the hash is kept"
+        assert enrollments(engine, lead.email) == [("exited", "erased on request")]
+    finally:
+        engine.dispose()
+    # everything personal is gone from what `drip leads show` finds
+    code, _, err = drip("leads", "show", AMELIE)
+    assert code == 1 and "no lead" in err
+
+    # the address comes back in a file, in a recycle, in a CSV of lost deals: refused each time
+    code, out, _ = drip("leads", "import", "leads.csv", "--format", "json")
+    report = json.loads(out)
+    assert [e["email"] for e in report["errors"]] == [AMELIE]
+    assert "erased on request" in report["errors"][0]["message"]
+    code, _, err = drip("recycle", AMELIE, "--from", "mql", "--reason", "bad_timing")
+    assert code == 1 and "suppressed (erased on" in err
+    drip("recycle", "--csv", "lost-deals.csv")
+    result = CliRunner().invoke(main, ["--now", LATER, "run", "--once"])
+    assert result.exit_code == 0, result.output
+    assert list((folder / "outbox").rglob("*.eml")), "the others were mailed"
+    assert not mailed(folder, AMELIE) and not mailed(folder, "Amélie")
+
+
+def test_the_send_path_honours_a_hashed_entry(engine: Engine) -> None:
+    """A lead whose address only a hash suppresses (say, re-created by a path that skipped the
+    import check) is still never mailed: the dispatcher's load sees the hash."""
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    lead_id = rows.lead(engine, "jane@acme.example", at)
+    enrollment_id = rows.enrollment(engine, lead_id, "lost-sql-winback", at)
+    with engine.begin() as connection:
+        suppression.add(connection, suppression.hashed("jane@acme.example"), "erased", at)
+        batch = load(connection, [enrollment_id], at + timedelta(minutes=1))
+    assert batch.suppressed == {"jane@acme.example": "erased on 23 Nov 2026"}
