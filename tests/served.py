@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -76,6 +77,10 @@ class Answer:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", errors="replace")
+
+    def json_error(self) -> str:
+        """The ``error`` of a JSON answer."""
+        return str(json.loads(self.body).get("error", ""))
 
 
 def request(
