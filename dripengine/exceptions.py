@@ -60,3 +60,11 @@ class ImportFileError(DripError):
 
 class DatabaseError(DripError):
     """The database is not ready."""
+
+
+class FeedbackError(DripError):
+    """That feedback cannot be recorded."""
+
+
+class FeedbackConflict(FeedbackError):
+    """That feedback contradicts where the lead stands or what sales said before."""

@@ -40,11 +40,13 @@ LABELS = {
 }
 
 # Forward moves through the funnel, the way back (recycled), and requalification (recycled -> mql).
+# MQL and SAL -> customer: sales reports a handed-back lead won (`drip feedback --won`); the CRM's
+# stages in between are not tracked here, and inventing them would be a false history.
 LEGAL_MOVES: dict[str, frozenset[str]] = {
     "subscriber": frozenset({"lead", "mql"}),
     "lead": frozenset({"mql", "subscriber"}),
-    "mql": frozenset({"sal", "sql", "recycled"}),
-    "sal": frozenset({"sql", "recycled"}),
+    "mql": frozenset({"sal", "sql", "customer", "recycled"}),
+    "sal": frozenset({"sql", "customer", "recycled"}),
     "sql": frozenset({"opportunity", "customer", "recycled"}),
     "opportunity": frozenset({"customer", "recycled"}),
     "customer": frozenset({"evangelist"}),

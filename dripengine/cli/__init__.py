@@ -88,6 +88,9 @@ def _register() -> None:
     main.add_command(suppress.suppress)
     campaigns.campaigns.add_command(authoring.preview)
     campaigns.campaigns.add_command(authoring.simulate_command)
+    from dripengine.cli import feedback
+
+    main.add_command(feedback.feedback)
 
 
 _register()

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from starlette.routing import BaseRoute
 
-from dripengine.web import api, inbound, sendgrid_webhook, tracking, unsubscribe
+from dripengine.web import api, feedback_api, inbound, sendgrid_webhook, tracking, unsubscribe
 from dripengine.web.context import WebContext
 
 AREAS: list[Callable[[WebContext], list[BaseRoute]]] = []
@@ -15,3 +15,4 @@ AREAS.append(inbound.routes)
 AREAS.append(tracking.routes)
 AREAS.append(unsubscribe.routes)
 AREAS.append(api.routes)
+AREAS.append(feedback_api.routes)
