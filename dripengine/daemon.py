@@ -41,6 +41,7 @@ class Daemon:
         self.stopping = threading.Event()
         self.totals = Tally()
         self.scheduler = BlockingScheduler(timezone="UTC")
+        self._warned = False  # the CRM settings problem is logged once
 
     def start(self) -> None:
         self._heartbeat(started=True)
@@ -108,6 +109,9 @@ class Daemon:
     def _handoffs(self) -> None:
         d = self.dispatcher
         tally = deliver_pending(d.engine, self.settings, d.clock)
+        if tally.skipped and self.settings.crm.webhook_url and not self._warned:
+            log.warning("handoffs not sent: %s", tally.skipped)
+            self._warned = True
         if tally.delivered:
             log.info("handoffs: %s delivered to the CRM", tally.delivered)
 

@@ -21,6 +21,7 @@ HANDOFF_SECONDS = 15  # how often the daemon tries the handoffs that are due
 class Housekeeping:
     paused: list[str] = field(default_factory=list)
     handoffs: DeliveryTally = field(default_factory=DeliveryTally)
+    warning: str | None = None  # a CRM URL is set but handoffs cannot go (no secret)
 
     def lines(self) -> list[str]:
         """What happened, for a person (nothing when nothing did)."""
@@ -29,6 +30,8 @@ class Housekeeping:
             f"`drip campaigns resume {cid}` when it is fixed)"
             for cid in self.paused
         ]
+        if self.warning:
+            out.append(f"handoffs not sent: {self.warning}")
         tally = self.handoffs
         if tally.delivered or tally.failed:
             out.append(
@@ -42,6 +45,8 @@ def run_housekeeping(engine: Engine, settings: Settings, clock: Clock) -> Housek
     done = Housekeeping()
     done.paused = check_breakers(engine, settings, clock.now())
     done.handoffs = deliver_pending(engine, settings, clock)
+    if settings.crm.webhook_url and done.handoffs.skipped:
+        done.warning = done.handoffs.skipped
     return done
 
 

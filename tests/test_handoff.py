@@ -191,3 +191,16 @@ def test_two_deliverers_racing_deliver_each_handoff_once(db_url: str, engine: En
     with engine.connect() as connection:
         states = connection.execute(select(HANDOFF.c.status, HANDOFF.c.attempts)).all()
     assert set(states) == {("delivered", 1)}
+
+
+def test_a_url_without_a_secret_is_said_not_silently_skipped(engine: Engine) -> None:
+    from dripengine.housekeeping import run_housekeeping
+
+    lead_id = rows.lead(engine, "jane@acme.example", T)
+    rows.handoff(engine, lead_id, T)
+    done = run_housekeeping(engine, settings("http://127.0.0.1:9/crm", None), FixedClock(T))
+    assert done.lines() == [
+        "handoffs not sent: crm.webhook_secret is not set (DRIP_CRM_WEBHOOK_SECRET): handoffs are "
+        "only sent signed; set a secret of at least 16 characters and give it to the CRM"
+    ]
+    assert run_housekeeping(engine, settings(None), FixedClock(T)).lines() == []
