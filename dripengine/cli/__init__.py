@@ -82,6 +82,9 @@ def _register() -> None:
 
     main.add_command(serve.serve)
     main.add_command(events.events)
+    from dripengine.cli import demo
+
+    main.add_command(demo.demo)
     from dripengine.cli import scoring, suppress
 
     main.add_command(scoring.scoring)
