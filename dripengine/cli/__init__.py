@@ -91,9 +91,10 @@ def _register() -> None:
     main.add_command(suppress.suppress)
     campaigns.campaigns.add_command(authoring.preview)
     campaigns.campaigns.add_command(authoring.simulate_command)
-    from dripengine.cli import feedback
+    from dripengine.cli import feedback, scoring_review
 
     main.add_command(feedback.feedback)
+    scoring.scoring.add_command(scoring_review.review_command)
 
 
 _register()

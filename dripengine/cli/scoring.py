@@ -17,7 +17,7 @@ from dripengine.queries import explain_score
 
 @click.group()
 def scoring() -> None:
-    """Behaviour scoring: explain a lead's score."""
+    """Behaviour scoring: explain a lead's score; review how well scores predicted sales' verdicts."""
 
 
 @scoring.command("explain")
