@@ -135,6 +135,8 @@ class Message(SQLModel, table=True):
         Index("ix_message_provider_id", "provider_message_id"),  # webhook matching
         Index("ix_message_campaign_created", "campaign_id", "created_at"),  # stats
         Index("ix_message_status_created", "status", "created_at"),  # recovery, drip status
+        # drip stats: the emails sent in a window per campaign / step / day, from the index alone
+        Index("ix_message_status_sent", "status", "sent_at", "campaign_id", "track", "step_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -167,7 +169,8 @@ class Event(SQLModel, table=True):
         # copies of one event that arrive under a different sg_event_id
         UniqueConstraint("dedupe_key", name="uq_event_dedupe_key"),
         Index("ix_event_lead_occurred", "lead_id", "occurred_at"),  # scoring explain, leads show
-        Index("ix_event_message_type", "message_id", "type"),  # step conditions, stats
+        # step conditions; drip stats reads each email's outcomes from the index alone
+        Index("ix_event_message_type_machine", "message_id", "type", "machine"),
         Index("ix_event_type_occurred", "type", "occurred_at"),  # stats over time
     )
 
@@ -233,7 +236,10 @@ class Handoff(SQLModel, table=True):
     never sent twice as two)."""
 
     __tablename__ = "handoff"
-    __table_args__ = (Index("ix_handoff_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_handoff_status_next", "status", "next_attempt_at"),
+        Index("ix_handoff_lead_created", "lead_id", "created_at"),  # drip stats --by reason
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     uid: str = Field(default_factory=_uuid, max_length=32, unique=True)  # the CRM's idempotency key
