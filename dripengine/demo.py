@@ -145,6 +145,7 @@ class Demo:
         self.section(f"A working folder on the embedded defaults (SQLite, outbox): {self.folder}")
         self.drip("init", str(self.folder))
         os.chdir(self.folder)
+        self.drip("campaigns", "validate")
 
         self.section("Leads from the CRM, and the ones sales gave back")
         self.drip("leads", "import", "leads.csv")
