@@ -1,7 +1,8 @@
 """``GET /o/<token>.gif`` (open pixel) and ``GET /c/<token>`` (click redirect): our own tracking.
 
 Both record an event through ``Engagement.ingest`` (provider ``drip``, the message uid from the
-token) before answering. The pixel answers a 1x1 transparent GIF that no cache keeps; a hit from
+token) before answering; hits that arrive together share one transaction
+(:class:`~dripengine.web.recorder.GroupRecorder`). The pixel answers a 1x1 transparent GIF that no cache keeps; a hit from
 a privacy proxy or a prefetcher is recorded as a machine open (see
 :func:`dripengine.engagement.tracking.machine_reason`). The click answers 302 to the URL signed
 in the token, and only to it. A token that is not ours answers 404 and records nothing; so does a
@@ -16,7 +17,6 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy.exc import DBAPIError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -27,6 +27,7 @@ from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.tokens import BadToken
 from dripengine.web.context import WebContext
 from dripengine.web.pages import not_found
+from dripengine.web.recorder import GroupRecorder
 
 NO_CACHE = {
     "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
@@ -41,11 +42,12 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     from dripengine.engagement.ingest import Engagement
 
     engagement = Engagement(ctx.engine, ctx.settings, ctx.sla, ctx.clock)
+    recorder = GroupRecorder(engagement.ingest)
     secret = ctx.settings.sender.secret_key
 
     async def record(request: Request, event: IncomingEvent) -> None:
         try:
-            await run_in_threadpool(engagement.ingest, [event])
+            await recorder.record(event)
         except DBAPIError as exc:
             log.error(
                 "%s %s: event not recorded, database error: %s",
