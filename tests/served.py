@@ -44,7 +44,7 @@ def drip_serve(
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             if process.poll() is not None:
                 raise AssertionError(f"drip serve exited: {log.read_text(errors='replace')}")

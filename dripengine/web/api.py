@@ -17,8 +17,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from datetime import datetime
@@ -38,10 +36,10 @@ from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.engagement.vocabulary import CUSTOM_TYPES, IncomingEvent
 from dripengine.exceptions import CampaignFileErrors, FunnelError
 from dripengine.recycling import LEAD_FIELDS, RecycleContext, RecycleRequest, recycle
+from dripengine.web.auth import TOKEN_SETTING, Unauthorised, require_token
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
 
-TOKEN_SETTING = "set DRIP_API_TOKEN (or api_token in [web] of drip.toml) to use the API"
 DEFAULT_ACTOR = "api"
 
 log = logging.getLogger("dripengine.web")
@@ -165,19 +163,15 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     from dripengine.engagement.ingest import Engagement
 
     settings = ctx.settings
-    token = settings.web.api_token or ""
-    expected = _digest(token)
     engagement = Engagement(ctx.engine, settings, ctx.sla, ctx.clock)
-    if not token:
+    if not settings.web.api_token:
         log.warning("/api/* answers 503: %s", TOKEN_SETTING)
 
     def authorise(request: Request) -> None:
-        if not token:
-            raise ApiProblem(503, f"the API is off: {TOKEN_SETTING}")
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        # digests of equal length: the comparison takes the same time whatever was sent
-        if scheme.lower() != "bearer" or not hmac.compare_digest(_digest(given.strip()), expected):
-            raise ApiProblem(401, "missing or wrong bearer token (Authorization: Bearer …)")
+        try:
+            require_token(request, settings)
+        except Unauthorised as exc:
+            raise ApiProblem(exc.status, str(exc)) from None
 
     async def json_body(request: Request) -> Any:
         try:
@@ -250,10 +244,6 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/api/recycle", api_recycle, methods=["POST"]),
         Route("/api/events", api_events, methods=["POST"]),
     ]
-
-
-def _digest(value: str) -> bytes:
-    return hashlib.sha256(value.encode("utf-8")).digest()
 
 
 def _error(problem: ApiProblem) -> JSONResponse:
