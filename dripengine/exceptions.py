@@ -68,3 +68,7 @@ class FeedbackError(DripError):
 
 class FeedbackConflict(FeedbackError):
     """That feedback contradicts where the lead stands or what sales said before."""
+
+
+class StatsError(DripError):
+    """Those numbers cannot be counted (a wrong --since, an unknown campaign, a report not written)."""

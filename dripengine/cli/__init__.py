@@ -95,6 +95,9 @@ def _register() -> None:
 
     main.add_command(feedback.feedback)
     scoring.scoring.add_command(scoring_review.review_command)
+    from dripengine.cli import stats
+
+    main.add_command(stats.stats_command)
 
 
 _register()
