@@ -19,6 +19,7 @@ from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.models import (
+    CampaignPause,
     Enrollment,
     Event,
     Handoff,
@@ -314,3 +315,25 @@ def test_received_at_is_the_clocks_time(engine: Engine, sent: Any) -> None:
     engagement.ingest([_event(v.OPEN, message, datetime(2026, 11, 25, tzinfo=UTC))])
     (event,) = _all(engine, Event)
     assert event.received_at == clock.now()
+
+
+def test_a_complaint_past_the_breaker_pauses_the_campaign(engine: Engine, sent: Any) -> None:
+    engagement, clock, message = sent
+    settings = engagement.settings
+    strict = settings.model_copy(
+        update={"scoring": settings.scoring.model_copy(update={"breaker_min_sample": 1})}
+    )
+    result = Engagement(engine, strict, SLA, clock).ingest(
+        [_event(v.COMPLAINT, message, clock.now())]
+    )
+    assert result.suppressed == ["jane@acme.example"]
+    assert result.paused == ["lost-sql-winback"]
+    with Session(engine) as session:
+        (pause,) = session.exec(select(CampaignPause)).all()
+        assert pause.campaign_id == "lost-sql-winback"
+        assert "complaint" in pause.reason
+
+
+def test_an_open_does_not_run_the_breaker(engine: Engine, sent: Any) -> None:
+    engagement, clock, message = sent
+    assert engagement.ingest([_event(v.OPEN, message, clock.now())]).paused == []

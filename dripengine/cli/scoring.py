@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 
 import click
 from rich.markup import escape
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from dripengine.cli.app import App
 from dripengine.cli.output import console, emit_object
 from dripengine.explain import Explanation
+from dripengine.funnel import label
 from dripengine.queries import explain_score
 
 
@@ -30,13 +32,17 @@ def scoring_explain(app: App, email: str, fmt: str) -> None:
     now = app.now()
     with Session(app.ready_engine()) as session:
         lead, why = explain_score(session, email, app.settings, app.sla, now)
-        address = lead.email
-    if emit_object({"email": address, "now": now, **asdict(why), "ready": why.ready}, fmt):
+        address, stage, requalified_at = lead.email, lead.stage, lead.requalified_at
+    handed_back = requalified_at if stage != "recycled" else None
+    facts = {"email": address, "stage": stage, "requalified_at": requalified_at}
+    if emit_object({**facts, "now": now, **asdict(why), "ready": why.ready}, fmt):
         return
-    _print(address, why)
+    _print(address, why, handed_back, stage)
 
 
-def _print(email: str, why: Explanation) -> None:
+def _print(
+    email: str, why: Explanation, handed_back: datetime | None = None, stage: str = "recycled"
+) -> None:
     out = console()
     out.print(
         f"[bold]{escape(email)}[/bold]: score {why.score:.1f} now "
@@ -83,5 +89,10 @@ def _print(email: str, why: Explanation) -> None:
         out.print(f"scoring stopped on {why.scoring_stopped_at:%Y-%m-%d} (an objection or erasure)")
     if not why.may_requalify:
         out.print("its recycle reason never requalifies (sla.yaml: may_requalify: false)")
+    elif handed_back is not None:
+        out.print(
+            f"handed back to sales on {handed_back:%Y-%m-%d %H:%M} UTC "
+            f"(now {label(stage)}): see drip leads list --requalified"
+        )
     elif why.ready:
         out.print("ready for sales: it requalifies on its next engagement event")

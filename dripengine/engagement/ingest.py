@@ -30,6 +30,7 @@ from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from dripengine.breaker import check_breakers
 from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.emails import InvalidEmail, normalise_email
@@ -68,6 +69,7 @@ RECYCLE_RECORD: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
 HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
 
 EVIDENCE_LIMIT = 20  # human events listed in a handoff
+BREAKER_EVENTS = frozenset({v.COMPLAINT, v.BOUNCE})
 
 
 @dataclass
@@ -78,6 +80,7 @@ class IngestResult:
     unmatched: int = 0  # no message and no lead found: stored without a lead, no effect
     suppressed: list[str] = field(default_factory=list)  # addresses newly suppressed
     requalified: list[str] = field(default_factory=list)  # leads handed back to sales
+    paused: list[str] = field(default_factory=list)  # campaigns the complaint breaker paused
 
     def add(self, other: IngestResult) -> None:
         self.received += other.received
@@ -86,6 +89,7 @@ class IngestResult:
         self.unmatched += other.unmatched
         self.suppressed += other.suppressed
         self.requalified += other.requalified
+        self.paused += other.paused
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -95,6 +99,7 @@ class IngestResult:
             "unmatched": self.unmatched,
             "suppressed": len(self.suppressed),
             "requalified": len(self.requalified),
+            "paused": len(self.paused),
         }
 
 
@@ -134,6 +139,9 @@ class Engagement:
             new = self._store(connection, matched, now, result)
             if new:
                 _Effects(connection, self, now, result).apply(new)
+        if any(m.event.type in BREAKER_EVENTS for _, m in new):
+            # a complaint or a hard bounce may have pushed its campaign past the breaker
+            result.paused = check_breakers(self.engine, self.settings, now)
         return result
 
     # --- 1. match ---------------------------------------------------------------------------------
