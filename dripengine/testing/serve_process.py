@@ -32,7 +32,7 @@ class ServeProcess:
         folder: Path,
         env: dict[str, str] | None = None,
         args: tuple[str, ...] = (),
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 60.0,  # a loaded 2-core CI machine
     ) -> None:
         self.folder = folder
         self.port = free_port()
