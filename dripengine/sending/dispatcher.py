@@ -36,7 +36,7 @@ from dripengine.campaigns.window import WINDOW_SPREAD, next_opening, resolve_tim
 from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.engagement import tracking
-from dripengine.scoring import ScoringRules, decayed
+from dripengine.scoring import ScoringRules, decayed, rules_from_settings
 from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.policy import DueLead, decide
 from dripengine.sending.providers.base import Provider, SendResult
@@ -172,7 +172,7 @@ class Dispatcher:
         self.clock = clock
         self.worker = worker or worker_id()
         self.templates = templates or TemplateEngine(settings.path("templates"))
-        self.rules = rules or ScoringRules()
+        self.rules = rules or rules_from_settings(settings.scoring)
         self.rng = rng or random.Random()
         self.lease = timedelta(seconds=settings.sending.lease_seconds)
 
