@@ -98,6 +98,9 @@ def _register() -> None:
     from dripengine.cli import stats
 
     main.add_command(stats.stats_command)
+    from dripengine.cli import report_html
+
+    main.add_command(report_html.report_command)
 
 
 _register()

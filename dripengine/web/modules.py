@@ -6,7 +6,15 @@ from collections.abc import Callable
 
 from starlette.routing import BaseRoute
 
-from dripengine.web import api, feedback_api, inbound, sendgrid_webhook, tracking, unsubscribe
+from dripengine.web import (
+    api,
+    feedback_api,
+    inbound,
+    report,
+    sendgrid_webhook,
+    tracking,
+    unsubscribe,
+)
 from dripengine.web.context import WebContext
 
 AREAS: list[Callable[[WebContext], list[BaseRoute]]] = []
@@ -16,3 +24,4 @@ AREAS.append(tracking.routes)
 AREAS.append(unsubscribe.routes)
 AREAS.append(api.routes)
 AREAS.append(feedback_api.routes)
+AREAS.append(report.routes)
