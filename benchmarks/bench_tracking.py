@@ -13,7 +13,9 @@ counted. On a 2-core machine the generator and the server share the CPU: the fig
 for the server, not a ceiling.
 
 Lines: ``tracking.<db>.open`` and ``tracking.<db>.click`` in requests/s, with ``p50_ms`` and
-``p99_ms``; every answer is checked (200 image/gif, 302 to the signed URL).
+``p99_ms``; every answer is checked (200 image/gif, 302 to the signed URL). And
+``tracking.<db>.refused_token``: pixel requests with an altered token (404 before any database
+work), the floor set by HTTP, Starlette and this load generator.
 """
 
 from __future__ import annotations
@@ -78,7 +80,13 @@ def _measure(
     opens = [f"/o/{open_token(secret, uid)}.gif" for uid in uids]
     clicks = [f"/c/{click_token(secret, uid, TARGET_URL, 'pricing')}" for uid in uids]
     with _serve(folder, db_url) as port:
-        for name, paths, check in (("open", opens, _is_pixel), ("click", clicks, _is_redirect)):
+        # the floor: refused tokens (404, no database) show what HTTP and this generator cost
+        refused = [path[:-6] + "x.gif" for path in opens]
+        for name, paths, check in (
+            ("open", opens, _is_pixel),
+            ("click", clicks, _is_redirect),
+            ("refused_token", refused, _is_not_found),
+        ):
             _load(port, paths[: CONNECTIONS * 10], 0.0, check)  # warm-up: connections, caches
             count, elapsed, latencies = _load(port, paths, seconds, check)
             latencies.sort()
@@ -241,6 +249,10 @@ def _is_redirect(response: Any) -> str | None:
     if response.status != 302 or response.headers.get("location") != TARGET_URL:
         return f"{response.status} {response.headers.get('location')}"
     return None
+
+
+def _is_not_found(response: Any) -> str | None:
+    return None if response.status == 404 else f"{response.status}, expected 404"
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
