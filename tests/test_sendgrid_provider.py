@@ -335,8 +335,8 @@ def test_requests_run_in_parallel_up_to_max_in_flight(sendgrid: SendGridStandIn)
         provider.close()
     assert all(r.status == "sent" for r in results)
     assert sendgrid.connections <= 16
-    # close() joined its sender threads (the stand-in's own connection threads may still run)
-    assert not [t for t in threading.enumerate() if t.name.startswith("sendgrid_")]
+    # close() joined its loop thread (the stand-in's own connection threads may still run)
+    assert not [t for t in threading.enumerate() if t.name == "sendgrid-io"]
 
 
 def test_close_is_safe_twice(provider: SendGridProvider) -> None:

@@ -6,41 +6,43 @@ opens a new connection for every request (urllib, ``Connection: close``), and ov
 builds a fresh SSL context per request, reloading the CA bundle — measured against a loopback
 HTTPS stand-in: 39 emails/s as is, 1,435/s with a kept-alive client, before any network round trip.
 
-Why this transport: a round trip to SendGrid is mostly waiting, so ``max_in_flight`` threads each
-keep one request in flight, on one ``urllib3`` connection pool of as many kept-alive connections
-(one SSL context for all of them). Measured here against the stand-in in another process, 3,000
-emails, 50 ms a request + 100 ms a new connection (requests/s, client CPU per request):
+Why this transport: a round trip to SendGrid is mostly waiting, so ``max_in_flight`` requests are
+kept in flight, each on its own kept-alive connection (one SSL context for all of them). At first
+that was ``max_in_flight`` threads on one ``urllib3`` pool; measured here against the stand-in in
+another process, 3,000 emails, 50 ms a request + 100 ms a new connection (requests/s, client CPU
+per request):
 
     in flight   httpx.Client shared   urllib3 pool     http.client per thread
     8           151/s   760 µs        152/s  415 µs    154/s  265 µs
     64          616/s  1292 µs       1122/s  392 µs   1180/s  184 µs
     no latency: 8 → httpx 1,479/s, urllib3 2,900/s; 64 → httpx 546/s, urllib3 2,484/s
 
-httpx spends 0.5 to 1.6 ms of CPU a request, growing with the threads sharing its pool, so it cannot
-keep 64 requests in flight on two cores (and its AsyncClient at 64 in flight was slower still:
-93/s at 50 ms); urllib3 stays at ~0.4 ms and reaches 1,100/s — 88 % of the 1,280/s that 64 in
-flight allow at 50 ms. A bare http.client loop is a little cheaper but has no pool, no stale
-connection check and no shared TLS setup. ``max_in_flight`` defaults to 64 for that reason: at 8,
-a 50 ms round trip caps sending at 160 emails/s. ``benchmarks/bench_sendgrid.py`` measures it.
+httpx spends 0.5 to 1.6 ms of CPU a request, growing with the threads sharing its pool (and its
+AsyncClient at 64 in flight was slower still: 93/s at 50 ms). urllib3's ~0.4 ms a request was
+then most of ``drip run``'s CPU: 64 threads re-taking one interpreter lock after every socket call
+also slowed the dispatcher's own threads, and ``drip run`` stayed under 1,000 emails/s. Now the
+requests run on one asyncio thread (:mod:`.keepalive`): ~65 µs of CPU a request for the same
+work, no lock hand-overs between 64 threads (its module docstring has the comparison, aiohttp
+included). ``max_in_flight`` defaults to 64: at 8, a 50 ms round trip caps sending at 160
+emails/s. ``benchmarks/bench_sendgrid.py`` measures it.
 
-No request is retried here (``retries=False``): a POST retried after a lost answer can duplicate
+No request is retried here: a POST retried after a lost answer can duplicate
 the email; the dispatcher decides, and ``docs/providers/sendgrid.md`` states the guarantee.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from email.utils import parseaddr, parsedate_to_datetime
 from email.utils import quote as quote_name
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
-import urllib3
 from sendgrid.helpers.mail import (
     Category,
     CustomArg,
@@ -59,6 +61,7 @@ from dripengine import __version__
 from dripengine.exceptions import ConfigError
 from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.providers.base import Provider, SendResult
+from dripengine.sending.providers.keepalive import KeepAliveClient, ProtocolError, Response
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 EU_HOST = "https://api.eu.sendgrid.com"
@@ -94,20 +97,9 @@ class SendGridProvider(Provider):
             "Accept": "application/json",
             "User-Agent": f"dripengine/{__version__}",
         }
-        # block=True: never more connections than threads; retries=False: see the module docstring.
-        options: dict[str, Any] = {
-            "maxsize": self.max_in_flight,
-            "block": True,
-            "retries": False,
-            "timeout": urllib3.Timeout(connect=min(timeout, 10.0), read=timeout),
-            "headers": self._headers,
-        }
-        if self.host.startswith("https:"):
-            options["ssl_context"] = ssl.create_default_context()  # one for every connection
-        self._pool: urllib3.HTTPConnectionPool | None = None
+        self.timeout = timeout
+        self._client: KeepAliveClient | None = None
         self._lock = threading.Lock()
-        self._pool_options = options
-        self._threads = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="sendgrid")
         self._frames: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def check(self) -> None:
@@ -116,11 +108,16 @@ class SendGridProvider(Provider):
                 f"{KEY_SETTING} is not set: the sendgrid provider needs an API key with the "
                 '"Mail Send" permission (or use DRIP_PROVIDER=outbox)'
             )
+        if any(not (" " < c <= "\xff") or c == "\x7f" for c in self.api_key):
+            raise ConfigError(
+                f"{KEY_SETTING} holds a space, a line break or a character no API key has"
+            )
         try:
-            url = urllib3.util.parse_url(self.host)
-        except urllib3.exceptions.LocationParseError:
+            url = urlsplit(self.host)
+            url.port  # noqa: B018 (raises ValueError for a port that is not a number)
+        except ValueError:
             url = None
-        if url is None or url.scheme not in ("http", "https") or not url.host:
+        if url is None or url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(
                 f"{HOST_SETTING} {self.host!r} is not an http(s) URL "
                 f"(SendGrid: {DEFAULT_HOST}, EU: {EU_HOST})"
@@ -129,24 +126,55 @@ class SendGridProvider(Provider):
     def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
         """One result per email, in input order. Raises ConfigError when SendGrid refuses the key."""
         self.check()
-        if len(emails) <= 1:
-            return [self._send_one(email) for email in emails]
-        # map() keeps input order; on a ConfigError it cancels what has not started yet.
-        return list(self._threads.map(self._send_one, emails))
+        if not emails:
+            return []
+        client = self.client
+        return client.run(self._send_all(client, emails))
 
     def close(self) -> None:
-        self._threads.shutdown(wait=True, cancel_futures=True)
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     @property
-    def pool(self) -> urllib3.HTTPConnectionPool:
-        """The kept-alive connections (made on first use, after :meth:`check`)."""
+    def client(self) -> KeepAliveClient:
+        """The kept-alive connections and their loop thread (made on first use, after :meth:`check`)."""
         with self._lock:
-            if self._pool is None:
-                self._pool = urllib3.connection_from_url(self.host, **self._pool_options)
-            return self._pool
+            if self._client is None:
+                self._client = KeepAliveClient(
+                    self.host,
+                    self._headers,
+                    max_connections=self.max_in_flight,
+                    connect_timeout=min(self.timeout, 10.0),
+                    timeout=self.timeout,
+                    thread_name="sendgrid-io",
+                )
+            return self._client
+
+    async def _send_all(
+        self, client: KeepAliveClient, emails: Sequence[OutgoingEmail]
+    ) -> list[SendResult]:
+        """Up to ``max_in_flight`` workers, each taking the next email when its answer is in."""
+        results: list[SendResult | None] = [None] * len(emails)
+        queue = iter(enumerate(emails))
+
+        async def worker() -> None:
+            for index, email in queue:
+                results[index] = await self._send_one(client, email)
+
+        workers = [
+            asyncio.create_task(worker()) for _ in range(min(self.max_in_flight, len(emails)))
+        ]
+        try:
+            await asyncio.gather(*workers)
+        except BaseException:  # a ConfigError (the key refused): what has not started never will
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            raise
+        assert all(result is not None for result in results)
+        return results  # type: ignore[return-value]
 
     # -- one email ---------------------------------------------------------------------------
 
@@ -212,23 +240,25 @@ class SendGridProvider(Provider):
         result: dict[str, Any] = mail.get()
         return result
 
-    def _send_one(self, email: OutgoingEmail) -> SendResult:
+    async def _send_one(self, client: KeepAliveClient, email: OutgoingEmail) -> SendResult:
         try:
             # orjson: UTF-8 JSON in ~9 µs for an 11 kB email, json.dumps(...).encode() ~55 µs
             body = orjson.dumps(self.payload(email))
         except Exception as exc:  # the helper raises TypeError/ValueError/its own; never sendable
             return SendResult(email.uid, "failed", error=f"not a valid message: {exc}")
         try:
-            response = self.pool.urlopen("POST", SEND_PATH, body=body)
-        except urllib3.exceptions.TimeoutError as exc:
-            return SendResult(email.uid, "retry", error=f"SendGrid timed out: {_describe(exc)}")
-        except urllib3.exceptions.HTTPError as exc:  # reset, refused, closed without an answer
+            response = await client.request("POST", SEND_PATH, body)
+        except TimeoutError:
+            return SendResult(
+                email.uid, "retry", error=f"SendGrid timed out: no answer within {self.timeout:g} s"
+            )
+        except (OSError, EOFError, ProtocolError) as exc:  # refused, reset, closed, garbled
             return SendResult(
                 email.uid, "retry", error=f"SendGrid connection failed: {_describe(exc)}"
             )
         return self._result(email, response)
 
-    def _result(self, email: OutgoingEmail, response: urllib3.BaseHTTPResponse) -> SendResult:
+    def _result(self, email: OutgoingEmail, response: Response) -> SendResult:
         status = response.status
         if 200 <= status < 300:
             return SendResult(
@@ -251,7 +281,7 @@ class SendGridProvider(Provider):
             return SendResult(email.uid, "retry", error=f"SendGrid answered {status}: {detail}")
         return SendResult(email.uid, "failed", error=f"SendGrid refused ({status}): {detail}")
 
-    def _wait(self, response: urllib3.BaseHTTPResponse) -> float | None:
+    def _wait(self, response: Response) -> float | None:
         """Seconds to wait: ``Retry-After`` (seconds or a date), else ``X-RateLimit-Reset``."""
         retry_after = response.headers.get("Retry-After")
         if retry_after:
@@ -302,7 +332,7 @@ def _personalization_name(name: str) -> str | None:
     return f'"{quote_name(name)}"' if ("," in name or ";" in name) else name
 
 
-def _error_messages(response: urllib3.BaseHTTPResponse) -> str:
+def _error_messages(response: Response) -> str:
     """SendGrid's ``errors[].message`` (with the field), joined; else the start of the body."""
     try:
         errors = json.loads(response.data)["errors"]
