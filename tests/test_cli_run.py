@@ -13,6 +13,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+import dripengine
 from dripengine.cli import main
 from tests.clirun import drip
 
@@ -55,7 +56,8 @@ def test_run_once_on_a_terminal_shows_a_bar_on_stderr_and_the_same_summary(
 ) -> None:
     """stderr on a pseudo-terminal, stdout piped: the bar goes to the terminal, stdout unchanged."""
     due = recycled()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    source = str(Path(dripengine.__file__).resolve().parents[1])  # the code under test
+    env = {**os.environ, "PYTHONPATH": source, "TERM": "xterm-256color", "COLUMNS": "100"}
     controller, terminal = os.openpty()
     try:
         process = subprocess.Popen(
