@@ -192,11 +192,13 @@ class Dispatcher:
     ) -> Tally:
         """Dispatch batches until nothing is due (or ``stop()`` says so); the totals.
 
-        The provider call of one batch overlaps the preparation of the next: while batch N is
-        sent and recorded on a background thread, batch N+1 is claimed, decided, committed as
-        'sending' and rendered here; N+1 is handed over only once N is recorded. The leases keep
-        N's enrollments out of N+1's claim. At most one batch is in flight; it is always finished
-        and recorded before this returns, and an error on the sending thread is raised here.
+        Three stages overlap, each on its own thread: while batch N is with the provider (the
+        sending thread), batch N-1's results are recorded (the recording thread) and batch N+1 is
+        claimed, decided, committed as 'sending' and rendered here. N+1 is handed to the provider
+        as soon as the provider is done with N, so the provider is never idle waiting for a
+        recording; the provider still gets one batch at a time. The leases keep unrecorded
+        batches out of the next claims. At most two batches are unrecorded at once; all are
+        recorded before this returns, and an error on another thread is raised here.
 
         ``on_progress(done)``, if given, is called with the number of claimed enrollments whose
         outcome is committed so far: those that wait, exit or complete when their batch's
@@ -213,28 +215,47 @@ class Dispatcher:
         total = Tally()
         total.recovered = self.recover()
         batches = 0
-        pending: Future[Tally] | None = None
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="drip-send") as sender:
+        sending: Future[Future[Tally]] | None = None  # its result: the batch's recording
+        recording: list[Future[Tally]] = []  # oldest first
+        with (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="drip-send") as sender,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="drip-record") as recorder,
+        ):
             try:
                 while max_batches is None or batches < max_batches:
                     if stop is not None and stop():
                         break
                     tally = Tally()
                     prepared = self._prepare(tally)
-                    if pending is not None:
-                        done, pending = pending, None
-                        total.add(done.result())
-                        if prepared is None:
-                            # claimed while a batch was in flight: look again now it is recorded
-                            continue
-                    batches += 1
+                    if sending is not None:
+                        handed, sending = sending, None
+                        recording.append(handed.result())  # the provider is done with it
                     if prepared is None:
+                        if recording:
+                            # claimed while batches were in flight: look again once they are recorded
+                            while recording:
+                                total.add(recording.pop(0).result())
+                            continue
                         total.add(tally)
                         break
-                    pending = sender.submit(self._deliver, prepared, tally)
+                    batches += 1
+                    while len(recording) > 1:  # at most two batches not yet recorded
+                        total.add(recording.pop(0).result())
+                    sending = sender.submit(self._send, prepared, tally, recorder)
             finally:
-                if pending is not None:
-                    total.add(pending.result())
+                errors: list[BaseException] = []
+                if sending is not None:
+                    try:
+                        recording.append(sending.result())
+                    except BaseException as exc:
+                        errors.append(exc)
+                for future in recording:
+                    try:
+                        total.add(future.result())
+                    except BaseException as exc:
+                        errors.append(exc)
+                if errors:
+                    raise errors[0]
         return total
 
     def recover(self) -> int:
@@ -326,17 +347,30 @@ class Dispatcher:
 
     def _deliver(self, prepared: _Prepared, tally: Tally) -> Tally:
         """Send a prepared batch through the provider and record the results; ``tally``."""
-        sends, now = prepared.sends, prepared.now
-        ready = [s.email for s in sends if s.email is not None]
-        results = {r.uid: r for r in self.provider.send(ready)} if ready else {}
+        return self._record_batch(prepared, self._provider_call(prepared), tally)
+
+    def _send(
+        self, prepared: _Prepared, tally: Tally, recorder: ThreadPoolExecutor
+    ) -> Future[Tally]:
+        """The provider call (on the sending thread); the recording is queued on ``recorder``."""
+        results = self._provider_call(prepared)
+        return recorder.submit(self._record_batch, prepared, results, tally)
+
+    def _provider_call(self, prepared: _Prepared) -> dict[str, SendResult]:
+        ready = [s.email for s in prepared.sends if s.email is not None]
+        return {r.uid: r for r in self.provider.send(ready)} if ready else {}
+
+    def _record_batch(
+        self, prepared: _Prepared, results: Mapping[str, SendResult], tally: Tally
+    ) -> Tally:
         with self._transaction() as connection:
-            self._record(connection, sends, results, now, tally)
+            self._record(connection, prepared.sends, results, prepared.now, tally)
             update_rows(
                 connection,
                 ENROLLMENT,
                 [{"id": s.enrollment["id"], **RELEASE} for s in prepared.dropped],
             )
-        self._progress.add(len(sends) + len(prepared.dropped))
+        self._progress.add(len(prepared.sends) + len(prepared.dropped))
         return tally
 
     # -- deciding -------------------------------------------------------------------------------
