@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -165,13 +165,14 @@ class Engagement:
         )
         by_uid: dict[str, Mapping[str, Any]] = {}
         by_provider: dict[str, Mapping[str, Any]] = {}
+        names = [column.name for column in columns]
         for chunk in _chunks(sorted(uids)):
             for row in connection.execute(select(*columns).where(MESSAGE.c.uid.in_(chunk))):
-                by_uid[row.uid] = dict(row._mapping)
+                by_uid[row[1]] = dict(zip(names, row, strict=True))
         for chunk in _chunks(sorted(provider_ids)):
             query = select(*columns).where(MESSAGE.c.provider_message_id.in_(chunk))
             for row in connection.execute(query):
-                by_provider[row.provider_message_id] = dict(row._mapping)
+                by_provider[row[-1]] = dict(zip(names, row, strict=True))
         emails: set[str] = set()
         for e in events:
             if e.email and (e.message_uid or "") not in by_uid:
@@ -261,6 +262,7 @@ class _Effects:
         self.settings = engagement.settings
         self.now = now
         self.result = result
+        self.score_changes: list[dict[str, Any]] = []
 
     def apply(self, new: list[tuple[int, _Matched]]) -> None:
         self._resolve_messages([m for _, m in new])
@@ -288,6 +290,9 @@ class _Effects:
                 lead["_dirty"] = True
             if self._score(event_id, m, lead, earned):
                 scored[m.lead_id] = m.message["campaign_id"] if m.message is not None else None
+        # the score changes go in before the requalification reads them back as its evidence
+        if self.score_changes:
+            self.connection.execute(SCORE_CHANGE.insert(), self.score_changes)
         for lead_id, campaign_id in scored.items():
             self._maybe_requalify(leads[lead_id], campaign_id, suppressed)
         self._write_leads(leads.values())
@@ -342,26 +347,40 @@ class _Effects:
                 "attributes",
             )
         ]
+        names = [column.name for column in columns]
         leads: dict[int, dict[str, Any]] = {}
         for chunk in _chunks(lead_ids):
-            for row in self.connection.execute(select(*columns).where(LEAD.c.id.in_(chunk))):
-                leads[row.id] = {**row._mapping, "_dirty": False}
+            query = select(*columns).where(LEAD.c.id.in_(chunk))
+            for row in self.connection.execute(query):
+                lead = dict(zip(names, row, strict=True))
+                lead["_dirty"] = False
+                leads[row[0]] = lead
         return leads
 
     def _write_leads(self, leads: Iterable[dict[str, Any]]) -> None:
-        for lead in leads:
-            if not lead["_dirty"]:
-                continue
-            values = {
+        """One executemany for every lead this batch changed."""
+        rows = [
+            {
+                "row_id": lead["id"],
                 "score": lead["score"],
                 "score_updated_at": lead["score_updated_at"],
                 "soft_bounces": lead["soft_bounces"],
                 "stage": lead["stage"],
+                "requalified_at": lead.get("requalified_at"),
                 "updated_at": self.now,
             }
-            if lead.get("requalified_at"):
-                values["requalified_at"] = lead["requalified_at"]
-            self.connection.execute(update(LEAD).where(LEAD.c.id == lead["id"]).values(**values))
+            for lead in leads
+            if lead["_dirty"]
+        ]
+        if rows:
+            statement = (
+                update(LEAD)
+                .where(LEAD.c.id == bindparam("row_id"))
+                .values(
+                    requalified_at=func.coalesce(bindparam("requalified_at"), LEAD.c.requalified_at)
+                )
+            )
+            self.connection.execute(statement, rows)
 
     # --- suppression -----------------------------------------------------------------------------
 
@@ -463,8 +482,7 @@ class _Effects:
         before = decayed(lead["score"], lead["score_updated_at"], at, self.rules.half_life_days)
         after = add(lead["score"], lead["score_updated_at"], at, allowed, self.rules)
         lead.update(score=after, score_updated_at=at, _dirty=True)
-        self.connection.execute(
-            SCORE_CHANGE.insert(),
+        self.score_changes.append(
             {
                 "lead_id": lead["id"],
                 "event_id": event_id,
@@ -472,7 +490,7 @@ class _Effects:
                 "score_after": after,
                 "reason": _reason(m, allowed, points)[:200],
                 "at": at,
-            },
+            }
         )
         return after > before
 
@@ -483,6 +501,18 @@ class _Effects:
     ) -> None:
         if lead["stage"] != Stage.RECYCLED or lead["email"] in suppressed:
             return
+        rule = self.engagement.sla.requalification
+        threshold = rule.threshold(lead["recycle_count"])
+        score = decayed(
+            lead["score"], lead["score_updated_at"], self.now, self.rules.half_life_days
+        )
+        if score < threshold:  # the common case: no query needed to know
+            return
+        fit = fit_grade(lead, self.settings.scoring.fit_rules)
+        if not requalifies(
+            score, threshold, reason_may_requalify=True, fit=fit.grade, min_fit=rule.min_fit
+        ):
+            return
         record = self.connection.execute(
             select(RECYCLE_RECORD)
             .where(RECYCLE_RECORD.c.lead_id == lead["id"])
@@ -490,19 +520,7 @@ class _Effects:
             .limit(1)
         ).first()
         reason = self.engagement.sla.recycle_reasons.get(record.reason) if record else None
-        rule = self.engagement.sla.requalification
-        threshold = rule.threshold(lead["recycle_count"])
-        score = decayed(
-            lead["score"], lead["score_updated_at"], self.now, self.rules.half_life_days
-        )
-        fit = fit_grade(lead, self.settings.scoring.fit_rules)
-        if not requalifies(
-            score,
-            threshold,
-            reason_may_requalify=reason.may_requalify if reason else True,
-            fit=fit.grade,
-            min_fit=rule.min_fit,
-        ):
+        if reason is not None and not reason.may_requalify:
             return
         campaign_id = campaign_id or (record.campaign_id if record else None)
         why = f"requalified by {campaign_id}" if campaign_id else "requalified"
