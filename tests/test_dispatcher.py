@@ -269,6 +269,12 @@ def test_sendgrid_provider_end_to_end_each_email_exactly_once(
     sent = [m for m in messages(engine) if m.status == "sent"]
     assert len(sent) == 30 and sorted(uids) == sorted(m.uid for m in sent)  # each exactly once
     assert all(m.provider_message_id for m in sent)
+    # SendGrid tracks clicks itself: no /c/ redirect of ours, the link's tag rides in its URL
+    html = next(
+        c["value"] for c in standin.accepted[0].payload["content"] if c["type"] == "text/html"
+    )
+    assert "/c/" not in html and "/o/" not in html
+    assert "drip_tag=guide" in html
 
 
 def test_drip_run_names_a_missing_sendgrid_key(

@@ -166,3 +166,24 @@ def test_pages_escape_what_they_show() -> None:
     assert "&lt;Title&gt;" in body and 'action="/u/&quot;x"' in body
     assert 'value="&quot;&gt;&lt;"' in body and "Go &lt;now&gt;" in body
     assert "http" not in body.split("</style>")[1]  # nothing fetched from elsewhere
+
+
+def test_sendgrid_mail_carries_a_links_tag_in_its_query_for_the_click_event() -> None:
+    from dripengine.engagement.sendgrid_events import parse_event
+    from dripengine.engagement.tracking import tag_in_url
+    from dripengine.templates.links import Link
+
+    url = tag_in_url(
+        Link("https://acme.example/pricing", "pricing", 0),
+        "https://acme.example/pricing?utm_source=drip&drip_tag=stale",
+    )
+    assert url == "https://acme.example/pricing?utm_source=drip&drip_tag=pricing"
+    untagged = Link("https://acme.example/", None, 1)
+    assert tag_in_url(untagged, "https://acme.example/?a=1") == "https://acme.example/?a=1"
+    assert tag_in_url(Link("mailto:x@acme.example", "mail", 2), "mailto:x@acme.example") == (
+        "mailto:x@acme.example"
+    )
+    event = parse_event(
+        {"event": "click", "timestamp": 1_790_000_000, "email": "a@b.example", "url": url}
+    )
+    assert event.tag == "pricing"

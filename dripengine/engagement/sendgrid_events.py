@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from dripengine.engagement import tracking
 from dripengine.engagement import vocabulary as v
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.sending.providers.sendgrid import UID_ARG
 
 PROVIDER = "sendgrid"
-TAG_PARAM = "drip_tag"  # a link's tag, when the link carries it in its query string
+TAG_PARAM = tracking.TAG_PARAM  # a link's tag, when the link carries it in its query string
 
 # SendGrid's event names → ours (bounce is decided by its ``type``, see _event_type)
 EVENT_TYPES: Mapping[str, str] = {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from dripengine.templates.links import Link, RewriteLink
 from dripengine.tokens import BadToken, sign, unsign
@@ -102,6 +103,21 @@ def click_rewriter(base_url: str, secret: str | None, message_uid: str) -> Rewri
         return f"{base}/c/{click_token(secret, message_uid, url, link.tag)}"
 
     return rewrite
+
+
+TAG_PARAM = "drip_tag"  # where a tagged link carries its tag through SendGrid's own click tracking
+
+
+def tag_in_url(link: Link, url: str) -> str:
+    """The renderer's ``rewrite_link`` hook for SendGrid mail: SendGrid rewrites links itself and
+    reports the clicked URL, so a tagged link carries its tag in the query (``drip_tag=pricing``)
+    for the event to be scored by it."""
+    if not link.tag or not url.lower().startswith(("http://", "https://")):
+        return url
+    scheme, netloc, path, query, fragment = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != TAG_PARAM]
+    pairs.append((TAG_PARAM, link.tag))
+    return urlunsplit((scheme, netloc, path, urlencode(pairs), fragment))
 
 
 def add_pixel(html: str, pixel_url: str) -> str:

@@ -617,7 +617,11 @@ class Dispatcher:
                     subject=send.step.subject,
                     utm=utm_from(campaign.send.utm),
                     rewrite_link=(
-                        tracking.click_rewriter(base, secret, send.uid) if track_clicks else None
+                        tracking.click_rewriter(base, secret, send.uid)
+                        if track_clicks
+                        else None
+                        if own_tracking
+                        else tracking.tag_in_url  # SendGrid tracks; the tag rides in the URL
                     ),
                 )
             except TemplateError as exc:
