@@ -104,6 +104,34 @@ def test_due_step_is_sent_once_and_the_enrollment_advances(engine: Engine, tmp_p
         assert enrollment.next_due_at > clock.current and enrollment.lease_owner is None
 
 
+def test_a_comma_in_a_lead_name_reaches_the_right_address(engine: Engine, tmp_path: Path) -> None:
+    """Unquoted, "Jane Doe, Jr. <jane@…>" parses as the address "Jane Doe" (SendGrid refuses it)."""
+    enroll(engine, "jane@acme.example", first_name="Jane", last_name="Doe, Jr.")
+    enroll(engine, "ann@acme.example", first_name='Ann "AJ"', last_name="Lee")
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    from dripengine.sending.providers.sendgrid import SendGridProvider
+    from dripengine.testing import SendGridStandIn
+
+    with SendGridStandIn(api_key="SG.test-key") as standin:
+        provider = SendGridProvider("SG.test-key", host=standin.url, max_in_flight=2)
+        try:
+            tally = dispatcher(engine, make_settings(tmp_path), clock, provider).run_once()
+        finally:
+            provider.close()
+        recipients = sorted(
+            (
+                a.payload["personalizations"][0]["to"][0]["email"],
+                a.payload["personalizations"][0]["to"][0].get("name"),
+            )
+            for a in standin.accepted
+        )
+    assert tally.sent == 2
+    assert recipients == [
+        ("ann@acme.example", 'Ann "AJ" Lee'),
+        ("jane@acme.example", '"Jane Doe, Jr."'),  # quoted: SendGrid refuses a bare comma
+    ]
+
+
 def test_suppressed_lead_exits_and_gets_nothing(engine: Engine, tmp_path: Path) -> None:
     enroll(engine, "gone@acme.example")
     with session_scope(engine) as session:

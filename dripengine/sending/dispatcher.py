@@ -37,7 +37,7 @@ from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.engagement import tracking
 from dripengine.scoring import ScoringRules, decayed, rules_from_settings
-from dripengine.sending.message import OutgoingEmail
+from dripengine.sending.message import OutgoingEmail, mailbox
 from dripengine.sending.policy import DueLead, decide
 from dripengine.sending.providers.base import Provider, SendResult
 from dripengine.sending.store import (
@@ -637,7 +637,7 @@ class Dispatcher:
             send.email = OutgoingEmail(
                 uid=send.uid,
                 sender=campaign.send.from_,
-                to=f"{name} <{send.lead['email']}>" if name else send.lead["email"],
+                to=mailbox(name, send.lead["email"]),
                 subject=rendered.subject,
                 html=html,
                 text=rendered.text,

@@ -44,6 +44,23 @@ def _domain(sender: str) -> str:
     return parseaddr(sender)[1].rpartition("@")[2] or "dripengine.invalid"
 
 
+_SPECIALS = frozenset('()<>@,:;."[]\\')
+
+
+def mailbox(name: str, address: str) -> str:
+    """``Name <address>``, the name quoted when it holds a character with a meaning there.
+
+    Unquoted, ``Doe, Jane <jane@x>`` reads as two addresses (``parseaddr`` gives ``("", "Doe")``);
+    quoted it comes back as the name it was. Non-ASCII stays as is (SendGrid's JSON and the RFC
+    5322 writer encode it themselves).
+    """
+    if not name:
+        return address
+    if _SPECIALS.intersection(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
 def as_test(email: OutgoingEmail) -> OutgoingEmail:
     """The same email, clearly marked as a test: subject prefix and an ``X-Drip-Test`` header."""
     subject = (
