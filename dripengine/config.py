@@ -118,9 +118,6 @@ class WebhookSettings(_Section):
     # Inbound Parse is unsigned: when set, replies are taken only at /webhooks/sendgrid/inbound/<it>
     # or with it as the HTTP basic-auth password
     inbound_secret: str | None = Field(default=None, min_length=16)
-    # Inbound Parse is unsigned: when set, replies are taken only at /webhooks/sendgrid/inbound/<it>
-    # or with it as the HTTP basic-auth password
-    inbound_secret: str | None = Field(default=None, min_length=16)
 
 
 class FitRule(_Section):
