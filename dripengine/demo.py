@@ -200,9 +200,15 @@ class Demo:
             self.drip("leads", "list", "--requalified", now=clock.current)
             self.drip("scoring", "explain", "jane@acme.example", now=clock.current)
             self.drip("suppress", "list")
+            self.drip("stats", now=clock.current)
+            self.drip("report", "--out", "report.html", now=clock.current)
         self.section("Done")
         self.say(f"Everything is in {self.folder}: the emails in outbox/, the database drip.db.")
-        self.say("Look around: drip leads show jane@acme.example · drip status · drip stats")
+        self.say(f"The report with charts: {self.folder / 'report.html'} (opens with no network).")
+        self.say(
+            f"The demo's clock ran ahead; to look around as of then: "
+            f"drip --now {clock.current.isoformat()} leads show jane@acme.example"
+        )
 
     # --- the parts ------------------------------------------------------------------------------------
 

@@ -49,6 +49,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     }
     assert gone_mail == 2  # their first email, and nothing after the opt-out / the bounce
     assert len(list((folder / "outbox").glob("**/*.eml"))) >= 5
+    assert "<canvas" in (folder / "report.html").read_text()
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:
