@@ -247,7 +247,9 @@ class Handoff(SQLModel, table=True):
     campaign_id: str | None = Field(default=None, max_length=100)
     score: float
     fit_grade: str = Field(max_length=1)
-    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONDict, nullable=False))
+    payload: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONDict, nullable=False)
+    )
     status: str = Field(default="pending", max_length=16)  # pending | delivered | unconfigured
     attempts: int = Field(default=0)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
