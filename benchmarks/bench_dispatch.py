@@ -6,7 +6,7 @@ step (``checkin``) due now, built with SQLAlchemy Core bulk inserts; the skeleto
 runs in its own process (``standin_process``) over plain HTTP on loopback.
 
 - ``dispatch.<db>.latency_50ms``: ``Dispatcher(...).run_once()`` with
-  ``SendGridProvider(max_in_flight=64)``, the stand-in sleeping 50 ms a request and 100 ms a new
+  ``SendGridProvider(max_in_flight=128)`` (the default), the stand-in sleeping 50 ms a request and 100 ms a new
   connection. Target ≥ 1,000 emails/s. Baseline side by side: **the naive script** on a small
   sample — a ``SELECT`` of the due enrollments, Jinja on the template source and
   ``mjml.mjml2html`` per email, the ``sendgrid`` library as is
@@ -46,7 +46,7 @@ from benchmarks.common import (
 )
 from dripengine.campaigns import Campaign, load_campaigns
 from dripengine.clock import FixedClock
-from dripengine.config import Settings, load_settings
+from dripengine.config import SendGridSettings, Settings, load_settings
 from dripengine.scaffold import SKELETON
 from dripengine.sending.dispatcher import Dispatcher, Tally
 from dripengine.sending.message import OutgoingEmail
@@ -59,7 +59,7 @@ from dripengine.testing.sendgrid_standin import standin_process
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Berlin: inside the window
 CAMPAIGN = "lost-sql-winback"
 SECRET = "benchmark-secret-key-0123456789"
-IN_FLIGHT = 64
+IN_FLIGHT = SendGridSettings().max_in_flight  # what drip run uses by default (128)
 TARGET_RATE = 1_000.0
 TARGET_NAIVE_RATIO = 100.0
 TARGET_BARE_RATIO = 0.6

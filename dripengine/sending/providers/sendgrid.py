@@ -58,6 +58,7 @@ from sendgrid.helpers.mail import (
 from sendgrid.helpers.mail.validators import ValidateApiKey
 
 from dripengine import __version__
+from dripengine.config import SendGridSettings
 from dripengine.exceptions import ConfigError
 from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.providers.base import Provider, SendResult
@@ -66,7 +67,8 @@ from dripengine.sending.providers.keepalive import KeepAliveClient, ProtocolErro
 DEFAULT_HOST = "https://api.sendgrid.com"
 EU_HOST = "https://api.eu.sendgrid.com"
 SEND_PATH = "/v3/mail/send"
-DEFAULT_MAX_IN_FLIGHT = 64  # see the module docstring: 8 caps a 50 ms round trip at 160/s
+# the setting's default (sendgrid.max_in_flight); see the module docstring: 8 caps 50 ms at 160/s
+DEFAULT_MAX_IN_FLIGHT: int = SendGridSettings.model_fields["max_in_flight"].default
 UID_ARG = "drip_uid"  # our message id in custom_args: SendGrid echoes it in every event
 KEY_SETTING = "SENDGRID_API_KEY"
 HOST_SETTING = "DRIP_SENDGRID_HOST"
