@@ -72,6 +72,9 @@ class SendingSettings(_Section):
     rate_per_second: float | None = Field(default=None, gt=0)
     burst: int = Field(default=10, ge=1)
     daily_cap: int | None = Field(default=None, ge=0)  # emails a UTC day per provider (None: none)
+    # a SendGrid message a crash left unknown, with no event for it this long while others arrive,
+    # was never accepted: it is failed, not resent (docs/sending.md)
+    unknown_grace_hours: float = Field(default=48.0, gt=0)
 
 
 class SMTPSettings(_Section):

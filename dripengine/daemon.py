@@ -28,7 +28,10 @@ from dripengine.handoff_delivery import deliver_pending
 from dripengine.housekeeping import HANDOFF_SECONDS
 from dripengine.models import Worker
 from dripengine.sending.dispatcher import Dispatcher, Tally
+from dripengine.sending.unknown import settle_unknown
 from dripengine.status import HEARTBEAT_SECONDS
+
+SETTLE_SECONDS = 600  # how often the daemon settles SendGrid messages a crash left unknown
 
 log = logging.getLogger("dripengine.daemon")
 WORKER = Worker.__table__  # type: ignore[attr-defined]
@@ -78,6 +81,14 @@ class Daemon:
             coalesce=True,
             max_instances=1,
         )
+        self.scheduler.add_job(
+            self._settle_unknown,
+            "interval",
+            seconds=SETTLE_SECONDS,
+            id="settle-unknown",
+            coalesce=True,
+            max_instances=1,
+        )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         log.info(
@@ -120,6 +131,18 @@ class Daemon:
         for campaign_id in check_breakers(d.engine, self.settings, d.clock.now()):
             log.warning(
                 "campaign %s paused by the complaint breaker (see drip status)", campaign_id
+            )
+
+    def _settle_unknown(self) -> None:
+        d = self.dispatcher
+        grace = self.settings.sending.unknown_grace_hours
+        settled = settle_unknown(d.engine, d.clock.now(), grace)
+        if settled:
+            log.warning(
+                "%s SendGrid message(s) left unknown by a crash had no event in %s h: failed, "
+                "not resent (docs/sending.md)",
+                settled,
+                grace,
             )
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
