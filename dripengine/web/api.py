@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any, Literal
@@ -30,15 +29,21 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from dripengine.bulk import FROM_ALIASES
-from dripengine.campaigns import Campaign, load_campaigns
 from dripengine.db import session_scope
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.engagement.vocabulary import CUSTOM_TYPES, IncomingEvent
-from dripengine.exceptions import CampaignFileErrors, FunnelError
+from dripengine.exceptions import FunnelError
 from dripengine.recycling import LEAD_FIELDS, RecycleContext, RecycleRequest, recycle
-from dripengine.web.auth import TOKEN_SETTING, Unauthorised, require_token
-from dripengine.web.body import BodyTooLarge, read_limited
+from dripengine.web.auth import TOKEN_SETTING
 from dripengine.web.context import WebContext
+from dripengine.web.problems import (
+    ApiProblem,
+    authorise,
+    campaigns,
+    json_body,
+    problem_response,
+    unavailable,
+)
 
 DEFAULT_ACTOR = "api"
 
@@ -46,12 +51,6 @@ log = logging.getLogger("dripengine.web")
 
 EventType = Literal["site_visit", "form_fill", "demo_request"]
 assert set(EventType.__args__) == CUSTOM_TYPES  # type: ignore[attr-defined]
-
-
-class ApiProblem(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class RecycleBody(BaseModel):
@@ -167,40 +166,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     if not settings.web.api_token:
         log.warning("/api/* answers 503: %s", TOKEN_SETTING)
 
-    def authorise(request: Request) -> None:
-        try:
-            require_token(request, settings)
-        except Unauthorised as exc:
-            raise ApiProblem(exc.status, str(exc)) from None
-
-    async def json_body(request: Request) -> Any:
-        try:
-            raw = await read_limited(request, settings.web.max_body_bytes)
-        except BodyTooLarge as exc:
-            raise ApiProblem(413, str(exc)) from None
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiProblem(400, f"the body is not JSON: {exc}") from None
-
-    def campaigns() -> list[Campaign]:
-        # read at each request, as `drip recycle` reads them at each run: an edit counts at once
-        try:
-            return load_campaigns(
-                settings.path("campaigns"),
-                known_reasons=list(ctx.sla.recycle_reasons),
-                templates_dir=settings.path("templates"),
-            )
-        except CampaignFileErrors as exc:
-            log.error("campaign files not valid: %s", exc.errors[0])
-            raise ApiProblem(
-                503,
-                f"the campaign files are not valid ({exc.errors[0]}): `drip campaigns validate`",
-            ) from None
-
     def recycle_now(request: RecycleRequest) -> dict[str, Any]:
         recycle_ctx = RecycleContext(
-            campaigns=campaigns(),
+            campaigns=campaigns(ctx),
             sla=ctx.sla,
             now=ctx.clock.now(),
             reset_score=settings.scoring.reset_on_recycle,
@@ -211,8 +179,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
 
     async def api_recycle(request: Request) -> JSONResponse:
         try:
-            authorise(request)
-            payload = await json_body(request)
+            authorise(request, ctx)
+            payload = await json_body(request, ctx)
             if not isinstance(payload, dict):
                 raise ApiProblem(400, "expected a JSON object: {email, from, reason, …}")
             recycle_request_ = recycle_request(payload)
@@ -221,31 +189,24 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             except FunnelError as exc:
                 raise ApiProblem(422, exc.message.replace("--from", '"from"')) from None
         except ApiProblem as problem:
-            return _error(problem)
+            return problem_response(problem)
         except DBAPIError as exc:
-            log.error("/api/recycle: database error: %s", exc.orig)
-            return _error(ApiProblem(503, "database unavailable; retry later"))
+            return unavailable("/api/recycle", exc)
         return JSONResponse(answer, status_code=201 if answer["outcome"] == "enrolled" else 200)
 
     async def api_events(request: Request) -> JSONResponse:
         try:
-            authorise(request)
-            payload = await json_body(request)
+            authorise(request, ctx)
+            payload = await json_body(request, ctx)
             events = incoming_events(payload, ctx.clock.now(), settings.webhooks.max_events)
             result = await run_in_threadpool(engagement.ingest, events)
         except ApiProblem as problem:
-            return _error(problem)
+            return problem_response(problem)
         except DBAPIError as exc:
-            log.error("/api/events: database error: %s", exc.orig)
-            return _error(ApiProblem(503, "database unavailable; retry later"))
+            return unavailable("/api/events", exc)
         return JSONResponse(result.as_dict())
 
     return [
         Route("/api/recycle", api_recycle, methods=["POST"]),
         Route("/api/events", api_events, methods=["POST"]),
     ]
-
-
-def _error(problem: ApiProblem) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if problem.status == 401 else None
-    return JSONResponse({"error": str(problem)}, status_code=problem.status, headers=headers)

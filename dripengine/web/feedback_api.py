@@ -10,8 +10,6 @@ that is not a JSON object, 401/503 for the token (see :mod:`dripengine.web.auth`
 
 from __future__ import annotations
 
-import json
-import logging
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -21,9 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from dripengine.campaigns import Campaign, load_campaigns
 from dripengine.exceptions import (
-    CampaignFileErrors,
     FeedbackConflict,
     FeedbackError,
     FunnelError,
@@ -31,20 +27,17 @@ from dripengine.exceptions import (
 )
 from dripengine.feedback import FeedbackRequest, FeedbackResult, record
 from dripengine.recycle_plan import RecycleContext
-from dripengine.web.auth import Unauthorised, require_token
-from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
+from dripengine.web.problems import (
+    ApiProblem,
+    authorise,
+    campaigns,
+    json_body,
+    problem_response,
+    unavailable,
+)
 
 DEFAULT_ACTOR = "api"
-
-log = logging.getLogger("dripengine.web")
-
-
-class _Problem(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers
 
 
 class FeedbackBody(BaseModel):
@@ -60,7 +53,7 @@ class FeedbackBody(BaseModel):
 
 def feedback_request(payload: Any) -> FeedbackRequest:
     if not isinstance(payload, dict):
-        raise _Problem(400, "expected a JSON object: {email, outcome, reason?, note?, actor?}")
+        raise ApiProblem(400, "expected a JSON object: {email, outcome, reason?, note?, actor?}")
     try:
         body = FeedbackBody.model_validate(payload)
     except ValidationError as exc:
@@ -68,7 +61,7 @@ def feedback_request(payload: Any) -> FeedbackRequest:
             f"{'.'.join(str(p) for p in error['loc']) or 'body'}: {error['msg']}"
             for error in exc.errors()
         ]
-        raise _Problem(422, "; ".join(problems)) from None
+        raise ApiProblem(422, "; ".join(problems)) from None
     return FeedbackRequest(
         email=body.email,
         outcome=body.outcome,
@@ -82,25 +75,10 @@ def feedback_request(payload: Any) -> FeedbackRequest:
 def routes(ctx: WebContext) -> list[BaseRoute]:
     settings = ctx.settings
 
-    def campaigns() -> list[Campaign]:
-        # read at each request, as the CLI reads them at each run: an edit counts at once
-        try:
-            return load_campaigns(
-                settings.path("campaigns"),
-                known_reasons=list(ctx.sla.recycle_reasons),
-                templates_dir=settings.path("templates"),
-            )
-        except CampaignFileErrors as exc:
-            log.error("campaign files not valid: %s", exc.errors[0])
-            raise _Problem(
-                503,
-                f"the campaign files are not valid ({exc.errors[0]}): `drip campaigns validate`",
-            ) from None
-
     def record_now(request: FeedbackRequest) -> FeedbackResult:
         recycling = request.outcome.strip().lower() in ("rejected", "lost")
         recycle_ctx = RecycleContext(
-            campaigns=campaigns() if recycling else [],
+            campaigns=campaigns(ctx) if recycling else [],
             sla=ctx.sla,
             now=ctx.clock.now(),
             reset_score=settings.scoring.reset_on_recycle,
@@ -109,34 +87,21 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
 
     async def api_feedback(request: Request) -> JSONResponse:
         try:
-            try:
-                require_token(request, settings)
-            except Unauthorised as exc:
-                raise _Problem(exc.status, str(exc), exc.headers) from None
-            try:
-                raw = await read_limited(request, settings.web.max_body_bytes)
-            except BodyTooLarge as exc:
-                raise _Problem(413, str(exc)) from None
-            try:
-                payload = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise _Problem(400, f"the body is not JSON: {exc}") from None
+            authorise(request, ctx)
+            payload = await json_body(request, ctx)
             feedback = feedback_request(payload)
             try:
                 result = await run_in_threadpool(record_now, feedback)
             except LeadNotFound as exc:
-                raise _Problem(404, exc.message) from None
+                raise ApiProblem(404, exc.message) from None
             except (FeedbackConflict, FunnelError) as exc:  # where the lead stands
-                raise _Problem(409, exc.message) from None
+                raise ApiProblem(409, exc.message) from None
             except FeedbackError as exc:  # the request's words: outcome, reason
-                raise _Problem(422, exc.message) from None
-        except _Problem as problem:
-            return JSONResponse(
-                {"error": str(problem)}, status_code=problem.status, headers=problem.headers
-            )
+                raise ApiProblem(422, exc.message) from None
+        except ApiProblem as problem:
+            return problem_response(problem)
         except DBAPIError as exc:
-            log.error("/api/feedback: database error: %s", exc.orig)
-            return JSONResponse({"error": "database unavailable; retry later"}, status_code=503)
+            return unavailable("/api/feedback", exc)
         return JSONResponse(result.as_dict(), status_code=200 if result.noop else 201)
 
     return [Route("/api/feedback", api_feedback, methods=["POST"])]

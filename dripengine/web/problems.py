@@ -1,0 +1,80 @@
+"""What every ``/api/*`` endpoint shares: the bearer token, a JSON body within the size limit,
+the campaign files read at each request, and a refusal as ``{"error": …}`` with its status."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from dripengine.campaigns import Campaign, load_campaigns
+from dripengine.exceptions import CampaignFileErrors
+from dripengine.web.auth import Unauthorised, require_token
+from dripengine.web.body import BodyTooLarge, read_limited
+from dripengine.web.context import WebContext
+
+log = logging.getLogger("dripengine.web")
+
+
+class ApiProblem(Exception):
+    """A request refused: its status, the message for the caller, headers to send."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.headers = headers
+
+
+def authorise(request: Request, ctx: WebContext) -> None:
+    try:
+        require_token(request, ctx.settings)
+    except Unauthorised as exc:
+        raise ApiProblem(exc.status, str(exc), exc.headers) from None
+
+
+async def json_body(request: Request, ctx: WebContext) -> Any:
+    try:
+        raw = await read_limited(request, ctx.settings.web.max_body_bytes)
+    except BodyTooLarge as exc:
+        raise ApiProblem(413, str(exc)) from None
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiProblem(400, f"the body is not JSON: {exc}") from None
+
+
+def campaigns(ctx: WebContext) -> list[Campaign]:
+    """The campaign files, read at each request as the CLI reads them at each run: an edit counts
+    at once; files that are not valid are a 503 naming the first problem."""
+    settings = ctx.settings
+    try:
+        return load_campaigns(
+            settings.path("campaigns"),
+            known_reasons=list(ctx.sla.recycle_reasons),
+            templates_dir=settings.path("templates"),
+        )
+    except CampaignFileErrors as exc:
+        log.error("campaign files not valid: %s", exc.errors[0])
+        raise ApiProblem(
+            503,
+            f"the campaign files are not valid ({exc.errors[0]}): `drip campaigns validate`",
+        ) from None
+
+
+def problem_response(problem: ApiProblem) -> JSONResponse:
+    headers = problem.headers
+    if problem.status == 401 and not headers:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return JSONResponse({"error": str(problem)}, status_code=problem.status, headers=headers)
+
+
+def unavailable(where: str, exc: Any) -> JSONResponse:
+    """Our own failure (the database): 503, so the caller retries."""
+    log.error("%s: database error: %s", where, getattr(exc, "orig", exc))
+    return problem_response(ApiProblem(503, "database unavailable; retry later"))
+
+
+__all__ = ["ApiProblem", "authorise", "campaigns", "json_body", "problem_response", "unavailable"]
