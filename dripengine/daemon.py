@@ -49,46 +49,18 @@ class Daemon:
     def start(self) -> None:
         self._heartbeat(started=True)
         tick = self.settings.sending.tick_seconds
-        self.scheduler.add_job(
-            self._dispatch,
-            "interval",
-            seconds=tick,
-            id="dispatch",
-            coalesce=True,
-            max_instances=1,
+        jobs = (
+            ("dispatch", self._dispatch, tick),
+            ("heartbeat", self._heartbeat, HEARTBEAT_SECONDS),
+            ("handoffs", self._handoffs, HANDOFF_SECONDS),
+            ("breakers", self._breakers, CHECK_SECONDS),
+            ("settle-unknown", self._settle_unknown, SETTLE_SECONDS),
         )
-        self.scheduler.add_job(
-            self._heartbeat,
-            "interval",
-            seconds=HEARTBEAT_SECONDS,
-            id="heartbeat",
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self._handoffs,
-            "interval",
-            seconds=HANDOFF_SECONDS,
-            id="handoffs",
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self._breakers,
-            "interval",
-            seconds=CHECK_SECONDS,
-            id="breakers",
-            coalesce=True,
-            max_instances=1,
-        )
-        self.scheduler.add_job(
-            self._settle_unknown,
-            "interval",
-            seconds=SETTLE_SECONDS,
-            id="settle-unknown",
-            coalesce=True,
-            max_instances=1,
-        )
+        for job_id, job, seconds in jobs:
+            # coalesced, one at a time: a slow run is not stacked up behind itself
+            self.scheduler.add_job(
+                job, "interval", seconds=seconds, id=job_id, coalesce=True, max_instances=1
+            )
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         log.info(
