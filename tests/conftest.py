@@ -16,11 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from dripengine.clock import FixedClock
 from dripengine.db import make_engine, upgrade
+
+# Property tests assert behaviour, not speed: no per-example deadline (a loaded 2-core CI machine
+# made a 200 ms deadline fail a correct example now and then).
+hypothesis_settings.register_profile("dripengine", deadline=None)
+hypothesis_settings.load_profile("dripengine")
 
 PG_ENV = "DRIP_TEST_POSTGRES_URL"
 REPO = Path(__file__).resolve().parent.parent
