@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -231,3 +232,18 @@ def test_bulk_recycle_columns_fill_the_same_fields_as_import(folder: Path) -> No
     profile = json.loads(out)
     assert (profile["source"], profile["company"]) == ("trade show", "Acme")
     assert profile["attributes"] == {"industry": "saas"}
+
+
+def test_table_cells_show_brackets_as_written() -> None:
+    from dripengine.cli.output import emit_rows
+
+    runner = CliRunner()
+
+    @click.command()
+    def show() -> None:
+        rows = [{"company": "[Acme] Holdings", "reason": "click [pricing]"}]
+        emit_rows(rows, "table", ["company", "reason"])
+
+    result = runner.invoke(show, [])
+    assert "[Acme] Holdings" in result.output
+    assert "click [pricing]" in result.output

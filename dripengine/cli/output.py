@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 FORMATS = ("table", "json", "csv")
@@ -73,7 +74,8 @@ def emit_rows(
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
+        # a cell is data, never rich markup: "[Acme]" or "click [pricing]" shows as written
+        table.add_row(*(escape(_cell(row.get(c))) for c in columns))
     console().print(table)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from dripengine.cli.app import App
@@ -70,7 +71,7 @@ def _print(report: Status, *, crm_configured: bool) -> None:
         for column in columns:
             workers.add_column(column)
         for w in report.workers:
-            workers.add_row(*(_cell(getattr(w, c)) for c in columns))
+            workers.add_row(*(escape(_cell(getattr(w, c))) for c in columns))
         out.print(workers)
     _print_engagement(out, report, crm_configured)
     for hint in report.hints:
