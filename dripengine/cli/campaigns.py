@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from dripengine.campaigns import WEEKDAYS, Campaign, validate_campaigns
@@ -117,7 +118,7 @@ def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
         return
     out = console()
     out.print(
-        f"[bold]{campaign.name}[/bold] ({campaign.id}, version {campaign.version}, priority {campaign.priority})"
+        f"[bold]{escape(campaign.name)}[/bold] ({campaign.id}, version {campaign.version}, priority {campaign.priority})"
     )
     if campaign.description:
         out.print(campaign.description.strip())

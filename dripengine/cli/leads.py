@@ -96,7 +96,10 @@ def leads_show(app: App, email: str, fmt: str) -> None:
         return
     out = console()
     name = " ".join(p for p in (profile["first_name"], profile["last_name"]) if p)
-    out.print(f"[bold]{profile['email']}[/bold]  {name}  {profile.get('company') or ''}".rstrip())
+    out.print(
+        f"[bold]{escape(profile['email'])}[/bold]  {escape(name)}  "
+        f"{escape(profile.get('company') or '')}".rstrip()
+    )
     tz = profile.get("timezone")
     suppressed = profile["suppressed"]
     facts = {
