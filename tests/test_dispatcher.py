@@ -399,3 +399,37 @@ def test_waits_the_provider_asks_for_use_up_no_attempts(engine: Engine, tmp_path
         clock.advance(timedelta(seconds=61))
     [message] = messages(engine)
     assert (message.status, message.attempts) == ("sent", 1)  # four waits, then the first real try
+
+
+def test_an_exit_that_lands_during_the_send_is_not_undone_by_the_advance(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A lead unsubscribes (or leaves the campaign) while a worker holds its enrollment's lease
+    and sends: the email is recorded as sent, and the enrollment stays exited."""
+    from sqlalchemy import update as sql_update
+
+    enroll(engine, "jane@acme.example", first_name="Jane", timezone="Europe/Berlin")
+
+    class ExitDuringSend(OutboxProvider):
+        def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:
+            with engine.begin() as connection:
+                connection.execute(
+                    sql_update(Enrollment.__table__).values(  # type: ignore[attr-defined]
+                        status="exited", exit_reason="left the campaign"
+                    )
+                )
+            return super().send(emails)
+
+    settings = make_settings(tmp_path)
+    clock = FixedClock(MONDAY + timedelta(days=2))
+    tally = dispatcher(engine, settings, clock, ExitDuringSend(settings.outbox_dir)).run_once()
+    assert tally.sent == 1
+    with Session(engine) as session:
+        (row,) = session.exec(select(Enrollment)).all()
+    # the exit wins: the row is not advanced past it (nor, at a last step, marked completed)
+    assert (row.status, row.exit_reason, row.current_step) == (
+        "exited",
+        "left the campaign",
+        "checkin",
+    )
+    assert [m.status for m in messages(engine)] == ["sent"]

@@ -337,7 +337,7 @@ class Dispatcher:
                     for s in retry_rows
                 ],
             )
-            update_rows(connection, ENROLLMENT, enrollment_updates)
+            update_rows(connection, ENROLLMENT, enrollment_updates, where_status="active")
         # the 'sending' rows are committed: only now may the provider be called
         dropped = [s for s in sends if s.message_id is None]  # its message exists: never twice
         sends = [s for s in sends if s.message_id is not None]
@@ -369,6 +369,7 @@ class Dispatcher:
                 connection,
                 ENROLLMENT,
                 [{"id": s.enrollment["id"], **RELEASE} for s in prepared.dropped],
+                where_status="active",
             )
         self._progress.add(len(prepared.sends) + len(prepared.dropped))
         return tally
@@ -719,7 +720,9 @@ class Dispatcher:
             if status != "retry":
                 enrollment_updates.append(self._advance(send, now))
         update_rows(connection, MESSAGE, message_updates)
-        update_rows(connection, ENROLLMENT, enrollment_updates)
+        # only an enrollment still active: an unsubscribe, a requalification or "leave this
+        # campaign" that landed while we held the lease stands (the exit wins over our advance)
+        update_rows(connection, ENROLLMENT, enrollment_updates, where_status="active")
 
     def _advance(self, send: _Send, now: datetime) -> dict[str, Any]:
         """The enrollment after this step: the next step's due time, or completed."""
