@@ -70,7 +70,7 @@ end
 
 def run(ctx: Context) -> Iterable[dict[str, Any]]:
     leads = ctx.size(3_000, 300)
-    seconds = ctx.size(10.0, 1.5)
+    seconds = 1.5 if ctx.quick else 10.0
     folder = _init(ctx)
     engine = make_engine(load_settings(folder / "drip.toml").database_url)
     try:
