@@ -30,7 +30,12 @@ UID = "0123456789abcdef0123456789abcdef"
 
 
 @given(
-    st.text(alphabet=st.characters(blacklist_characters="\x1f"), min_size=1, max_size=40),
+    # any text an email can carry: lone surrogates cannot be written as UTF-8, so no link has one
+    st.text(
+        alphabet=st.characters(blacklist_characters="\x1f", blacklist_categories=("Cs",)),
+        min_size=1,
+        max_size=40,
+    ),
     st.one_of(st.none(), st.text(alphabet="abcdefgh-_", min_size=1, max_size=12)),
 )
 def test_a_click_token_gives_back_its_url_and_tag(path: str, tag: str | None) -> None:
