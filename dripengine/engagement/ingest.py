@@ -30,6 +30,7 @@ from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from dripengine import suppression
 from dripengine.breaker import check_breakers
 from dripengine.clock import Clock
 from dripengine.config import Settings
@@ -38,7 +39,6 @@ from dripengine.engagement import vocabulary as v
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.funnel import Stage
 from dripengine.models import (
-    Enrollment,
     Event,
     Handoff,
     Lead,
@@ -46,8 +46,8 @@ from dripengine.models import (
     RecycleRecord,
     ScoreChange,
     StageChange,
-    Suppression,
 )
+from dripengine.optout import exit_enrollments
 from dripengine.scoring import (
     ScoringRules,
     add,
@@ -61,8 +61,6 @@ from dripengine.sla import SLA
 EVENT: Table = Event.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
 SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
 STAGE_CHANGE: Table = StageChange.__table__  # type: ignore[attr-defined]
 RECYCLE_RECORD: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
@@ -385,11 +383,8 @@ class _Effects:
     # --- suppression -----------------------------------------------------------------------------
 
     def _suppressed(self, emails: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks(sorted(set(emails))):
-            query = select(SUPPRESSION.c.email).where(SUPPRESSION.c.email.in_(chunk))
-            found.update(self.connection.scalars(query))
-        return found
+        """The addresses already suppressed, plain or hashed (an erased one asked too)."""
+        return set(suppression.suppressed(self.connection, emails))
 
     def _suppress(
         self, lead: dict[str, Any], reason: str, m: _Matched, suppressed: set[str]
@@ -401,34 +396,11 @@ class _Effects:
         where = f"{m.event.provider} {m.event.type}" + (
             f" of {m.message['campaign_id']}/{m.message['step_id']}" if m.message else ""
         )
-        insert = _insert_ignoring_duplicates(self.connection, SUPPRESSION)
-        self.connection.execute(
-            insert,
-            {
-                "email": email,
-                "reason": reason,
-                "source": where[:200],
-                "note": m.event.detail,
-                "created_at": self.now,
-            },
+        suppression.add(
+            self.connection, email, reason, self.now, source=where[:200], note=m.event.detail
         )
-        self._exit_enrollments(lead["id"], f"suppressed: {reason}")
+        exit_enrollments(self.connection, lead["id"], f"suppressed: {reason}", self.now)
         self.result.suppressed.append(email)
-
-    def _exit_enrollments(self, lead_id: int, reason: str) -> None:
-        self.connection.execute(
-            update(ENROLLMENT)
-            .where(ENROLLMENT.c.lead_id == lead_id, ENROLLMENT.c.status == "active")
-            .values(
-                status="exited",
-                exit_reason=reason,
-                ended_at=self.now,
-                next_due_at=None,
-                lease_owner=None,
-                lease_until=None,
-                updated_at=self.now,
-            )
-        )
 
     # --- scoring -----------------------------------------------------------------------------------
 
@@ -536,7 +508,7 @@ class _Effects:
                 "at": self.now,
             },
         )
-        self._exit_enrollments(lead["id"], "requalified")
+        exit_enrollments(self.connection, lead["id"], "requalified", self.now)
         payload = self._handoff_payload(lead, record, campaign_id, score, fit.grade, threshold)
         self.connection.execute(
             HANDOFF.insert(),
