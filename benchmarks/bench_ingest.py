@@ -139,7 +139,7 @@ def _site(
         engine.dispose()
     signer = Signer.generate()
     env["DRIP_SENDGRID_WEBHOOK_PUBLIC_KEY"] = signer.public_key
-    with ServeProcess(folder, env=env) as server:
+    with ServeProcess(folder, env=env, clean_env=True) as server:
         yield server, signer, uids
 
 

@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -47,6 +46,7 @@ from dripengine.config import load_settings
 from dripengine.db import make_engine
 from dripengine.engagement.tracking import click_token, open_token
 from dripengine.models import Lead, Message
+from dripengine.testing.serve_process import ServeProcess
 
 CONNECTIONS = 16
 TARGET_URL = "https://acme.example/pricing?utm_source=drip&utm_medium=email&utm_content=checkin"
@@ -178,46 +178,9 @@ def _populate(engine: Engine, count: int) -> list[str]:
 
 @contextmanager
 def _serve(folder: Path, db_url: str | None) -> Iterator[int]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
-    if db_url:
-        env["DRIP_DATABASE_URL"] = db_url
-    log = folder / f"serve-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "dripengine", "serve", "--port", str(port)],
-            cwd=folder,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        pool = urllib3.HTTPConnectionPool("127.0.0.1", port, retries=False)
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"drip serve exited: {log.read_text(errors='replace')}")
-            try:
-                if pool.request("GET", "/healthz").status == 200:
-                    break
-            except urllib3.exceptions.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"drip serve did not answer: {log.read_text(errors='replace')}")
-            time.sleep(0.1)
-        pool.close()
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    env = {"DRIP_DATABASE_URL": db_url} if db_url else {}
+    with ServeProcess(folder, env=env, clean_env=True) as server:
+        yield server.port
 
 
 def _wrk(

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,11 +12,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dripengine.testing.serve_process import ServeProcess, free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["Answer", "drip_serve", "free_port", "request"]
 
 
 @contextmanager
@@ -29,43 +22,8 @@ def drip_serve(
     folder: Path, port: int, *, now: str | None = None, env: Mapping[str, str] | None = None
 ) -> Iterator[str]:
     """``drip [--now NOW] serve --port PORT`` in ``folder``; yields its base URL once it answers."""
-    command = [sys.executable, "-m", "dripengine"]
-    command += ["--now", now] if now else []
-    command += ["serve", "--port", str(port)]
-    log = folder / f"serve-{port}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=folder,
-            env={**os.environ, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"drip serve exited: {log.read_text(errors='replace')}")
-            try:
-                if request(base, "GET", "/healthz").status == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"drip serve did not answer: {log.read_text(errors='replace')}"
-                )
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with ServeProcess(folder, env=env, now=now, port=port) as server:
+        yield server.url
 
 
 @dataclass

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -30,15 +31,25 @@ class ServeProcess:
     def __init__(
         self,
         folder: Path,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         args: tuple[str, ...] = (),
         startup_timeout: float = 60.0,  # a loaded 2-core CI machine
+        *,
+        now: str | None = None,  # drip --now NOW serve: the server's clock
+        port: int | None = None,
+        clean_env: bool = False,  # drop the caller's DRIP_* / SENDGRID_* settings first
     ) -> None:
         self.folder = folder
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **(env or {})}
+        inherited = {
+            k: v
+            for k, v in os.environ.items()
+            if not (clean_env and k.startswith(("DRIP_", "SENDGRID_")))
+        }
+        self.env = {**inherited, **(env or {})}
         self.args = args
+        self.now = now
         self.startup_timeout = startup_timeout
         self.log_path = folder / "serve.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -47,7 +58,9 @@ class ServeProcess:
         )
 
     def start(self) -> ServeProcess:
-        command = [sys.executable, "-m", "dripengine", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "dripengine"]
+        command += ["--now", self.now] if self.now else []
+        command += ["serve", "--port", str(self.port)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [*command, *self.args],
