@@ -16,7 +16,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from typing import Any
 import urllib3
 
 from dripengine.clock import FixedClock
+from dripengine.testing.serve_process import free_port
 
 Echo = Callable[[str], None]
 
@@ -48,12 +48,6 @@ def first_send_time(now: datetime) -> datetime:
     while day.weekday() not in (1, 2, 3):
         day += timedelta(days=1)
     return day
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
