@@ -176,13 +176,32 @@ def test_every_command_has_help_and_a_place_in_the_docs() -> None:
     def walk(command: click.Command, prefix: list[str]):  # type: ignore[no-untyped-def]
         yield prefix, command
         if isinstance(command, click.Group):
-            for name, sub in command.commands.items():
+            ctx = click.Context(command)
+            for name in command.list_commands(ctx):  # lazily loaded ones too
+                sub = command.get_command(ctx, name)
+                assert sub is not None, f"drip {' '.join([*prefix, name])} does not load"
                 yield from walk(sub, [*prefix, name])
 
+    paths = []
     for path, command in walk(main, []):
+        paths.append(" ".join(path))
         assert command.help, f"drip {' '.join(path)} has no help text"
         if path:
             assert f"drip {path[0]}" in readme, f"README does not mention drip {path[0]}"
+    assert {"run", "campaigns preview", "campaigns simulate", "scoring review"} <= set(paths)
+
+
+def test_a_command_imports_only_what_it_uses() -> None:
+    """`drip run` (cron, every worker) does not pay for the web app or the report at start-up."""
+    probe = (
+        "import sys; from dripengine.cli import main; main(['run', '--help'], standalone_mode=False);"
+        "print(sorted(m for m in ('starlette', 'uvicorn', 'dripengine.report', 'dripengine.web')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip().endswith("[]"), result.stdout
 
 
 def test_console_script_end_to_end(tmp_path: Path) -> None:

@@ -13,11 +13,32 @@ import click
 from sqlalchemy.exc import OperationalError
 
 from dripengine import __version__
-from dripengine.cli.app import App
+from dripengine.cli.lazy import LazyGroup
 from dripengine.exceptions import DripError
 
+# Each command and where it lives, imported on first use (see :mod:`dripengine.cli.lazy`).
+COMMANDS = {
+    "init": "dripengine.cli.init:init",
+    "db": "dripengine.cli.db:db",
+    "leads": "dripengine.cli.leads:leads",
+    "recycle": "dripengine.cli.recycle:recycle",
+    "campaigns": "dripengine.cli.campaigns:campaigns",
+    "sla": "dripengine.cli.sla:sla",
+    "send-test": "dripengine.cli.authoring:send_test",
+    "run": "dripengine.cli.run:run",
+    "status": "dripengine.cli.status:status",
+    "serve": "dripengine.cli.serve:serve",
+    "events": "dripengine.cli.events:events",
+    "demo": "dripengine.cli.demo:demo",
+    "scoring": "dripengine.cli.scoring:scoring",
+    "suppress": "dripengine.cli.suppress:suppress",
+    "feedback": "dripengine.cli.feedback:feedback",
+    "stats": "dripengine.cli.stats:stats_command",
+    "report": "dripengine.cli.report_html:report_command",
+}
 
-class DripGroup(click.Group):
+
+class DripGroup(LazyGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -39,7 +60,7 @@ def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-@click.group(cls=DripGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=DripGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="drip")
 @click.option(
     "--config",
@@ -61,48 +82,11 @@ def main(ctx: click.Context, config_path: str | None, now: datetime | None) -> N
     Recycle lost leads into the campaign that fits why they came back, send the sequence that fits
     where they stand, and hand them back to sales when they are ready.
     """
+    from dripengine.cli.app import App
+
     app = App(config_path=config_path, now_override=now)
     ctx.obj = app
     ctx.call_on_close(app.close)
 
-
-def _register() -> None:
-    from dripengine.cli import authoring, campaigns, db, init, leads, recycle, run, sla, status
-
-    main.add_command(init.init)
-    main.add_command(db.db)
-    main.add_command(leads.leads)
-    main.add_command(recycle.recycle)
-    main.add_command(campaigns.campaigns)
-    main.add_command(sla.sla)
-    main.add_command(authoring.send_test)
-    main.add_command(run.run)
-    main.add_command(status.status)
-    from dripengine.cli import events, serve
-
-    main.add_command(serve.serve)
-    main.add_command(events.events)
-    from dripengine.cli import demo
-
-    main.add_command(demo.demo)
-    from dripengine.cli import scoring, suppress
-
-    main.add_command(scoring.scoring)
-    main.add_command(suppress.suppress)
-    campaigns.campaigns.add_command(authoring.preview)
-    campaigns.campaigns.add_command(authoring.simulate_command)
-    from dripengine.cli import feedback, scoring_review
-
-    main.add_command(feedback.feedback)
-    scoring.scoring.add_command(scoring_review.review_command)
-    from dripengine.cli import stats
-
-    main.add_command(stats.stats_command)
-    from dripengine.cli import report_html
-
-    main.add_command(report_html.report_command)
-
-
-_register()
 
 __all__ = ["main"]

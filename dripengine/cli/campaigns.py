@@ -11,13 +11,20 @@ from rich.table import Table
 from dripengine.campaigns import WEEKDAYS, Campaign, validate_campaigns
 from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
+from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, emit_rows, format_option
 from dripengine.exceptions import CampaignError, SLAError
 from dripengine.pauses import resume
 from dripengine.templates import check_templates
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy={
+        "preview": "dripengine.cli.authoring:preview",
+        "simulate": "dripengine.cli.authoring:simulate_command",
+    },
+)
 def campaigns() -> None:
     """Campaign files: check them, list them, show one."""
 

@@ -11,13 +11,14 @@ from rich.table import Table
 from sqlmodel import Session
 
 from dripengine.cli.app import App
+from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object
 from dripengine.explain import Explanation
 from dripengine.funnel import label
 from dripengine.queries import explain_score
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy={"review": "dripengine.cli.scoring_review:review_command"})
 def scoring() -> None:
     """Behaviour scoring: explain a lead's score; review how well scores predicted sales' verdicts."""
 
