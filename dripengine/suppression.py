@@ -21,6 +21,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dripengine.arrays import any_of
 from dripengine.models import Suppression
 
 SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
@@ -71,7 +72,7 @@ def suppressed(connection: Connection, emails: Iterable[str]) -> dict[str, Entry
         return {}
     found: dict[str, Entry] = {}
     query = select(SUPPRESSION.c.email, SUPPRESSION.c.reason, SUPPRESSION.c.created_at).where(
-        SUPPRESSION.c.email.in_(list(keys))
+        any_of(connection, SUPPRESSION.c.email, keys)
     )
     for stored, reason, created_at in connection.execute(query):
         email = keys[stored]

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from dripengine import suppression
+from dripengine.arrays import any_of, unnest, uses_arrays
 from dripengine.models import Enrollment, Event, Lead, Message, RecycleRecord, Suppression
 from dripengine.pauses import paused_ids
 from dripengine.sending.policy import CAP_PERIOD
@@ -117,12 +118,14 @@ class Batch:
 def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
     enrollments = [
         dict(r._mapping)
-        for r in connection.execute(select(ENROLLMENT).where(ENROLLMENT.c.id.in_(ids)))
+        for r in connection.execute(
+            select(ENROLLMENT).where(any_of(connection, ENROLLMENT.c.id, ids))
+        )
     ]
     lead_ids = sorted({e["lead_id"] for e in enrollments})
     leads = {
         r.id: dict(r._mapping)
-        for r in connection.execute(select(LEAD).where(LEAD.c.id.in_(lead_ids)))
+        for r in connection.execute(select(LEAD).where(any_of(connection, LEAD.c.id, lead_ids)))
     }
     emails = [lead["email"] for lead in leads.values()]
     suppressed = {  # plain and hashed (erased) entries alike
@@ -132,7 +135,7 @@ def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
     rounds = {e["id"]: e["round"] for e in enrollments}
     messages: dict[int, list[MessageRow]] = defaultdict(list)
     by_id: dict[int, MessageRow] = {}
-    query = select(*MESSAGE_ROW_COLUMNS).where(MESSAGE.c.enrollment_id.in_(list(rounds)))
+    query = select(*MESSAGE_ROW_COLUMNS).where(any_of(connection, MESSAGE.c.enrollment_id, rounds))
     for r in connection.execute(query):
         if r.round == rounds[r.enrollment_id]:
             row = MessageRow(*r)
@@ -141,7 +144,7 @@ def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
     engaged: dict[int, set[tuple[str, str]]] = defaultdict(set)
     if by_id:
         events = select(EVENT.c.message_id, EVENT.c.type).where(
-            EVENT.c.message_id.in_(list(by_id)),
+            any_of(connection, EVENT.c.message_id, by_id),
             EVENT.c.type.in_(list(CONDITION_FOR_EVENT)),
             EVENT.c.machine.is_(False),
         )
@@ -151,7 +154,7 @@ def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
             engaged[row.enrollment_id].add((row.step_id, CONDITION_FOR_EVENT[kind]))
     recent: dict[int, list[datetime]] = defaultdict(list)
     sends = select(MESSAGE.c.lead_id, MESSAGE.c.created_at).where(
-        MESSAGE.c.lead_id.in_(lead_ids),
+        any_of(connection, MESSAGE.c.lead_id, lead_ids),
         MESSAGE.c.created_at > now - CAP_PERIOD,
         MESSAGE.c.status.in_(list(DELIVERED)),
     )
@@ -160,7 +163,7 @@ def load(connection: Connection, ids: Sequence[int], now: datetime) -> Batch:
     recycles: dict[int, dict[str, Any]] = {}
     latest = select(
         RECYCLE.c.lead_id, RECYCLE.c.from_stage, RECYCLE.c.reason, RECYCLE.c.at, RECYCLE.c.id
-    ).where(RECYCLE.c.lead_id.in_(lead_ids))
+    ).where(any_of(connection, RECYCLE.c.lead_id, lead_ids))
     for record in connection.execute(latest):
         known = recycles.get(record.lead_id)
         if known is None or (record.at, record.id) > (known["at"], known["id"]):
@@ -177,16 +180,29 @@ def insert_messages(
     """
     if not rows:
         return {}
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if uses_arrays(connection) else sqlite
+    returning = (MESSAGE.c.id, MESSAGE.c.enrollment_id, MESSAGE.c.round, MESSAGE.c.step_id)
+    if uses_arrays(connection):
+        # ``INSERT … SELECT unnest(…), … ON CONFLICT DO NOTHING RETURNING …``: one statement,
+        # one array a column (see :mod:`dripengine.arrays`)
+        columns = list(rows[0])
+        statement = (
+            postgresql.insert(MESSAGE)
+            .from_select(columns, unnest(MESSAGE, columns, rows))
+            .on_conflict_do_nothing(index_elements=["enrollment_id", "round", "step_id"])
+            .returning(*returning)
+        )
+        result = connection.execute(statement)
+        return {(r.enrollment_id, r.round, r.step_id): r.id for r in result}
     statement = (
         dialect.insert(MESSAGE)
         .on_conflict_do_nothing(index_elements=["enrollment_id", "round", "step_id"])
-        .returning(MESSAGE.c.id, MESSAGE.c.enrollment_id, MESSAGE.c.round, MESSAGE.c.step_id)
+        .returning(*returning)
     )
     # One executemany: SQLAlchemy's "insertmanyvalues" turns it into multi-row ``INSERT … VALUES
-    # (…), (…) ON CONFLICT DO NOTHING RETURNING …`` statements on SQLite (≥ 3.35) and PostgreSQL,
-    # paged to stay under each driver's bound-parameter limit. A row skipped by the conflict
-    # returns nothing; the rows that did go in are matched by their key, not by their position.
+    # (…), (…) ON CONFLICT DO NOTHING RETURNING …`` statements (SQLite ≥ 3.35), paged to stay
+    # under the bound-parameter limit. A row skipped by the conflict returns nothing; the rows
+    # that did go in are matched by their key, not by their position.
     result = connection.execute(statement, rows)
     return {(r.enrollment_id, r.round, r.step_id): r.id for r in result}
 
@@ -206,6 +222,17 @@ def update_rows(
     for row in rows:
         groups[tuple(sorted(k for k in row if k != "id"))].append(row)
     for columns, group in groups.items():
+        if uses_arrays(connection) and len({r["id"] for r in group}) == len(group):
+            # ``UPDATE table SET c = v.c … FROM (SELECT unnest(:ids) AS id, …) v WHERE id = v.id``:
+            # the whole group in one statement (see :mod:`dripengine.arrays`). A row named twice
+            # takes the per-row path below: there the second update sees the first one's result.
+            values = unnest(table, ["id", *columns], group).subquery("v")
+            condition = table.c.id == values.c.id
+            if where_status is not None:
+                condition = condition & (table.c.status == where_status)
+            statement = update(table).where(condition).values({c: values.c[c] for c in columns})
+            connection.execute(statement)
+            continue
         condition = table.c.id == bindparam("_id")
         if where_status is not None:
             condition = condition & (table.c.status == where_status)
