@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
+import socket
+import struct
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dripengine.testing import SendGridStandIn
+from dripengine.testing import SendGridStandIn, sendgrid_standin
 from dripengine.testing.sendgrid_standin import MAX_BODY_BYTES, RESERVED_HEADERS
 
 NOW = 1_800_000_000.0
@@ -336,3 +340,272 @@ def test_stop_ends_idle_kept_alive_connections() -> None:
     with pytest.raises(RuntimeError):
         _ = standin.url
     assert url.startswith("http://127.0.0.1:")
+
+
+# -- the server itself: raw sockets, where http.client would hide what the stand-in does -----
+
+
+def connect(standin: SendGridStandIn, timeout: float = 10) -> socket.socket:
+    host, port = standin.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=timeout)
+
+
+def raw_request(
+    standin: SendGridStandIn,
+    body: bytes,
+    *,
+    method: str = "POST",
+    headers: tuple[str, ...] = (),
+    length: int | None = None,
+) -> bytes:
+    lines = [
+        f"{method} /v3/mail/send HTTP/1.1",
+        "Host: standin",
+        f"Authorization: Bearer {standin.api_key}",
+        "Content-Type: application/json",
+        *headers,
+    ]
+    if not any(h.lower().startswith("transfer-encoding") for h in headers):
+        lines.append(f"Content-Length: {len(body) if length is None else length}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def read_response(stream: Any) -> tuple[int, dict[str, str], bytes]:
+    """One response from a ``sock.makefile("rb")`` (shared across pipelined responses)."""
+    status_line = stream.readline()
+    if not status_line:
+        raise ConnectionError("closed without an answer")
+    status = int(status_line.split()[1])
+    headers: dict[str, str] = {}
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("latin-1").partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, stream.read(int(headers.get("content-length", 0)))
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def wait_until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_pipelined_requests_are_answered_in_order_on_one_connection(
+    sendgrid: SendGridStandIn,
+) -> None:
+    bodies = [json.dumps(payload(custom_args={"drip_uid": f"m-{i}"})).encode() for i in range(5)]
+    bodies[2] = b"{not json"
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(b"".join(raw_request(sendgrid, body) for body in bodies))
+        answers = [read_response(stream) for _ in bodies]
+    assert [status for status, _, _ in answers] == [202, 202, 400, 202, 202]
+    ids = [headers["x-message-id"] for status, headers, _ in answers if status == 202]
+    assert ids == [a.message_id for a in sendgrid.accepted]
+    assert sendgrid.custom_arg_values("drip_uid") == ["m-0", "m-1", "m-3", "m-4"]
+    assert sendgrid.connections == 1
+
+
+def test_pipelined_requests_each_pay_the_request_latency(sendgrid: SendGridStandIn) -> None:
+    sendgrid.set_latency(per_request=0.05)
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        started = time.perf_counter()
+        sock.sendall(raw_request(sendgrid, json.dumps(payload()).encode()) * 3)
+        assert [read_response(stream)[0] for _ in range(3)] == [202] * 3
+        assert time.perf_counter() - started >= 0.15  # one after the other, as SendGrid would
+
+
+@pytest.mark.parametrize("how", ["fin", "rst"])
+def test_a_client_gone_mid_body_is_forgotten_quietly(
+    sendgrid: SendGridStandIn, capfd: pytest.CaptureFixture[str], how: str
+) -> None:
+    sock = connect(sendgrid)
+    sock.sendall(raw_request(sendgrid, b'{"personalizations": [', length=10_000))
+    wait_until(lambda: sendgrid.requests == 1)  # it is reading the body
+    if how == "rst":
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+    time.sleep(0.1)
+    client = Client(sendgrid)
+    try:
+        assert client.post(payload())[0] == 202
+    finally:
+        client.close()
+    assert len(sendgrid.accepted) == 1
+    assert capfd.readouterr() == ("", "")  # no traceback, no log line
+
+
+def test_stop_cuts_connections_in_every_state_and_no_thread_outlives_it() -> None:
+    standin = SendGridStandIn().start()
+    port = int(standin.url.rsplit(":", 1)[1])
+    try:
+        idle = connect(standin)  # kept alive after an answer
+        with idle.makefile("rb") as stream:
+            idle.sendall(raw_request(standin, json.dumps(payload()).encode()))
+            assert read_response(stream)[0] == 202
+        mid_body = connect(standin)
+        mid_body.sendall(raw_request(standin, b"{", length=1000))
+        wait_until(lambda: standin.requests == 2)
+        standin.slow(seconds=30)
+        sleeping = connect(standin)
+        sleeping.sendall(raw_request(standin, json.dumps(payload()).encode()))
+        wait_until(lambda: standin.requests == 3)
+        silent = connect(standin)  # connected, nothing sent
+        wait_until(lambda: standin.connections == 4)
+    finally:
+        started = time.perf_counter()
+        standin.stop()
+        stopped = time.perf_counter() - started
+    assert stopped < 2  # not the 30 s sleep, nor the 60 s idle timeout
+    assert not [t for t in threading.enumerate() if t.name == "sendgrid-standin"]
+    for sock in (idle, mid_body, sleeping, silent):
+        assert closed_by_server(sock)
+        sock.close()
+    assert len(standin.accepted) == 1
+    standin.stop()  # twice is fine
+    with pytest.raises(ConnectionRefusedError):  # the listening socket is closed too
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+def test_200_connections_pay_their_latency_concurrently(sendgrid: SendGridStandIn) -> None:
+    sendgrid.set_latency(per_request=0.05, per_connection=0.1)
+    host, port = sendgrid.url.removeprefix("http://").split(":")
+    data = raw_request(sendgrid, json.dumps(payload()).encode())
+
+    async def one() -> int:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(data)
+        status = int((await reader.readline()).split()[1])
+        writer.close()
+        await writer.wait_closed()
+        return status
+
+    async def all_at_once() -> list[int]:
+        return await asyncio.gather(*(one() for _ in range(200)))
+
+    started = time.perf_counter()
+    statuses = asyncio.run(all_at_once())
+    elapsed = time.perf_counter() - started
+    assert statuses == [202] * 200
+    assert elapsed < 2.0  # 200 x (50 + 100) ms one after the other would be 30 s
+    assert sendgrid.connections == 200 and len(sendgrid.accepted) == 200
+
+
+def test_idle_connections_are_closed_after_idle_timeout() -> None:
+    with SendGridStandIn(idle_timeout=0.2) as standin:
+        kept = connect(standin)
+        with kept, kept.makefile("rb") as stream:
+            kept.sendall(raw_request(standin, json.dumps(payload()).encode()))
+            assert read_response(stream)[0] == 202
+            started = time.perf_counter()
+            assert closed_by_server(kept)
+            assert 0.15 <= time.perf_counter() - started < 2
+        with connect(standin) as silent:
+            started = time.perf_counter()
+            assert closed_by_server(silent)
+            assert 0.15 <= time.perf_counter() - started < 2
+        with connect(standin) as slow_body:  # idle mid-body counts too
+            slow_body.sendall(raw_request(standin, b"{", length=100))
+            assert closed_by_server(slow_body)
+        assert standin.accepted and len(standin.accepted) == 1
+
+
+def test_connection_close_is_honoured(sendgrid: SendGridStandIn) -> None:
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        body = json.dumps(payload()).encode()
+        sock.sendall(raw_request(sendgrid, body, headers=("Connection: close",)))
+        status, headers, _ = read_response(stream)
+        assert status == 202 and headers["connection"] == "close"
+        assert closed_by_server(sock)
+
+
+def test_a_half_closed_client_still_gets_its_answer(sendgrid: SendGridStandIn) -> None:
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(raw_request(sendgrid, json.dumps(payload()).encode()))
+        sock.shutdown(socket.SHUT_WR)
+        assert read_response(stream)[0] == 202
+        assert closed_by_server(sock)
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
+def test_other_methods_get_405_and_the_connection_stays_usable(
+    sendgrid: SendGridStandIn, method: str
+) -> None:
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(raw_request(sendgrid, b'{"a": 1}', method=method))
+        status, _, body = read_response(stream)
+        assert status == 405 and json.loads(body)["errors"][0]["message"] == "Method Not Allowed"
+        sock.sendall(raw_request(sendgrid, json.dumps(payload()).encode()))
+        assert read_response(stream)[0] == 202
+
+
+@pytest.mark.parametrize("method", ["HEAD", "OPTIONS"])
+def test_unsupported_methods_get_501_and_close(sendgrid: SendGridStandIn, method: str) -> None:
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(raw_request(sendgrid, b"", method=method))
+        status, headers, _ = read_response(stream)
+        assert status == 501 and headers["connection"] == "close"
+
+
+def test_expect_100_continue_is_answered(sendgrid: SendGridStandIn) -> None:
+    body = json.dumps(payload()).encode()
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(
+            raw_request(sendgrid, b"", headers=("Expect: 100-continue",), length=len(body))
+        )
+        assert read_response(stream)[0] == 100
+        sock.sendall(body)
+        assert read_response(stream)[0] == 202
+
+
+def test_a_malformed_request_gets_400_and_is_closed(
+    sendgrid: SendGridStandIn, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(b"this is not HTTP\r\n\r\n")
+        status, headers, _ = read_response(stream)
+        assert status == 400 and headers["connection"] == "close"
+        assert closed_by_server(sock)
+    assert capfd.readouterr() == ("", "")
+
+
+def test_a_chunked_body_is_read_and_limited_like_any_other(
+    sendgrid: SendGridStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = json.dumps(payload()).encode()
+    chunked = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (body[:10], body[10:])) + b"0\r\n\r\n"
+    request = raw_request(sendgrid, chunked, headers=("Transfer-Encoding: chunked",))
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(request)
+        assert read_response(stream)[0] == 202
+        monkeypatch.setattr(sendgrid_standin, "MAX_BODY_BYTES", len(body) - 1)
+        sock.sendall(request)
+        status, headers, _ = read_response(stream)
+        assert status == 413 and headers["connection"] == "close"
+        assert closed_by_server(sock)
+    assert len(sendgrid.accepted) == 1
+
+
+def test_a_declared_body_over_the_limit_is_drained_not_kept(
+    sendgrid: SendGridStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sendgrid_standin, "MAX_BODY_BYTES", 1000)
+    reads: list[tuple[int, bytes | None]] = []
+    body = sendgrid_standin._Connection._body
+
+    async def spy(self: Any, limit: int) -> bytes | None:
+        reads.append((limit, result := await body(self, limit)))
+        return result
+
+    monkeypatch.setattr(sendgrid_standin._Connection, "_body", spy)
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(raw_request(sendgrid, b" " * 5000))
+        status, headers, _ = read_response(stream)
+    assert status == 413 and headers["connection"] == "close"
+    assert reads == [(-1, None)]  # told by Content-Length: read to the end, nothing kept
