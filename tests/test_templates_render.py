@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jinja2 import StrictUndefined
 
 import dripengine.templates.compile as compile_module
@@ -392,3 +394,31 @@ def test_production_rendering_prints_nothing_for_an_unknown_field(templates: Pat
     name = write(templates, "x.mjml", page("<mj-text>Hi {{ lead.nickname }}!</mj-text>"))
     email = TemplateEngine(templates).render(name, context(), subject="s")
     assert "Hi !" in email.html
+
+
+def _one_line_reference(text: str) -> str:
+    """one_line as first written: every character looked at (the fast path must agree)."""
+    import re
+    import unicodedata
+
+    cleaned = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in text
+        if unicodedata.category(c) != "Cf" or c in "\u200d"
+    )
+    return re.sub(r"\s+", " ", cleaned).strip()
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            list("ab \t\n\r\x0b\x0c\x00\x1f\x7f\x85\xa0\u2028\u2029\u200b\u200d\u2060é")
+        )
+        | st.characters(),
+        max_size=60,
+    )
+)
+def test_one_line_agrees_with_looking_at_every_character(text: str) -> None:
+    from dripengine.templates.text import one_line
+
+    assert one_line(text) == _one_line_reference(text)

@@ -97,7 +97,7 @@ class TemplateEngine:
 
     def _build(self, env: jinja2.Environment, compiled: CompiledSource, part: Part) -> Template:
         try:
-            return env.from_string(part.source)
+            return _flat_globals(env.from_string(part.source))
         except jinja2.TemplateSyntaxError as exc:
             raise _mapped(exc, compiled, part, exc.lineno) from None
 
@@ -106,7 +106,8 @@ class TemplateEngine:
         if template is None:
             if len(self._subjects) >= SUBJECT_CACHE:
                 self._subjects.clear()
-            template = self._subjects[subject] = self._text.from_string(subject)
+            template = self._text.from_string(subject)
+            self._subjects[subject] = template = _flat_globals(template)
         return template
 
     def render(
@@ -160,6 +161,18 @@ class TemplateEngine:
             text=text,
             links=tuple(links.links),
         )
+
+
+def _flat_globals(template: Template) -> Template:
+    """``template`` with its globals in one plain dict instead of Jinja's ``ChainMap``.
+
+    Jinja keeps a template's globals as ``ChainMap(template's, environment's)`` and copies and
+    iterates that map on every ``render()``: a quarter of the CPU of rendering one email (four
+    renders: HTML, text, preheader, subject) went there. Our environments' globals are complete
+    before any template is built and never change afterwards, so one flat copy is the same.
+    """
+    template.globals = dict(template.globals)
+    return template
 
 
 def _run(template: Template, context: dict[str, Any], compiled: CompiledSource, part: Part) -> str:

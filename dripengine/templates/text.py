@@ -23,6 +23,7 @@ _CONFIG = ParserConfig(display_links=True)
 _MD_LINK = re.compile(r"\[([^\[\]\n]*)\]\(([^()\s]+)\)")
 _BLANKS = re.compile(r"\n{3,}")
 _SPACE = re.compile(r"\s+")
+_BREAKS = str.maketrans(dict.fromkeys("\t\n\x0b\x0c\r", " "))  # control characters (Cc) -> space
 
 
 def _link(match: re.Match[str]) -> str:
@@ -62,6 +63,8 @@ def html_to_text(html: str) -> str:
 
 def one_line(text: str) -> str:
     """No control characters, no line breaks, whitespace collapsed, trimmed."""
+    if not text.isprintable():
+        text = text.translate(_BREAKS)  # the usual case (line breaks) without the loop below
     if text.isprintable():
         return _SPACE.sub(" ", text).strip()
     cleaned = "".join(
