@@ -1,6 +1,7 @@
 """Migrations keep every row, and the shipped revisions match the models."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -69,3 +70,15 @@ def test_sqlite_connection_settings(tmp_path) -> None:  # type: ignore[no-untype
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+
+
+def test_the_head_revision_the_code_checks_against_is_alembics() -> None:
+    from dripengine.db import scripts_head
+
+    assert head_revision() == scripts_head(), "update HEAD_REVISION in dripengine/db.py"
+
+
+def test_current_revision_of_a_database_without_the_version_table(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert current_revision(engine) is None
+    engine.dispose()
