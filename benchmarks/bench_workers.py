@@ -12,6 +12,11 @@ connection; a fresh stand-in and a fresh, identical database for each run.
 (Python imports, loading the campaigns) included, the same for both. Every email is checked as sent
 exactly once from the database afterwards. Target ratio ≥ 1.6x. ``--quick``: 600 emails.
 PostgreSQL only (SQLite has one writer); skipped without a server URL.
+
+Each run also reads the machine's busy CPU time (``/proc/stat``, all cores: the workers, the
+stand-in, PostgreSQL and anything else running) and says how many cores were busy. When the pair
+keeps every core busy, 2 workers cannot beat 1 by more than ``cores * T1 / CPU2`` (``T1`` the one
+worker's wall time, ``CPU2`` the CPU seconds the pair's run used): ``cpu_ceiling_ratio`` in the line.
 """
 
 from __future__ import annotations
@@ -49,8 +54,21 @@ def drip_folder(ctx: Context) -> Path:
     return target
 
 
-def drain(folder: Path, db_url: str, url: str, key: str, workers: int) -> float:
-    """Seconds for ``workers`` processes started together to drain everything due."""
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds all cores have spent busy since boot (``/proc/stat``); None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(
+    folder: Path, db_url: str, url: str, key: str, workers: int
+) -> tuple[float, float | None]:
+    """Seconds for ``workers`` processes started together to drain everything due, and the busy
+    CPU seconds of the whole machine meanwhile (None where ``/proc/stat`` is not there)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIP_", "SENDGRID_"))}
     env.update(
         DRIP_DATABASE_URL=db_url,
@@ -62,6 +80,7 @@ def drain(folder: Path, db_url: str, url: str, key: str, workers: int) -> float:
     )
     command = [sys.executable, "-m", "dripengine", "--now", NOW.isoformat(), "run", "--once"]
     logs = [folder / f"worker-{workers}-{n}.log" for n in range(workers)]
+    cpu_before = busy_cpu_seconds()
     started = time.perf_counter()
     processes = []
     for log in logs:
@@ -77,18 +96,21 @@ def drain(folder: Path, db_url: str, url: str, key: str, workers: int) -> float:
                 p.kill()
                 p.wait()
     seconds = time.perf_counter() - started
+    cpu_after = busy_cpu_seconds()
     if any(codes):
         output = "\n".join(log.read_text()[-2000:] for log in logs)
         raise RuntimeError(f"workers exited {codes}:\n{output}")
-    return seconds
+    cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+    return seconds, cpu
 
 
-def one_run(ctx: Context, folder: Path, count: int, workers: int) -> float:
+def one_run(ctx: Context, folder: Path, count: int, workers: int) -> tuple[float, float | None]:
+    """Emails a second, and the machine's busy CPU seconds during the run."""
     with postgres_engine(ctx, f"workers{workers}") as engine:
         populate(engine, count)
         db_url = engine.url.render_as_string(hide_password=False)
         with standin_process(per_request=0.05, per_connection=0.1) as (url, key):
-            seconds = drain(folder, db_url, url, key, workers)
+            seconds, cpu = drain(folder, db_url, url, key, workers)
         with engine.connect() as connection:
             sent = connection.execute(
                 select(func.count(), func.count(func.distinct(MESSAGE.c.enrollment_id))).where(
@@ -98,7 +120,7 @@ def one_run(ctx: Context, folder: Path, count: int, workers: int) -> float:
         engine.dispose()
     if tuple(sent) != (count, count):
         raise RuntimeError(f"{workers} worker(s): {sent[0]} sent to {sent[1]} of {count}")
-    return count / seconds
+    return count / seconds, cpu
 
 
 def run(ctx: Context) -> Iterable[dict[str, Any]]:
@@ -107,8 +129,20 @@ def run(ctx: Context) -> Iterable[dict[str, Any]]:
         return
     count = ctx.size(6_000, 600)
     folder = drip_folder(ctx)
-    one = one_run(ctx, folder, count, 1)
-    two = one_run(ctx, folder, count, 2)
+    one, cpu_one = one_run(ctx, folder, count, 1)
+    two, cpu_two = one_run(ctx, folder, count, 2)
+    cores = os.cpu_count() or 1
+    machine: dict[str, Any] = {"cores": cores}
+    if cpu_one is not None and cpu_two is not None:
+        wall_one, wall_two = count / one, count / two
+        machine.update(
+            cpu_s={"1_worker": round(cpu_one, 2), "2_workers": round(cpu_two, 2)},
+            cores_busy={
+                "1_worker": round(cpu_one / wall_one, 2),
+                "2_workers": round(cpu_two / wall_two, 2),
+            },
+            cpu_ceiling_ratio=round(cores * wall_one / cpu_two, 2),
+        )
     yield compared(
         "workers.postgres.2_vs_1",
         two,
@@ -121,4 +155,5 @@ def run(ctx: Context) -> Iterable[dict[str, Any]]:
         timing="wall time from starting the processes to the last exit (start-up included)",
         target_ratio=TARGET_RATIO,
         meets_target=two / one >= TARGET_RATIO,
+        **machine,
     )
