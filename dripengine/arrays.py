@@ -13,8 +13,9 @@ parameter instead, so the statement text is the same for every batch:
   ``UPDATE … FROM`` or an ``INSERT … SELECT`` consumes in one statement (PostgreSQL walks several
   ``unnest`` calls in one select list in step).
 
-Measured on the dispatcher's path (200 rows, client CPU, ``/tmp``-free micro-benchmark described in
-``benchmarks/README.md``): a ``SELECT … IN`` 4.0 → 2.2 ms, an ``UPDATE`` per row 6.6 → 4.9 ms.
+Measured on PostgreSQL 15 over loopback, client CPU for 200 rows (mean of 30, one transaction
+each): ``SELECT * FROM enrollment WHERE id IN (…)`` 4.0 ms, ``= ANY(:ids)`` 2.2 ms; seven columns
+updated by ``executemany`` 6.6 ms, by ``UPDATE … FROM unnest(…)`` 4.9 ms.
 SQLite keeps the portable forms: it has no arrays, and it runs in-process, where there is no
 parsing or round trip to save.
 """
