@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.client
 import json
 import socket
@@ -609,3 +610,84 @@ def test_a_declared_body_over_the_limit_is_drained_not_kept(
         status, headers, _ = read_response(stream)
     assert status == 413 and headers["connection"] == "close"
     assert reads == [(-1, None)]  # told by Content-Length: read to the end, nothing kept
+
+
+VALID = json.dumps(payload()).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [  # what Python's json.loads took: the payload is valid but for a field nothing checks
+        VALID[:-1] + b', "batch_id": NaN}',
+        VALID[:-1] + b', "batch_id": -Infinity}',
+        VALID[:-1] + b', "batch_id": "\\ud800"}',  # a lone surrogate is no Unicode text
+        b"[" * 5000 + b"]" * 5000,  # json.loads raised RecursionError: no answer at all
+        VALID[:-1] + b', "batch_id": "\xff"}',  # not UTF-8 (a 400 before too)
+    ],
+)
+def test_what_is_not_json_is_a_400_and_the_connection_stays_usable(
+    sendgrid: SendGridStandIn, client: Client, raw: bytes
+) -> None:
+    status, _, answer = client.post(None, raw=raw)
+    assert status == 400
+    assert answer == {"errors": [{"message": "Bad Request", "field": None, "help": None}]}
+    assert sendgrid.accepted == []
+    assert client.post(payload())[0] == 202
+
+
+def test_a_request_asking_to_upgrade_is_answered_as_http_and_reading_goes_on(
+    sendgrid: SendGridStandIn,
+) -> None:
+    body = json.dumps(payload()).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    upgrade = ("Connection: Upgrade", "Upgrade: h2c")
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(
+            raw_request(sendgrid, body, headers=upgrade)
+            + raw_request(sendgrid, chunked, headers=(*upgrade, "Transfer-Encoding: chunked"))
+            + raw_request(sendgrid, b"", method="GET", headers=upgrade)
+            + raw_request(sendgrid, body)
+        )
+        assert [read_response(stream)[0] for _ in range(4)] == [202, 202, 405, 202]
+    assert len(sendgrid.accepted) == 3
+
+
+@pytest.mark.parametrize(
+    ("request_line", "headers", "status"),
+    [
+        ("POST /v3/mail/send HTTP/1.1", "", 400),  # no Host
+        ("BREW /v3/mail/send HTTP/1.1", "Host: standin\r\n", 501),  # a method llhttp does not know
+        ("POST /v3/mail/send HTTP/1.1", "Host: standin\r\nTransfer-Encoding: gzip\r\n", 501),
+        ("CONNECT standin:443 HTTP/1.1", "Host: standin\r\n", 501),
+    ],
+)
+def test_requests_it_cannot_serve_are_refused_and_closed(
+    sendgrid: SendGridStandIn, request_line: str, headers: str, status: int
+) -> None:
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(f"{request_line}\r\n{headers}Content-Length: 0\r\n\r\n".encode())
+        answer, answer_headers, _ = read_response(stream)
+        assert answer == status and answer_headers["connection"] == "close"
+        assert closed_by_server(sock)
+
+
+def test_http_1_0_is_answered_then_closed(sendgrid: SendGridStandIn) -> None:
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        request = raw_request(
+            sendgrid, json.dumps(payload()).encode(), headers=("Connection: keep-alive",)
+        )
+        sock.sendall(request.replace(b"HTTP/1.1", b"HTTP/1.0", 1))
+        status, headers, _ = read_response(stream)
+        assert status == 202 and headers["connection"] == "close"
+        assert closed_by_server(sock)
+
+
+def test_a_head_still_unfinished_past_16_kib_is_a_431(sendgrid: SendGridStandIn) -> None:
+    with connect(sendgrid) as sock, sock.makefile("rb") as stream:
+        sock.sendall(b"POST /v3/mail/send HTTP/1.1\r\nHost: standin\r\n")
+        with contextlib.suppress(OSError):  # it closes while we still send
+            for _ in range(400):  # more than one read's worth, should reads run together
+                sock.sendall(b"X-Padding: " + b"a" * 1000 + b"\r\n")
+                time.sleep(0.001)
+        status, headers, _ = read_response(stream)
+        assert status == 431 and headers["connection"] == "close"
