@@ -205,6 +205,24 @@ def test_by_week_mondays(history: Engine) -> None:
     assert weeks["2026-11-16"]["sent"] == 2 and weeks["2026-11-16"]["requalified"] == 2
 
 
+@pytest.mark.parametrize("since", [None, 12])
+@pytest.mark.parametrize("campaign", [None, A])
+def test_the_reports_one_pass_gives_the_three_email_views(
+    history: Engine, since: int | None, campaign: str | None
+) -> None:
+    window = stats.Window(NOW, None if since is None else day(since))
+    with history.connect() as connection:
+        views = stats.email_views(connection, window, campaign)
+        for rows, by in (
+            (views.campaigns, "campaign"),
+            (views.steps, "step"),
+            (views.weeks, "week"),
+        ):
+            expected = [r.as_dict() for r in stats.read(connection, by, window, campaign)]
+            assert [r.as_dict() for r in rows] == expected, by
+            assert expected or (since and campaign)  # the history has rows to compare
+
+
 def test_by_reason_is_the_closed_loop(history: Engine) -> None:
     reasons = {r["reason"]: r for r in read(history, "reason")}
     assert reasons["no_budget"] == {

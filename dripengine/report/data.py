@@ -66,12 +66,13 @@ def collect(engine: Engine, window: stats.Window, campaign: str | None = None) -
     """Every view the report needs, in one connection (one consistent read on PostgreSQL's
     default isolation per query; SQLite's WAL gives each query its snapshot)."""
     with engine.connect() as connection:
+        emails = stats.email_views(connection, window, campaign)  # one pass for all three
         return ReportData(
             window=window,
             campaign=campaign,
-            campaigns=stats.by_campaign(connection, window, campaign),
+            campaigns=emails.campaigns,
             funnel_by_campaign=stats.funnel(connection, window, "campaign", campaign),
             funnel_by_reason=stats.funnel(connection, window, "reason", campaign),
-            weeks=stats.by_week(connection, window, campaign),
-            steps=stats.by_step(connection, window, campaign),
+            weeks=emails.weeks,
+            steps=emails.steps,
         )
