@@ -20,8 +20,8 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from dripengine import upsert
 from dripengine.breaker import CHECK_SECONDS, check_breakers
 from dripengine.config import Settings
 from dripengine.handoff_delivery import deliver_pending
@@ -136,9 +136,10 @@ class Daemon:
             "failed": self.totals.failed,
         }
         with self.dispatcher.engine.begin() as connection:
-            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
             if started:
-                connection.execute(dialect.insert(WORKER).values(values).on_conflict_do_nothing())
+                connection.execute(
+                    upsert.insert(connection, WORKER).values(values).on_conflict_do_nothing()
+                )
                 return
             changes = {"heartbeat_at": now, "sent": self.totals.sent, "failed": self.totals.failed}
             if stopped:

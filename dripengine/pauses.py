@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select, Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dripengine import upsert
 from dripengine.models import CampaignPause
 
 PAUSE: Table = CampaignPause.__table__  # type: ignore[attr-defined]
@@ -54,8 +54,9 @@ def resumed(connection: Connection) -> dict[str, datetime]:
 
 def pause(connection: Connection, campaign_id: str, reason: str, now: datetime) -> None:
     """Pause ``campaign_id`` (again); a pause already in place keeps its own reason and time."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(PAUSE).values(campaign_id=campaign_id, reason=reason, paused_at=now)
+    statement = upsert.insert(connection, PAUSE).values(
+        campaign_id=campaign_id, reason=reason, paused_at=now
+    )
     connection.execute(
         statement.on_conflict_do_update(
             index_elements=["campaign_id"],

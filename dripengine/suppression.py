@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from dripengine import upsert
 from dripengine.arrays import any_of
 from dripengine.models import Suppression
 
@@ -98,9 +98,8 @@ def add(
     note: str | None = None,
 ) -> bool:
     """Suppress ``stored`` (an address or a hashed form); False when it already was."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     statement = (
-        dialect.insert(SUPPRESSION)
+        upsert.insert(connection, SUPPRESSION)
         .values(email=stored, reason=reason, source=source, note=note, created_at=now)
         .on_conflict_do_nothing(index_elements=["email"])
         .returning(SUPPRESSION.c.id)

@@ -27,10 +27,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from dripengine import suppression
+from dripengine import suppression, upsert
 from dripengine.breaker import check_breakers
 from dripengine.clock import Clock
 from dripengine.config import Settings
@@ -640,9 +639,7 @@ def _event_row(m: _Matched, now: datetime) -> dict[str, Any]:
 
 
 def _insert_ignoring_duplicates(connection: Connection, table: Table) -> Any:
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
+    return upsert.insert(connection, table).on_conflict_do_nothing()
 
 
 def _provider_id(value: str) -> str:

@@ -16,10 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from dripengine import suppression
+from dripengine import suppression, upsert
 from dripengine.arrays import any_of, unnest, uses_arrays
 from dripengine.models import Enrollment, Event, Lead, Message, RecycleRecord, Suppression
 from dripengine.pauses import paused_ids
@@ -180,14 +179,13 @@ def insert_messages(
     """
     if not rows:
         return {}
-    dialect = postgresql if uses_arrays(connection) else sqlite
     returning = (MESSAGE.c.id, MESSAGE.c.enrollment_id, MESSAGE.c.round, MESSAGE.c.step_id)
     if uses_arrays(connection):
         # ``INSERT … SELECT unnest(…), … ON CONFLICT DO NOTHING RETURNING …``: one statement,
         # one array a column (see :mod:`dripengine.arrays`)
         columns = list(rows[0])
         statement = (
-            postgresql.insert(MESSAGE)
+            upsert.insert(connection, MESSAGE)
             .from_select(columns, unnest(MESSAGE, columns, rows))
             .on_conflict_do_nothing(index_elements=["enrollment_id", "round", "step_id"])
             .returning(*returning)
@@ -195,7 +193,7 @@ def insert_messages(
         result = connection.execute(statement)
         return {(r.enrollment_id, r.round, r.step_id): r.id for r in result}
     statement = (
-        dialect.insert(MESSAGE)
+        upsert.insert(connection, MESSAGE)
         .on_conflict_do_nothing(index_elements=["enrollment_id", "round", "step_id"])
         .returning(*returning)
     )
