@@ -337,3 +337,30 @@ def test_a_complaint_past_the_breaker_pauses_the_campaign(engine: Engine, sent: 
 def test_an_open_does_not_run_the_breaker(engine: Engine, sent: Any) -> None:
     engagement, clock, message = sent
     assert engagement.ingest([_event(v.OPEN, message, clock.now())]).paused == []
+
+
+@pytest.mark.parametrize("x_message_id", ["W86EgYT6SQKk0lRflfLRsA", "14c5d75ce93.dfd.64b469"])
+def test_an_event_without_our_uid_is_matched_by_the_x_message_id_whole(
+    engine: Engine, sent: Any, x_message_id: str
+) -> None:
+    """SendGrid's sg_message_id is `<X-Message-Id>.filter…`; the parser cuts `.filter…` off. Older
+    X-Message-Ids hold dots themselves, so the id is matched whole, not cut at its first dot."""
+    from dripengine.engagement.sendgrid_events import parse_event
+
+    engagement, clock, message = sent
+    with engine.begin() as connection:
+        connection.execute(
+            update(Message.__table__).values(provider_message_id=x_message_id)  # type: ignore[attr-defined]
+        )
+    item = {
+        "event": "open",
+        "email": "jane@acme.example",
+        "timestamp": int(clock.now().timestamp()),
+        "sg_event_id": f"ev-{x_message_id}",
+        "sg_message_id": f"{x_message_id}.filterdrecv-p3mdgm1-5d8f9fd5f7-2.0",
+    }
+    event = parse_event(item)
+    assert event is not None and event.message_uid is None
+    engagement.ingest([event])
+    (stored,) = [e for e in _all(engine, Event) if e.type == v.OPEN]
+    assert stored.message_id == message.id

@@ -145,10 +145,8 @@ class Engagement:
 
     def _match(self, connection: Connection, events: Sequence[IncomingEvent]) -> list[_Matched]:
         uids = {e.message_uid for e in events if e.message_uid}
-        provider_ids = {
-            _provider_id(e.provider_message_id)
-            for e in events
-            if not e.message_uid and e.provider_message_id
+        provider_ids = {  # as the parser left them: the X-Message-Id our send was answered with
+            e.provider_message_id for e in events if not e.message_uid and e.provider_message_id
         }
         columns = (
             MESSAGE.c.id,
@@ -184,7 +182,7 @@ class Engagement:
         for e in events:
             message = by_uid.get(e.message_uid) if e.message_uid else None
             if message is None and e.provider_message_id:
-                message = by_provider.get(_provider_id(e.provider_message_id))
+                message = by_provider.get(e.provider_message_id)
             lead_id = message["lead_id"] if message is not None else None
             if lead_id is None and e.email:
                 lead_id = leads.get(_normalised(e.email) or "")
@@ -640,11 +638,6 @@ def _event_row(m: _Matched, now: datetime) -> dict[str, Any]:
 
 def _insert_ignoring_duplicates(connection: Connection, table: Table) -> Any:
     return upsert.insert(connection, table).on_conflict_do_nothing()
-
-
-def _provider_id(value: str) -> str:
-    """SendGrid's ``sg_message_id`` is the ``X-Message-Id`` we stored, a dot and a suffix."""
-    return value.split(".", 1)[0]
 
 
 def _normalised(email: str) -> str | None:
