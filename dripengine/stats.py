@@ -321,7 +321,18 @@ def _with_enrolled_and_requalified(
 def by_campaign(connection: Connection, window: Window, campaign: str | None = None) -> list[Row]:
     """One row per campaign with enrolments, emails or hand-backs in the window."""
     key = _campaign_key(MESSAGE.c.campaign_id).label("campaign")
-    emails = _emails(connection, window, [key], campaign)
+    return _campaign_rows(
+        connection, window, campaign, _emails(connection, window, [key], campaign)
+    )
+
+
+def _campaign_rows(
+    connection: Connection,
+    window: Window,
+    campaign: str | None,
+    emails: dict[tuple[Any, ...], dict[str, Any]],
+) -> list[Row]:
+    """:func:`by_campaign` from the email counts per campaign."""
     return _with_enrolled_and_requalified(
         connection, window, campaign, emails, lambda c, _at: _campaign_key(c), "campaign"
     )
@@ -435,11 +446,10 @@ def email_views(connection: Connection, window: Window, campaign: str | None = N
             for name in EMAIL_COUNTS:
                 into[name] += counts[name]
             into["first"] = min(into["first"], counts["first"])
-    campaigns = _with_enrolled_and_requalified(
-        connection, window, campaign, by_campaign_, lambda c, _at: _campaign_key(c), "campaign"
-    )
     return EmailViews(
-        campaigns, _step_rows(by_step_), _week_rows(connection, window, campaign, by_day)
+        _campaign_rows(connection, window, campaign, by_campaign_),
+        _step_rows(by_step_),
+        _week_rows(connection, window, campaign, by_day),
     )
 
 

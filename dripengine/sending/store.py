@@ -179,29 +179,20 @@ def insert_messages(
     """
     if not rows:
         return {}
-    returning = (MESSAGE.c.id, MESSAGE.c.enrollment_id, MESSAGE.c.round, MESSAGE.c.step_id)
+    insert = upsert.insert(connection, MESSAGE)
+    params: list[dict[str, Any]] | None = rows
     if uses_arrays(connection):
-        # ``INSERT … SELECT unnest(…), … ON CONFLICT DO NOTHING RETURNING …``: one statement,
-        # one array a column (see :mod:`dripengine.arrays`)
+        # ``INSERT … SELECT unnest(…), …``: one statement, one array a column (:mod:`.arrays`)
         columns = list(rows[0])
-        statement = (
-            upsert.insert(connection, MESSAGE)
-            .from_select(columns, unnest(MESSAGE, columns, rows))
-            .on_conflict_do_nothing(index_elements=["enrollment_id", "round", "step_id"])
-            .returning(*returning)
-        )
-        result = connection.execute(statement)
-        return {(r.enrollment_id, r.round, r.step_id): r.id for r in result}
-    statement = (
-        upsert.insert(connection, MESSAGE)
-        .on_conflict_do_nothing(index_elements=["enrollment_id", "round", "step_id"])
-        .returning(*returning)
-    )
-    # One executemany: SQLAlchemy's "insertmanyvalues" turns it into multi-row ``INSERT … VALUES
-    # (…), (…) ON CONFLICT DO NOTHING RETURNING …`` statements (SQLite ≥ 3.35), paged to stay
-    # under the bound-parameter limit. A row skipped by the conflict returns nothing; the rows
-    # that did go in are matched by their key, not by their position.
-    result = connection.execute(statement, rows)
+        insert, params = insert.from_select(columns, unnest(MESSAGE, columns, rows)), None
+    # Otherwise one executemany: SQLAlchemy's "insertmanyvalues" turns it into multi-row
+    # ``INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING RETURNING …`` statements (SQLite ≥ 3.35),
+    # paged to stay under the bound-parameter limit. A row skipped by the conflict returns
+    # nothing; the rows that did go in are matched by their key, not by their position.
+    statement = insert.on_conflict_do_nothing(
+        index_elements=["enrollment_id", "round", "step_id"]
+    ).returning(MESSAGE.c.id, MESSAGE.c.enrollment_id, MESSAGE.c.round, MESSAGE.c.step_id)
+    result = connection.execute(statement, params)
     return {(r.enrollment_id, r.round, r.step_id): r.id for r in result}
 
 
@@ -219,22 +210,25 @@ def update_rows(
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         groups[tuple(sorted(k for k in row if k != "id"))].append(row)
+    guard = [] if where_status is None else [table.c.status == where_status]
     for columns, group in groups.items():
         if uses_arrays(connection) and len({r["id"] for r in group}) == len(group):
             # ``UPDATE table SET c = v.c … FROM (SELECT unnest(:ids) AS id, …) v WHERE id = v.id``:
             # the whole group in one statement (see :mod:`dripengine.arrays`). A row named twice
             # takes the per-row path below: there the second update sees the first one's result.
             values = unnest(table, ["id", *columns], group).subquery("v")
-            condition = table.c.id == values.c.id
-            if where_status is not None:
-                condition = condition & (table.c.status == where_status)
-            statement = update(table).where(condition).values({c: values.c[c] for c in columns})
+            statement = (
+                update(table)
+                .where(table.c.id == values.c.id, *guard)
+                .values({c: values.c[c] for c in columns})
+            )
             connection.execute(statement)
             continue
-        condition = table.c.id == bindparam("_id")
-        if where_status is not None:
-            condition = condition & (table.c.status == where_status)
-        statement = update(table).where(condition).values({c: bindparam(c) for c in columns})
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("_id"), *guard)
+            .values({c: bindparam(c) for c in columns})
+        )
         connection.execute(
             statement, [{**{c: r[c] for c in columns}, "_id": r["id"]} for r in group]
         )

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -61,7 +60,7 @@ from sendgrid.helpers.mail.validators import ValidateApiKey
 from dripengine import __version__
 from dripengine.config import SendGridSettings
 from dripengine.exceptions import ConfigError
-from dripengine.sending.message import OutgoingEmail
+from dripengine.sending.message import HEADER_CONTROL, OutgoingEmail
 from dripengine.sending.providers.base import Provider, SendResult
 from dripengine.sending.providers.keepalive import KeepAliveClient, ProtocolError, Response
 
@@ -73,7 +72,6 @@ DEFAULT_MAX_IN_FLIGHT: int = SendGridSettings.model_fields["max_in_flight"].defa
 UID_ARG = "drip_uid"  # our message id in custom_args: SendGrid echoes it in every event
 KEY_SETTING = "SENDGRID_API_KEY"
 HOST_SETTING = "DRIP_SENDGRID_HOST"
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # C0 controls but tab, and DEL
 MAX_FRAMES = 1024  # payload frames kept (one a sender, reply-to, categories and parts: a step)
 _API_KEY_CHECK = ValidateApiKey()  # what the helper's content classes run on every body
 
@@ -314,7 +312,7 @@ def _headers(email: OutgoingEmail) -> dict[str, str]:
         ("List-Unsubscribe", email.unsubscribe_url or ""),
         *email.headers.items(),
     ):
-        if _CONTROL.search(value):
+        if HEADER_CONTROL.search(value):
             raise ValueError(f"a line break or control character in the {what} header")
     # Message-ID is not on SendGrid's reserved-header list, so ours goes out as is (the
     # recipient's threading and our outbox/SMTP copies agree). SendGrid's `smtp-id` event
