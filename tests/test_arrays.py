@@ -4,44 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from dripengine.arrays import any_of
 from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE, insert_messages, update_rows
+from tests import rows
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 def _leads_and_enrollments(engine: Engine, count: int) -> tuple[list[int], list[int]]:
-    with engine.begin() as connection:
-        leads = [
-            connection.execute(
-                insert(LEAD).values(
-                    email=f"lead{n}@example.com",
-                    attributes={},
-                    stage="recycled",
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            ).inserted_primary_key[0]
-            for n in range(count)
-        ]
-        enrollments = [
-            connection.execute(
-                insert(ENROLLMENT).values(
-                    lead_id=lead,
-                    campaign_id="lost-sql-winback",
-                    status="active",
-                    track="cold",
-                    enrolled_at=NOW,
-                    next_due_at=NOW,
-                    updated_at=NOW,
-                )
-            ).inserted_primary_key[0]
-            for lead in leads
-        ]
-    return leads, enrollments
+    leads = [rows.lead(engine, f"lead{n}@example.com", NOW) for n in range(count)]
+    return leads, [rows.enrollment(engine, lead, "lost-sql-winback", NOW) for lead in leads]
 
 
 def test_any_of_selects_what_in_selects(engine: Engine) -> None:
@@ -82,7 +57,7 @@ def test_update_rows_sets_values_nulls_and_aware_times_and_honours_the_status_gu
             where_status="active",
         )
     with engine.connect() as connection:
-        rows = {
+        by_id = {
             r.id: r
             for r in connection.execute(
                 select(
@@ -94,11 +69,11 @@ def test_update_rows_sets_values_nulls_and_aware_times_and_honours_the_status_gu
                 )
             )
         }
-    assert [rows[e].current_step for e in enrollments[:3]] == ["s0", "s1", "s2"]
-    assert rows[enrollments[1]].next_due_at == later  # aware UTC, as written
-    assert rows[enrollments[0]].status == "completed" and rows[enrollments[0]].next_due_at is None
-    assert rows[enrollments[3]].current_step is None  # not active: the guard kept it
-    assert rows[enrollments[3]].lease_owner == "w"
+    assert [by_id[e].current_step for e in enrollments[:3]] == ["s0", "s1", "s2"]
+    assert by_id[enrollments[1]].next_due_at == later  # aware UTC, as written
+    assert by_id[enrollments[0]].status == "completed" and by_id[enrollments[0]].next_due_at is None
+    assert by_id[enrollments[3]].current_step == "checkin"  # not active: the guard kept it
+    assert by_id[enrollments[3]].lease_owner == "w"
 
 
 def test_update_rows_naming_a_row_twice_applies_both_in_order(engine: Engine) -> None:
