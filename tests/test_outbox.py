@@ -5,6 +5,7 @@ from pathlib import Path
 
 from dripengine.sending.message import OutgoingEmail, as_test
 from dripengine.sending.providers.outbox import OutboxProvider
+from tests import headerblock
 
 AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -86,3 +87,34 @@ def test_control_characters_in_any_header_fail_the_email(tmp_path: Path) -> None
     assert [r.status for r in results] == ["failed"] * 3
     assert "the To header contains a control character" in (results[0].error or "")
     assert not list(tmp_path.rglob("*.eml"))
+
+
+def test_an_encoded_line_break_in_lead_data_never_reaches_an_eml_file(tmp_path: Path) -> None:
+    hostile = "=?utf-8?q?Jane=0D=0ABcc=3A_evil=40x.example?="
+    results = OutboxProvider(tmp_path).send(
+        [
+            email(uid="name", to=f"{hostile} <jane@acme.example>"),
+            email(uid="subject", subject=f"Hello {hostile}"),
+        ]
+    )
+    assert [r.status for r in results] == ["failed", "failed"]
+    assert all("inside an RFC 2047 encoded word" in (r.error or "") for r in results)
+    assert not list(tmp_path.rglob("*.eml"))
+
+
+def test_a_200_character_word_in_a_name_gives_a_readable_folded_header(tmp_path: Path) -> None:
+    name = "Jane " + "x" * 200
+    [result] = OutboxProvider(tmp_path).send([email(to=f"{name} <jane@acme.example>")])
+    raw = Path(result.where or "").read_bytes()
+    assert all(len(line) <= 78 for line in headerblock.lines_of(raw, "To"))
+    assert headerblock.display_name(raw) == (name, "jane@acme.example")
+    parsed = message_from_bytes(raw, policy=default)
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["jane@acme.example"]
+    assert parsed["Reply-To"] == "sales@acme.example"
+
+
+def test_an_international_address_is_written_as_utf8(tmp_path: Path) -> None:
+    [result] = OutboxProvider(tmp_path).send([email(to="Jürgen <jürgen@acme.example>")])
+    assert result.status == "sent"
+    raw = Path(result.where or "").read_bytes()
+    assert headerblock.display_name(raw) == ("Jürgen", "jürgen@acme.example")

@@ -193,6 +193,9 @@ def test_a_body_that_starts_with_an_api_key_is_refused_as_the_helper_does(
         {"subject": "Hi\r\nBcc: victim@example.com"},
         {"to": "Jane\nX <jane@example.com>"},
         {"headers": {"X-Note": "a\rb"}},
+        # encoded words that decode to a line break (issue 12): refused, whatever SendGrid decodes
+        {"to": "=?utf-8?q?Jane=0D=0ABcc=3A_victim=40example.com?= <jane@example.com>"},
+        {"subject": "Hi =?UTF-8?B?SmFuZQ0KQmNjOiB2aWN0aW1AZXhhbXBsZS5jb20=?="},
     ],
 )
 def test_a_line_break_never_reaches_a_header(

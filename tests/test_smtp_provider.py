@@ -26,6 +26,7 @@ from cryptography.x509.oid import NameOID
 from dripengine.exceptions import ConfigError
 from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.providers.smtp import SMTPProvider
+from tests import headerblock
 
 AT = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
 LOOPBACK = "127.0.0.1"
@@ -52,6 +53,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes  # the DATA bytes exactly as the server received them
 
 
 @dataclass
@@ -87,7 +89,9 @@ class Handler:
         assert isinstance(parsed, EmailMessage)
         if parsed["Subject"] in self.refuse_data:
             return self.refuse_data[parsed["Subject"]]
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), parsed))
+        self.received.append(
+            Received(envelope.mail_from, list(envelope.rcpt_tos), parsed, envelope.content)
+        )
         return "250 2.0.0 Ok: queued"
 
 
@@ -303,6 +307,65 @@ def test_line_breaks_and_control_characters_never_reach_the_wire(serve: Any) -> 
     assert all("not a valid message" in (r.error or "") for r in results[:4])
     assert [r.message["Message-ID"] for r in handler.received] == ["<d5@acme.example>"]
     assert all("victim" not in r.message.as_string() for r in handler.received)
+
+
+def test_one_click_unsubscribe_arrives_verbatim_however_long_the_url(serve: Any) -> None:
+    url = "https://drip.example/u/" + "Zm9vYmFy" * 30  # a real token URL is ~250 characters
+    controller, handler = serve()
+    provider = plain(controller)
+    try:
+        [result] = provider.send([email("u1", unsubscribe_url=url)])
+    finally:
+        provider.close()
+
+    assert result.status == "sent"
+    [received] = handler.received
+    assert f"\r\nList-Unsubscribe: <{url}>\r\n".encode() in received.raw  # one line, not =?utf-8?q?
+    assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in received.raw
+    assert b"\r\nMessage-ID: <u1@acme.example>\r\n" in received.raw
+    assert received.message["List-Unsubscribe"] == f"<{url}>"
+
+
+def test_an_encoded_line_break_in_a_name_or_subject_never_reaches_the_server(serve: Any) -> None:
+    hostile = "=?utf-8?q?Jane=0D=0ABcc=3A_victim=40else.example?="
+    controller, handler = serve()
+    provider = plain(controller)
+    try:
+        results = provider.send(
+            [
+                email("e1", to=f"{hostile} <jane@lead.example>"),
+                email("e2", subject=f"Hi {hostile}"),
+                email("e3", to='"=?utf-8?b?SmFuZQ0KWC1FdmlsOiAx?=" <jane@lead.example>'),
+                email("e4", to="=?utf-8?q?Jos=C3=A9?= <jose@lead.example>"),  # decodes clean
+            ]
+        )
+    finally:
+        provider.close()
+
+    assert [r.status for r in results] == ["failed", "failed", "failed", "sent"]
+    assert all("inside an RFC 2047 encoded word" in (r.error or "") for r in results[:3])
+    [received] = handler.received
+    assert received.rcpt_tos == ["jose@lead.example"]
+    assert headerblock.names(received.raw) == headerblock.TOP_LEVEL
+    # what the lead typed is shown as typed: the word is text, not a header fragment
+    assert headerblock.display_name(received.raw) == ("=?utf-8?q?Jos=C3=A9?=", "jose@lead.example")
+    assert b"victim" not in b"".join(r.raw for r in handler.received)
+
+
+def test_a_200_character_word_in_a_name_arrives_as_one_readable_mailbox(serve: Any) -> None:
+    name = "Jane " + "x" * 200 + " Doe"
+    controller, handler = serve()
+    provider = plain(controller)
+    try:
+        [result] = provider.send([email("w1", to=f"{name} <jane@lead.example>")])
+    finally:
+        provider.close()
+
+    assert result.status == "sent"
+    [received] = handler.received
+    assert all(len(line) <= 78 for line in headerblock.lines_of(received.raw, "To"))
+    assert headerblock.display_name(received.raw) == (name, "jane@lead.example")
+    assert [a.addr_spec for a in received.message["To"].addresses] == ["jane@lead.example"]
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])

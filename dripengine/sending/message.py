@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 
+from dripengine.sending import headers
+
 TEST_SUBJECT_PREFIX = "[TEST] "
-# What never goes into a header, whichever provider sends it: C0 controls but tab, and DEL.
-HEADER_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
-# RFC 5322 allows 998 characters a line. At the default 78, Python folds a long List-Unsubscribe
-# URL (there is no space to fold at) into an RFC 2047 encoded word, which mail clients do not read
-# as a URL: one-click unsubscribe would silently break.
-WIRE_POLICY = SMTP.clone(max_line_length=998)
+# RFC 5322 allows 998 characters a line. At the default 78, Python refolds a long List-Unsubscribe
+# URL (there is no space to fold at) into RFC 2047 encoded words, which mail clients do not read
+# as a URL: one-click unsubscribe would silently break. Every path serialises with these.
+WIRE_POLICY = SMTP.clone(max_line_length=headers.MAX_LINE)
+WIRE_POLICY_UTF8 = SMTPUTF8.clone(max_line_length=headers.MAX_LINE)
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,6 @@ def _domain(sender: str) -> str:
     return parseaddr(sender)[1].rpartition("@")[2] or "dripengine.invalid"
 
 
-_SPECIALS = frozenset('()<>@,:;."[]\\')
-
-
 def mailbox(name: str, address: str) -> str:
     """``Name <address>``, the name quoted when it holds a character with a meaning there.
 
@@ -59,7 +55,7 @@ def mailbox(name: str, address: str) -> str:
     """
     if not name:
         return address
-    if _SPECIALS.intersection(name):
+    if headers.SPECIALS.intersection(name):
         name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"{name} <{address}>"
 
@@ -87,19 +83,13 @@ def as_test(email: OutgoingEmail) -> OutgoingEmail:
     )
 
 
-def _check_header(name: str, value: str) -> str:
-    """Refuse a control character (CR, LF, NUL, …) in a header: never an injected header."""
-    bad = HEADER_CONTROL.search(value)
-    if bad is not None:
-        raise ValueError(f"the {name} header contains a control character ({bad.group()!r})")
-    return value
-
-
 def to_mime(email: OutgoingEmail) -> EmailMessage:
     """multipart/alternative, plain text first, with every header a receiving server expects.
 
-    Raises ValueError when a header value holds a control character: ``parseaddr`` would otherwise
-    quietly read ``"Jane\r\nBcc: x@y <jane@…>"`` as another address.
+    Every header value is made by :mod:`dripengine.sending.headers` and stored verbatim, so the
+    email package never parses lead data as header syntax: an encoded word in a name stays text,
+    a List-Unsubscribe URL stays one readable line, a long word is encoded and folded. Raises
+    ValueError when a value holds a control character, raw or inside an encoded word.
     """
     for name, value in (
         ("From", email.sender),
@@ -109,26 +99,45 @@ def to_mime(email: OutgoingEmail) -> EmailMessage:
         ("List-Unsubscribe", email.unsubscribe_url or ""),
         *email.headers.items(),
     ):
-        _check_header(name, value)
+        headers.check(name, value)
     message = EmailMessage(policy=WIRE_POLICY)
-    message["From"] = _address(email.sender)
-    message["To"] = _address(email.to)
+    _set(message, "From", _mailbox(email.sender))
+    _set(message, "To", _mailbox(email.to))
     if email.reply_to:
-        message["Reply-To"] = _address(email.reply_to)
-    message["Subject"] = email.subject
-    message["Date"] = format_datetime(email.created_at)
-    message["Message-ID"] = email.message_id
+        _set(message, "Reply-To", _mailbox(email.reply_to))
+    _set(message, "Subject", headers.unstructured(email.subject))
+    _set(message, "Date", format_datetime(email.created_at))
+    _set(message, "Message-ID", email.message_id)
     if email.unsubscribe_url:
-        message["List-Unsubscribe"] = f"<{email.unsubscribe_url}>"
-        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        _set(message, "List-Unsubscribe", f"<{email.unsubscribe_url}>")
+        _set(message, "List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
     for name, value in email.headers.items():
-        message[name] = value
+        _set(message, name, headers.unstructured(value))
     message.set_content(email.text, subtype="plain", charset="utf-8")
     message.add_alternative(email.html, subtype="html", charset="utf-8")
     return message
 
 
-def _address(value: str) -> Address:
-    name, addr = parseaddr(value)
-    local, _, domain = addr.rpartition("@")
-    return Address(display_name=name, username=local, domain=domain)
+def wire_bytes(email: OutgoingEmail, message: EmailMessage | None = None) -> bytes:
+    """``email`` as it goes on the wire: CRLF, lines up to 998 characters (a URL is never encoded
+    or split), UTF-8 in headers only for an address that needs it (SMTPUTF8, RFC 6531)."""
+    message = to_mime(email) if message is None else message
+    return message.as_bytes(policy=WIRE_POLICY_UTF8 if is_international(email) else WIRE_POLICY)
+
+
+def is_international(email: OutgoingEmail) -> bool:
+    """Whether an address of ``email`` is non-ASCII (display names are encoded, never raw)."""
+    return not all(
+        parseaddr(value)[1].isascii() for value in (email.sender, email.to, email.reply_to or "")
+    )
+
+
+def _set(message: EmailMessage, name: str, value: str) -> None:
+    # set_raw keeps the value as made here: the policy writes it back verbatim (it refolds only a
+    # line over max_line_length, which fold() never makes) and never decodes an encoded word in it.
+    message.set_raw(name, headers.fold(name, value))
+
+
+def _mailbox(value: str) -> str:
+    name, address = parseaddr(value)
+    return headers.mailbox_header(name, address)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from dripengine.sending.message import OutgoingEmail, to_mime
+from dripengine.sending.message import OutgoingEmail, wire_bytes
 from dripengine.sending.providers.base import Evidence, Provider, SendResult
 
 
@@ -39,7 +39,7 @@ class OutboxProvider(Provider):
         folder = self._folder(email.created_at, test=email.test)
         target = folder / f"{email.uid}.eml"
         try:
-            data = to_mime(email).as_bytes()
+            data = wire_bytes(email)
         except ValueError as exc:  # e.g. a line break in a header: never sendable
             return SendResult(email.uid, "failed", error=f"not a valid message: {exc}")
         try:

@@ -60,7 +60,8 @@ from sendgrid.helpers.mail.validators import ValidateApiKey
 from dripengine import __version__
 from dripengine.config import SendGridSettings
 from dripengine.exceptions import ConfigError
-from dripengine.sending.message import HEADER_CONTROL, OutgoingEmail
+from dripengine.sending.headers import check as check_header
+from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.providers.base import Provider, SendResult
 from dripengine.sending.providers.keepalive import KeepAliveClient, ProtocolError, Response
 
@@ -312,8 +313,7 @@ def _headers(email: OutgoingEmail) -> dict[str, str]:
         ("List-Unsubscribe", email.unsubscribe_url or ""),
         *email.headers.items(),
     ):
-        if HEADER_CONTROL.search(value):
-            raise ValueError(f"a line break or control character in the {what} header")
+        check_header(what, value)  # raw, and inside any RFC 2047 encoded word
     # Message-ID is not on SendGrid's reserved-header list, so ours goes out as is (the
     # recipient's threading and our outbox/SMTP copies agree). SendGrid's `smtp-id` event
     # field does not reliably reflect it (django-anymail's finding), so events are matched by

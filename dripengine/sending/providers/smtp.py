@@ -14,12 +14,11 @@ import socket
 import ssl
 from collections.abc import Sequence
 from email.message import EmailMessage
-from email.policy import SMTP, SMTPUTF8
 from email.utils import parseaddr
 from typing import Literal
 
 from dripengine.exceptions import ConfigError
-from dripengine.sending.message import OutgoingEmail, to_mime
+from dripengine.sending.message import OutgoingEmail, is_international, to_mime, wire_bytes
 from dripengine.sending.providers.base import Provider, SendResult
 
 TLS = Literal["starttls", "tls", "none"]
@@ -158,7 +157,7 @@ class SMTPProvider(Provider):
         message: EmailMessage,
     ) -> SendResult:
         uid = email.uid
-        international = not (sender.isascii() and recipient.isascii())
+        international = is_international(email)  # an address in a header or the envelope
         if international and not connection.has_extn("smtputf8"):
             return SendResult(
                 uid,
@@ -166,7 +165,7 @@ class SMTPProvider(Provider):
                 error=f"a non-ASCII address needs SMTPUTF8, which the server at {self.address} does not offer",
             )
         try:
-            data = message.as_bytes(policy=SMTPUTF8 if international else SMTP)
+            data = wire_bytes(email, message)
             _refuse_control_characters(data)
         except ValueError as exc:
             return SendResult(uid, "failed", error=f"not a valid message: {exc}")
