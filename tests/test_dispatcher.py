@@ -163,6 +163,24 @@ def test_header_injection_through_lead_data_is_impossible(engine: Engine, tmp_pa
     assert parsed["Bcc"] is None
 
 
+def test_an_encoded_header_in_lead_data_fails_that_email_only(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Issue 12: an RFC 2047 word survives one_line (it has no raw line break) but decodes to one."""
+    enroll(
+        engine, "eve@acme.example", first_name="=?utf-8?q?Eve=0D=0ABcc=3A_victim=40example.com?="
+    )
+    enroll(engine, "ann@acme.example", first_name="Ann")
+    tally = dispatcher(
+        engine, make_settings(tmp_path), FixedClock(MONDAY + timedelta(days=2))
+    ).run_once()
+    assert (tally.sent, tally.failed) == (1, 1)
+    failed = [m for m in messages(engine) if m.status == "failed"]
+    assert len(failed) == 1 and "inside an RFC 2047 encoded word" in (failed[0].error or "")
+    [eml] = list((tmp_path / "outbox").rglob("*.eml"))
+    assert b"victim" not in eml.read_bytes() and b"ann@acme.example" in eml.read_bytes()
+
+
 def test_crash_recovery_uses_the_outbox_evidence(engine: Engine, tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     enroll(engine, "a@acme.example")
