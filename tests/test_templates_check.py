@@ -227,3 +227,16 @@ def test_the_example_templates_pass_with_the_shipped_postal_address() -> None:
     )
     assert problems == []
     assert sum(len(t.steps) for c in campaigns for t in c.tracks.values()) >= 10
+
+
+def test_a_template_reaching_for_the_server_is_a_validation_error(templates: Path) -> None:
+    problems = check(
+        templates,
+        child(
+            "<mj-text>Hi</mj-text>",
+            "<mj-text>{{ cycler.__init__.__globals__.os.popen('id').read() }}</mj-text>",
+        ),
+    )
+    assert len(problems) == 1
+    assert problems[0].startswith("templates/step.mjml:4:")
+    assert "unsafe" in problems[0]

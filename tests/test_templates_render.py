@@ -422,3 +422,41 @@ def test_one_line_agrees_with_looking_at_every_character(text: str) -> None:
     from dripengine.templates.text import one_line
 
     assert one_line(text) == _one_line_reference(text)
+
+
+# --- the sandbox (issue 12, finding 8) ----------------------------------------------------
+
+ESCAPES = [
+    "{{ cycler.__init__.__globals__.os.popen('echo pwned').read() }}",
+    "{{ lipsum.__globals__['os'].popen('echo pwned').read() }}",
+    "{{ self._TemplateReference__context.cycler.__init__.__globals__.os.popen('echo pwned').read() }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{% set x = lead.update({'email': 'evil@x.example'}) %}{{ lead.email }}",
+]
+
+
+@pytest.mark.parametrize("escape", ESCAPES)
+def test_a_template_cannot_reach_the_server(templates: Path, escape: str) -> None:
+    name = write(templates, "x.mjml", page(f"<mj-text>{escape}</mj-text>"))
+    with pytest.raises(TemplateError) as caught:
+        render(templates, name)
+    assert str(caught.value).startswith("templates/x.mjml:")
+    assert "unsafe" in str(caught.value) or "not safely callable" in str(caught.value)
+
+
+@pytest.mark.parametrize("escape", ESCAPES[:2])
+def test_a_subject_cannot_reach_the_server(templates: Path, escape: str) -> None:
+    name = write(templates, "x.mjml", page("<mj-text>Hi</mj-text>"))
+    with pytest.raises(TemplateError, match="unsafe"):
+        render(templates, name, subject=f"Hi {escape}")
+
+
+def test_lead_data_is_never_evaluated_as_a_template(templates: Path) -> None:
+    name = write(templates, "x.mjml", page("<mj-text>Hi {{ lead.first_name }}</mj-text>"))
+    hostile = "{{ 7*7 }} {% if true %}x{% endif %} {{ cycler.__init__.__globals__ }}"
+    email = render(
+        templates, name, subject="Hello {{ lead.first_name }}", ctx=context(first_name=hostile)
+    )
+    assert "{{ 7*7 }}" in email.html and "49" not in email.html
+    assert email.subject == f"Hello {hostile}"
+    assert "{{ 7*7 }}" in email.text

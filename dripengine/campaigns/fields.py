@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
-from jinja2 import Environment, TemplateSyntaxError
+from jinja2 import TemplateSyntaxError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import AfterValidator, BeforeValidator
 
 from dripengine.campaigns.durations import parse_duration
@@ -33,7 +34,7 @@ LEAD_FIELDS = ("country", "company", "title", "timezone", "source")
 
 SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
 _TIME = re.compile(r"(\d{1,2}):(\d{2})")
-_JINJA = Environment()
+_JINJA = ImmutableSandboxedEnvironment()  # the subject's syntax, checked as it will run
 
 
 class CampaignProblems(ValueError):
