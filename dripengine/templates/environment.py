@@ -42,22 +42,18 @@ _OURS = frozenset({LinkRecorder.html_link, LinkRecorder.text_link})
 class EmailSandbox(ImmutableSandboxedEnvironment):
     """Jinja's immutable sandbox, with our ``link`` helper called directly."""
 
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         if getattr(__obj, "__func__", None) in _OURS:
             return __context.call(__obj, *args, **kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
 
 def html_environment(undefined: type[Undefined] = Undefined) -> Environment:
-    return EmailSandbox(
-        autoescape=True, undefined=undefined, keep_trailing_newline=True
-    )
+    return EmailSandbox(autoescape=True, undefined=undefined, keep_trailing_newline=True)
 
 
 def text_environment(undefined: type[Undefined] = Undefined) -> Environment:
-    return EmailSandbox(
-        autoescape=False, undefined=undefined, keep_trailing_newline=True
-    )
+    return EmailSandbox(autoescape=False, undefined=undefined, keep_trailing_newline=True)
 
 
 def shown_name(templates_dir: Path, name: str) -> str:
