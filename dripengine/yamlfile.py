@@ -56,8 +56,24 @@ def format_loc(loc: Loc) -> str:
 # --- the YAML dialect ------------------------------------------------------------------------
 
 
+MAX_VALUES = 20_000
+"""How many values a file may hold once its aliases are expanded: a campaign has a few hundred,
+a "billion laughs" file of nested aliases billions (it took 1.18 GB before this limit)."""
+
+
 class StrictYAMLLoader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 booleans and no base-60 numbers."""
+    """SafeLoader with YAML 1.2 booleans and no base-60 numbers; remembers where aliases are used."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.alias_uses: list[tuple[int, yaml.Node]] = []
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        line = self.peek_event().start_mark.line + 1 if self.check_event(yaml.AliasEvent) else 0
+        node = super().compose_node(parent, index)  # type: ignore[misc]
+        if line and node is not None:
+            self.alias_uses.append((line, node))
+        return node
 
     yaml_implicit_resolvers = {
         first: [
@@ -132,7 +148,12 @@ def parse_yaml(
     loader = StrictYAMLLoader(text)
     try:
         node = loader.get_single_node()
+        too_many = _alias_budget(loader.alias_uses, shown)
+        if too_many:
+            return None, [too_many]
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError:
+        return None, [f"{shown}:1: invalid YAML: nested too deeply; a campaign needs a few levels"]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -149,6 +170,45 @@ def parse_yaml(
     lines: dict[Loc, int] = {(): 1}
     problems = _walk(node, (), lines, set())
     return YAMLDocument(shown, data, lines, problems), []
+
+
+def _alias_budget(uses: list[tuple[int, yaml.Node]], shown: str) -> str | None:
+    """The problem when the file's aliases expand it past :data:`MAX_VALUES`, at the alias that
+    crosses the line; ``None`` when it stays within (a few ``<<: *defaults`` always do)."""
+    sizes: dict[int, int] = {}
+    total = 0
+    for line, node in uses:
+        total += _size(node, sizes, set())
+        if total > MAX_VALUES:
+            return (
+                f"{shown}:{line}: aliases expand this file past {MAX_VALUES:,} values "
+                "(nested anchors and aliases); write the values out, or alias fewer levels"
+            )
+    return None
+
+
+def _size(node: yaml.Node, sizes: dict[int, int], active: set[int]) -> int:
+    """The values under ``node`` with every alias expanded, each node counted once (memo)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    if id(node) in active:  # a recursive alias: counted once, as construction shares it
+        return 1
+    active.add(id(node))
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _size(key, sizes, active) + _size(value, sizes, active)
+            if total > MAX_VALUES:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            total += _size(item, sizes, active)
+            if total > MAX_VALUES:
+                break
+    active.discard(id(node))
+    sizes[id(node)] = total
+    return total
 
 
 def _walk(

@@ -227,3 +227,47 @@ def test_format_loc() -> None:
     assert format_loc(("tracks", "cold", "steps", 2, "wait")) == "tracks.cold.steps[2].wait"
     assert format_loc(("parts", 0)) == "parts[0]"
     assert format_loc(()) == ""
+
+
+# --- hostile files (issue 12, finding 9) -------------------------------------------------
+
+BILLION_LAUGHS = "id: bomb\na: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def test_an_alias_bomb_is_refused_at_its_line_fast_and_small() -> None:
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    started = time.perf_counter()
+    document, errors = parse_yaml(BILLION_LAUGHS, "campaigns/bomb.yaml", **WORDING)
+    elapsed = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert document is None
+    assert errors == [
+        "campaigns/bomb.yaml:6: aliases expand this file past 20,000 values (nested anchors "
+        "and aliases); write the values out, or alias fewer levels"
+    ]
+    assert peak < 5_000_000 and elapsed < 2.0  # generous bounds: unbounded was 1.18 GB
+
+
+def test_merge_keys_and_a_few_aliases_still_load() -> None:
+    document = parse(
+        "defaults: &defaults\n  wait: 2d\n  template: a.mjml\n"
+        "steps:\n  - <<: *defaults\n    id: one\n  - <<: *defaults\n    id: two\n"
+        "tags: &tags [x, y]\nmore: *tags\n"
+    )
+    assert document.data["steps"][1] == {"wait": "2d", "template": "a.mjml", "id": "two"}
+    assert document.data["more"] == ["x", "y"]
+
+
+def test_a_file_nested_thousands_deep_is_one_line_not_a_traceback() -> None:
+    document, errors = parse_yaml("a: " + "[" * 5000 + "]" * 5000, "campaigns/deep.yaml", **WORDING)
+    assert document is None
+    assert errors == [
+        "campaigns/deep.yaml:1: invalid YAML: nested too deeply; a campaign needs a few levels"
+    ]
