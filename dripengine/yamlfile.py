@@ -68,9 +68,9 @@ class StrictYAMLLoader(yaml.SafeLoader):
         super().__init__(stream)
         self.alias_uses: list[tuple[int, yaml.Node]] = []
 
-    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         line = self.peek_event().start_mark.line + 1 if self.check_event(yaml.AliasEvent) else 0
-        node = super().compose_node(parent, index)  # type: ignore[misc]
+        node = super().compose_node(parent, index)
         if line and node is not None:
             self.alias_uses.append((line, node))
         return node
