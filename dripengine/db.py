@@ -8,12 +8,12 @@ SQLite gets WAL, a busy timeout and foreign keys on every connection. PostgreSQL
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
@@ -76,14 +76,57 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to ``revision``; rows already stored are kept."""
+# pg_advisory_xact_lock's key for "migrating this database" ("dripmig" in ASCII)
+MIGRATION_LOCK = 0x647269706D6967
+
+
+def lock_schema(connection: Connection) -> None:
+    """On PostgreSQL, hold the migration lock until the transaction ends (an advisory lock: any
+    number of processes on any number of hosts). PostgreSQL migrates in one transaction; SQLite
+    does not (Alembic commits its DDL as it goes), so SQLite is locked around the whole upgrade
+    instead (:func:`_sqlite_migration_lock`)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+
+
+@contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive ``flock`` on the database file for the whole upgrade: a second process waits.
+
+    flock is separate from SQLite's own (fcntl) locks, so readers and writers are not blocked. Where
+    there is no flock (Windows) or no file (``:memory:``), nothing is locked.
+    """
+    database = engine.url.database
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        fcntl = None  # type: ignore[assignment]
+    if fcntl is None or not database or database == ":memory:":
+        yield
+        return
+    with open(database, "ab") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Apply migrations up to ``revision``; rows already stored are kept. Returns the revision
+    the database was at when this process got the migration lock (``None``: empty), so a caller
+    that waited for another upgrade knows it found the schema current."""
     from alembic import command
 
+    cfg = alembic_config(engine)
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        command.upgrade(alembic_config(engine), revision)
+        with _sqlite_migration_lock(engine) if sqlite else nullcontext():
+            command.upgrade(cfg, revision)
     except OperationalError as exc:
         raise DatabaseError(f"cannot migrate {engine.url!r}: {exc.orig}") from None
+    before: str | None = cfg.attributes.get("before")
+    return before
 
 
 def downgrade(engine: Engine, revision: str) -> None:

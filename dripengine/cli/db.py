@@ -17,8 +17,7 @@ def db() -> None:
 @click.pass_obj
 def db_upgrade(app: App) -> None:
     """Apply every migration the database lacks (rows are kept)."""
-    before = current_revision(app.engine)
-    upgrade(app.engine)
+    before = upgrade(app.engine)  # read under the migration lock, after any other upgrade
     after = current_revision(app.engine)
     url = app.engine.url.render_as_string(hide_password=True)
     if before == after:

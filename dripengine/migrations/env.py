@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
 import dripengine.models  # noqa: F401  (registers the tables)
+from dripengine.db import lock_schema
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -28,6 +29,11 @@ def run_migrations_online() -> None:
             compare_type=True,
         )
         with context.begin_transaction():
+            # One migration at a time per database: a second `drip db upgrade` (a deploy that
+            # starts two) waits here, then finds the schema current instead of creating the same
+            # tables again (UniqueViolation). The lock ends with the transaction.
+            lock_schema(connection)
+            config.attributes["before"] = context.get_context().get_current_revision()
             context.run_migrations()
         connection.commit()
 

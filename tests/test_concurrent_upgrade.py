@@ -1,0 +1,75 @@
+"""Two `drip db upgrade` at once on an empty database: one migrates, the other waits and finds the
+schema current (issue 12, finding 12). Real processes, real PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from dripengine.db import current_revision, head_revision, make_engine
+from tests.conftest import PG_ENV, _pg_admin_url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'drip.db'}"
+        return
+    admin_url = _pg_admin_url()
+    if admin_url is None:
+        pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+    name = f"drip_e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def upgrade_twice_at_once(url: str, folder: Path) -> list[subprocess.CompletedProcess[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
+    env["DRIP_DATABASE_URL"] = url
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "dripengine", "db", "upgrade"],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    done = []
+    for process in started:
+        out, err = process.communicate(timeout=120)
+        done.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return done
+
+
+def test_two_upgrades_at_once_one_migrates_the_other_finds_it_current(
+    empty_url: str, tmp_path: Path
+) -> None:
+    results = upgrade_twice_at_once(empty_url, tmp_path)
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    assert all(r.stderr == "" for r in results)  # no traceback, no UniqueViolation
+    said = sorted(r.stdout.split(" ", 1)[1].strip() for r in results)
+    head = head_revision()
+    assert said == [f"is up to date (revision {head})", f"upgraded from empty to {head}"]
+    engine = make_engine(empty_url)
+    try:
+        assert current_revision(engine) == head
+    finally:
+        engine.dispose()
