@@ -15,6 +15,7 @@ from dripengine.engagement.inbound_parse import (
 )
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+PASSED = {"SPF": "pass", "dkim": "{@acme.example : pass}", "spam_score": "0.1"}  # as SendGrid posts
 UID = "0123456789abcdef0123456789abcdef"
 
 
@@ -32,7 +33,7 @@ def headers(*lines: str, subject: str = "Re: About your trial") -> str:
 
 
 def test_a_default_mode_post_is_a_reply_to_our_message() -> None:
-    email = parse_inbound({"headers": headers(), "text": "Yes, call me.", "subject": "x"})
+    email = parse_inbound({"headers": headers(), "text": "Yes, call me.", "subject": "x", **PASSED})
     assert email.sender == "jane@acme.example"
     assert email.subject == "Re: About your trial"
     assert email.candidates == [UID, "first"]
@@ -72,7 +73,7 @@ def test_a_raw_mime_post_is_read_too() -> None:
     ],
 )
 def test_auto_replies_are_recognised(extra: tuple[str, ...], subject: str, reason: str) -> None:
-    email = parse_inbound({"headers": headers(*extra, subject=subject)})
+    email = parse_inbound({"headers": headers(*extra, subject=subject), **PASSED})
     assert email.auto_reason == reason
     event = reply_event(email, NOW, UID)
     assert event.type == v.AUTO_REPLY
@@ -99,3 +100,37 @@ def test_without_a_message_the_reply_is_matched_by_address() -> None:
     event = reply_event(email, NOW)
     assert event.message_uid is None and event.email == "jane@acme.example"
     assert event.provider_event_id is None
+
+
+# --- authenticity (issue 12, finding 7) --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("auth", "counted", "why"),
+    [
+        ({"SPF": "pass", "dkim": "none"}, True, "SPF pass"),
+        ({"SPF": "softfail", "dkim": "{@acme.example : pass}"}, True, "DKIM pass for acme.example"),
+        ({"SPF": "none", "dkim": "{@mail.acme.example : pass}"}, True, "DKIM pass for mail.acme"),
+        ({"SPF": "fail", "dkim": "{@acme.example : fail}"}, False, "SPF fail"),
+        ({"SPF": "softfail", "dkim": "{@evil.example : pass}"}, False, "no DKIM pass aligned"),
+        ({"SPF": "pass", "dkim": "none", "spam_score": "7.3"}, False, "spam score 7.3 (limit 5)"),
+        ({"SPF": "pass", "spam_score": "nan"}, False, "spam score nan"),
+        ({}, False, "SPF missing"),
+    ],
+)
+def test_only_authenticated_non_spam_replies_count(
+    auth: dict[str, str], counted: bool, why: str
+) -> None:
+    email = parse_inbound({"headers": headers(), "text": "Yes", **auth})
+    assert email.event_type == (v.REPLY if counted else v.UNVERIFIED_REPLY)
+    assert why in email.raw["authentication"]
+    assert email.raw["authentication"].startswith("counted" if counted else "not counted")
+    event = reply_event(email, NOW, UID)
+    assert event.type == email.event_type
+    assert (why in (event.detail or "")) is not counted
+
+
+def test_the_spam_limit_is_a_setting() -> None:
+    fields = {"headers": headers(), "SPF": "pass", "spam_score": "3.0"}
+    assert parse_inbound(fields).event_type == v.REPLY
+    assert parse_inbound(fields, max_spam_score=2.5).event_type == v.UNVERIFIED_REPLY

@@ -24,7 +24,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 
 from dripengine.db import make_engine
-from dripengine.models import Enrollment, Event, Lead, Message, Suppression
+from dripengine.models import Enrollment, Event, Lead, Message, ScoreChange, Suppression
 from dripengine.testing.sendgrid_webhook import Signer, sendgrid_event
 from dripengine.testing.serve_process import ServeProcess
 from tests.conftest import PG_ENV
@@ -379,6 +379,8 @@ def _inbound_fields(**fields: str) -> dict[str, str]:
             {"to": "UTF-8", "text": "UTF-8", "subject": "UTF-8", "from": "UTF-8"}
         ),
         "spam_score": "0.1",
+        "SPF": "pass",
+        "dkim": "{@acme.example : pass}",
         **fields,
     }
 
@@ -435,6 +437,52 @@ def test_an_out_of_office_is_an_auto_reply(site: Site) -> None:
         headers = _headers(uid, *extra).replace("Subject: Re: Hi", f"Subject: {subject}")
         response = _inbound(site, _inbound_fields(headers=headers, subject=subject))
         assert response.json()["type"] == "auto_reply"
+
+
+def test_a_forged_or_spammy_reply_is_kept_but_scores_and_exits_nothing(site: Site) -> None:
+    """Issue 12: Inbound Parse's SPF / dkim / spam_score decide whether a reply counts."""
+    others = [e for e in sorted(site.messages) if e != "jane@acme.example"]
+    cases = [
+        {"SPF": "fail", "dkim": "{@acme.example : fail}"},
+        {"SPF": "softfail", "dkim": "{@attacker.example : pass}"},
+        {"SPF": "pass", "spam_score": "9.8"},
+    ]
+    assert len(others) >= len(cases)
+
+    def lead_state(email: str) -> tuple[float, int, list[str]]:
+        with site.engine.connect() as connection:
+            lead_id, score = connection.execute(
+                select(Lead.id, Lead.score).where(Lead.email == email)
+            ).one()
+            changes = connection.scalar(
+                select(func.count()).select_from(ScoreChange).where(ScoreChange.lead_id == lead_id)
+            )
+            statuses = list(
+                connection.scalars(select(Enrollment.status).where(Enrollment.lead_id == lead_id))
+            )
+        return score, changes or 0, statuses
+
+    reasons = []
+    for email, auth in zip(others, cases, strict=False):
+        uid = site.messages[email]
+        before = lead_state(email)
+        headers = _headers(uid).replace("jane@acme.example", email).replace("Jane Doe", "X")
+        response = _inbound(site, _inbound_fields(headers=headers, **{"from": email}, **auth))
+        assert response.status == 200, response.data
+        assert response.json()["type"] == "unverified_reply", response.json()
+        assert response.json()["stored"] == 1, (auth, response.json())
+        assert lead_state(email) == before  # no points, no exit
+        with site.engine.connect() as connection:
+            [raw] = connection.scalars(
+                select(Event.raw)
+                .join(Message, Event.message_id == Message.id)  # type: ignore[arg-type]
+                .where(Message.uid == uid, Event.type == "unverified_reply")
+            ).all()
+        reasons.append(str(raw["authentication"]))
+    assert all(r.startswith("not counted: ") for r in reasons), reasons
+    assert "SPF fail" in reasons[0]
+    assert "no DKIM pass aligned with " + others[1].partition("@")[2] in reasons[1]
+    assert "spam score 9.8 (limit 5)" in reasons[2]
 
 
 def test_the_inbound_secret_is_required_and_basic_auth_works(site: Site) -> None:

@@ -59,6 +59,61 @@ AUTO_SUBJECTS = (
 )
 
 
+DKIM_RESULT = re.compile(r"@?([A-Za-z0-9][A-Za-z0-9.-]*)\s*:\s*([A-Za-z]+)")
+DEFAULT_MAX_SPAM_SCORE = 5.0  # SpamAssassin's own "this is spam" line
+
+
+@dataclass(frozen=True)
+class Authenticity:
+    """Whether a reply may count, and why: SendGrid's ``SPF``, ``dkim`` and ``spam_score``."""
+
+    counts: bool
+    reason: str
+
+
+def authenticity(
+    fields: Mapping[str, str], sender: str | None, max_spam_score: float = DEFAULT_MAX_SPAM_SCORE
+) -> Authenticity:
+    """A reply counts when SPF passed, or a DKIM signature passed for a domain aligned with the
+    From address (the same organisational domain either way: DMARC's relaxed alignment), and its
+    spam score (present when the parse setting checks for spam) is below ``max_spam_score``.
+
+    Inbound Parse is unsigned, so these fields are only as good as the post: set
+    ``webhooks.inbound_secret``. A post without SPF and DKIM results is not one SendGrid made.
+    """
+    spf = (fields.get("SPF") or fields.get("spf") or "").strip().lower()
+    domain = (sender or "").rpartition("@")[2].lower()
+    dkim = [
+        (d.lower().rstrip("."), r.lower()) for d, r in DKIM_RESULT.findall(fields.get("dkim") or "")
+    ]
+    aligned = [d for d, result in dkim if result == "pass" and _aligned(d, domain)]
+    checks = [f"SPF {spf or 'missing'}"]
+    checks.append(
+        f"DKIM pass for {aligned[0]}"
+        if aligned
+        else "no DKIM pass aligned with " + (domain or "the sender")
+    )
+    counts = spf == "pass" or bool(aligned)
+    score_text = (fields.get("spam_score") or "").strip()
+    if score_text:
+        try:
+            score = float(score_text)
+        except ValueError:
+            score = float("inf")
+        if not score < max_spam_score:  # NaN and garbage fail too
+            counts = False
+        checks.append(f"spam score {score_text[:20]} (limit {max_spam_score:g})")
+    return Authenticity(counts, ("counted: " if counts else "not counted: ") + ", ".join(checks))
+
+
+def _aligned(signer: str, domain: str) -> bool:
+    """Relaxed alignment: one domain is the other or a subdomain of it (mail.acme.example ~
+    acme.example); never a bare top-level domain."""
+    if not signer or not domain or "." not in signer or "." not in domain:
+        return False
+    return signer == domain or domain.endswith("." + signer) or signer.endswith("." + domain)
+
+
 class BadInbound(ValueError):
     """An Inbound Parse post without the fields of an email."""
 
@@ -72,13 +127,18 @@ class InboundEmail:
     auto_reason: str | None  # why it is an auto-reply, or None for a person's reply
     text: str = ""
     raw: Mapping[str, str] = field(default_factory=dict)
+    authentic: Authenticity = Authenticity(True, "counted")
 
     @property
     def event_type(self) -> str:
+        if not self.authentic.counts:
+            return v.UNVERIFIED_REPLY
         return v.AUTO_REPLY if self.auto_reason else v.REPLY
 
 
-def parse_inbound(fields: Mapping[str, str]) -> InboundEmail:
+def parse_inbound(
+    fields: Mapping[str, str], max_spam_score: float = DEFAULT_MAX_SPAM_SCORE
+) -> InboundEmail:
     """The reply in an Inbound Parse post (default or raw mode); :class:`BadInbound` if neither."""
     if fields.get("headers"):
         headers = HeaderParser(policy=compat32).parsestr(fields["headers"])
@@ -92,9 +152,12 @@ def parse_inbound(fields: Mapping[str, str]) -> InboundEmail:
         raise BadInbound("neither a 'headers' nor an 'email' field: not an Inbound Parse post")
     subject = _header(headers, "subject") or fields.get("subject") or ""
     sender = parseaddr(_header(headers, "from") or fields.get("from") or "")[1].lower() or None
-    raw = {k: fields[k] for k in ("from", "to", "subject", "envelope", "spam_score") if k in fields}
+    kept = ("from", "to", "subject", "envelope", "spam_score", "SPF", "dkim")
+    raw = {k: fields[k] for k in kept if k in fields}
     raw["headers"] = fields.get("headers") or "".join(f"{k}: {v}\n" for k, v in headers.items())
     raw["text"] = text[:MAX_TEXT]
+    authentic = authenticity(fields, sender, max_spam_score)
+    raw["authentication"] = authentic.reason
     message_id = _header(headers, "message-id")
     return InboundEmail(
         sender=sender,
@@ -104,6 +167,7 @@ def parse_inbound(fields: Mapping[str, str]) -> InboundEmail:
         auto_reason=auto_reply_reason(headers, subject),
         text=text,
         raw=raw,
+        authentic=authentic,
     )
 
 
@@ -141,7 +205,9 @@ def reply_event(
 ) -> IncomingEvent:
     """The event for ``email``: matched to ``message_uid`` when one was found, else by address."""
     detail = email.subject[:300]
-    if email.auto_reason:
+    if not email.authentic.counts:
+        detail = f"{detail} ({email.authentic.reason})"
+    elif email.auto_reason:
         detail = f"{detail} ({email.auto_reason})"
     return IncomingEvent(
         type=email.event_type,

@@ -25,6 +25,8 @@ OPEN = "open"
 CLICK = "click"
 REPLY = "reply"
 AUTO_REPLY = "auto_reply"  # out-of-office and friends: kept, weighted as such
+# a reply that failed SPF/DKIM or scored as spam: kept as evidence, scores nothing, exits nothing
+UNVERIFIED_REPLY = "unverified_reply"
 # opt-outs
 UNSUBSCRIBE = "unsubscribe"
 GROUP_UNSUBSCRIBE = "group_unsubscribe"
@@ -47,6 +49,7 @@ TYPES: frozenset[str] = frozenset(
         CLICK,
         REPLY,
         AUTO_REPLY,
+        UNVERIFIED_REPLY,
         UNSUBSCRIBE,
         GROUP_UNSUBSCRIBE,
         GROUP_RESUBSCRIBE,

@@ -86,7 +86,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
         await form.close()
         try:
-            email = parse_inbound(fields)
+            email = parse_inbound(fields, ctx.settings.webhooks.inbound_max_spam_score)
         except BadInbound as exc:
             return _error(400, str(exc))
         try:
