@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.markup import escape
 from rich.table import Table
 
 from dripengine.campaigns import WEEKDAYS, Campaign, validate_campaigns
 from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
-from dripengine.cli.output import console, emit_object, emit_rows, format_option
+from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
 from dripengine.exceptions import CampaignError, SLAError
 from dripengine.pauses import resume
 from dripengine.templates import check_templates
@@ -125,7 +124,7 @@ def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
         return
     out = console()
     out.print(
-        f"[bold]{escape(campaign.name)}[/bold] ({campaign.id}, version {campaign.version}, priority {campaign.priority})"
+        f"[bold]{shown(campaign.name)}[/bold] ({campaign.id}, version {campaign.version}, priority {campaign.priority})"
     )
     if campaign.description:
         out.print(campaign.description.strip())

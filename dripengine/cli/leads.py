@@ -10,12 +10,11 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
 from dripengine.cli.app import App
-from dripengine.cli.output import console, emit_object, emit_rows, format_option
+from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.cli.report import print_row_problems
 from dripengine.exceptions import DripError
@@ -97,8 +96,8 @@ def leads_show(app: App, email: str, fmt: str) -> None:
     out = console()
     name = " ".join(p for p in (profile["first_name"], profile["last_name"]) if p)
     out.print(
-        f"[bold]{escape(profile['email'])}[/bold]  {escape(name)}  "
-        f"{escape(profile.get('company') or '')}".rstrip()
+        f"[bold]{shown(profile['email'])}[/bold]  {shown(name)}  "
+        f"{shown(profile.get('company'))}".rstrip()
     )
     tz = profile.get("timezone")
     suppressed = profile["suppressed"]
@@ -120,7 +119,7 @@ def leads_show(app: App, email: str, fmt: str) -> None:
     }
     for key, value in facts.items():
         if value:
-            out.print(f"  {key:<11} {value}")
+            out.print(f"  {key:<11} {shown(value)}")
     _section(
         out,
         "Stage history",
@@ -171,7 +170,7 @@ def _section(
                 cells.append(f"{value:+g}" if column == "delta" else f"{value:g}")
             else:
                 cells.append("" if value is None else str(value))
-        table.add_row(*(escape(cell) for cell in cells))  # "click [pricing]" is no markup
+        table.add_row(*(shown(cell) for cell in cells))  # "click [pricing]" is no markup
     out.print()
     out.print(table)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,6 +16,48 @@ from rich.markup import escape
 from rich.table import Table
 
 FORMATS = ("table", "json", "csv")
+
+# OWASP "CSV injection": a cell a spreadsheet would run as a formula (or that Excel/LibreOffice
+# split on tab/CR) is written with a leading ' so it is shown as the text it is.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Terminal control in lead data: escape sequences (CSI "\x1b[2J", OSC 8 hyperlinks and titles
+# "\x1b]…\x07", DCS/APC/PM strings, two-character escapes), then any other C0/C1 control and the
+# bidirectional overrides that reorder what a reader sees ("Trojan Source").
+_TERMINAL = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b.?"
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]"
+)
+_LINE_BREAKS = re.compile(r"[\t\n\r]+")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` as a terminal may show it: escape sequences and control characters removed,
+    line breaks and tabs made spaces (one line of lead data never forges another line)."""
+    if text.isprintable():
+        return text
+    return _LINE_BREAKS.sub(" ", _TERMINAL.sub("", text))
+
+
+def shown(value: object) -> str:
+    """Lead data for a rich console: terminal-safe, and ``[bold]`` stays text, not markup."""
+    return escape(terminal_safe("" if value is None else str(value)))
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that would start a formula gets a leading ``'``; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class SafeDictWriter(csv.DictWriter):
+    """``csv.DictWriter`` whose every text cell goes through :func:`csv_safe`: every CSV export."""
+
+    def writerow(self, rowdict: Mapping[str, Any]) -> Any:
+        return super().writerow({k: csv_safe(v) for k, v in rowdict.items()})
+
 
 format_option = click.option(
     "--format",
@@ -61,7 +104,7 @@ def emit_rows(
         return
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+        writer = SafeDictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({c: _csv_cell(row.get(c)) for c in columns})
@@ -75,7 +118,7 @@ def emit_rows(
         table.add_column(column)
     for row in rows:
         # a cell is data, never rich markup: "[Acme]" or "click [pricing]" shows as written
-        table.add_row(*(escape(_cell(row.get(c))) for c in columns))
+        table.add_row(*(shown(_cell(row.get(c))) for c in columns))
     console().print(table)
 
 

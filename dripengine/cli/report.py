@@ -8,6 +8,8 @@ from typing import Protocol
 
 import click
 
+from dripengine.cli.output import terminal_safe
+
 SHOWN = 20
 
 
@@ -20,7 +22,7 @@ class Problem(Protocol):
 
 def print_row_problems(problems: Sequence[Problem], path: Path) -> None:
     for problem in problems[:SHOWN]:
-        click.echo(f"{path}:{problem.line}: {problem.message}", err=True)
+        click.echo(f"{path}:{problem.line}: {terminal_safe(problem.message)}", err=True)
     if len(problems) > SHOWN:
         click.echo(
             f"… and {len(problems) - SHOWN} more (use --format json for the full list)", err=True

@@ -6,13 +6,12 @@ from dataclasses import asdict
 from datetime import datetime
 
 import click
-from rich.markup import escape
 from rich.table import Table
 from sqlmodel import Session
 
 from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
-from dripengine.cli.output import console, emit_object
+from dripengine.cli.output import console, emit_object, shown
 from dripengine.explain import Explanation
 from dripengine.funnel import label
 from dripengine.queries import explain_score
@@ -46,7 +45,7 @@ def _print(
 ) -> None:
     out = console()
     out.print(
-        f"[bold]{escape(email)}[/bold]: score {why.score:.1f} now "
+        f"[bold]{shown(email)}[/bold]: score {why.score:.1f} now "
         f"(each change halves every {why.half_life_days:g} days)"
     )
     if why.lines:
@@ -65,7 +64,7 @@ def _print(
                 line.event_type or "",
                 f"{line.points:+g}",
                 f"{line.now:.1f}" if line.counts else "-",
-                escape(line.reason),  # "click [pricing] in …" is no markup
+                shown(line.reason),  # "click [pricing] in …" is no markup
             )
         out.print(table)
         if not all(line.counts for line in why.lines):

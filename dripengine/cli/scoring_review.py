@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 
@@ -10,7 +9,7 @@ import click
 from rich.table import Table
 
 from dripengine.cli.app import App
-from dripengine.cli.output import FORMATS, console
+from dripengine.cli.output import FORMATS, SafeDictWriter, console
 from dripengine.exceptions import DripError
 from dripengine.scoring_review import Review, review
 from dripengine.scoring_review_db import load_counts, load_handbacks
@@ -80,7 +79,7 @@ def _pct(value: float | None) -> str:
 
 def _csv(result: Review) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(CSV_COLUMNS), extrasaction="ignore")
+    writer = SafeDictWriter(buffer, fieldnames=list(CSV_COLUMNS), extrasaction="ignore")
     writer.writeheader()
     for row in result.groups:
         writer.writerow({**row.__dict__, "section": row.grouping})

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from dripengine.cli.app import App
-from dripengine.cli.output import _cell, console, emit_object
+from dripengine.cli.output import _cell, console, emit_object, shown
 from dripengine.status import Status, read_status
 
 
@@ -71,7 +70,7 @@ def _print(report: Status, *, crm_configured: bool) -> None:
         for column in columns:
             workers.add_column(column)
         for w in report.workers:
-            workers.add_row(*(escape(_cell(getattr(w, c))) for c in columns))
+            workers.add_row(*(shown(_cell(getattr(w, c))) for c in columns))
         out.print(workers)
     _print_engagement(out, report, crm_configured)
     for hint in report.hints:

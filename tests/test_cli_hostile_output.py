@@ -1,0 +1,101 @@
+"""Lead data is never a spreadsheet formula or a terminal escape in what drip prints (issue 12,
+finding 11). A lead imported with hostile fields goes through every export and text view."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from dripengine.cli.output import csv_safe, terminal_safe
+from tests.clirun import drip
+
+FORMULA = '=HYPERLINK("http://x.example","click")'
+OSC_LINK = "\x1b]8;;http://x.example\x07evil\x1b]8;;\x07\x1b[2J"
+CONTROL = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+@pytest.fixture
+def hostile(folder: Path) -> str:
+    rows = [
+        ["email", "first_name", "last_name", "company", "title"],
+        ["evil@x.example", FORMULA, "Lee\u202egnp.exe", OSC_LINK, "-2+3"],
+    ]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    (folder / "evil.csv").write_text(buffer.getvalue())
+    assert drip("leads", "import", "evil.csv")[0] == 0
+    code, _, err = drip(
+        "recycle", "evil@x.example", "--from", "sql", "--reason", "no_budget", "--note", "[bold]x"
+    )
+    assert code == 0, err
+    return "evil@x.example"
+
+
+def test_csv_exports_never_start_a_formula(hostile: str) -> None:
+    code, out, _ = drip("leads", "list", "--format", "csv")
+    assert code == 0
+    [row] = [r for r in csv.DictReader(io.StringIO(out)) if r["email"] == hostile]
+    assert row["first_name"] == "'" + FORMULA
+    assert row["title"] == "'-2+3"
+    assert row["score"] == "0.0"  # a number we computed stays a number
+    for cell in row.values():
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("leads", "list"),
+        ("leads", "list", "--stage", "recycled"),
+        ("leads", "show", "evil@x.example"),
+        ("scoring", "explain", "evil@x.example"),
+        ("campaigns", "simulate", "lost-sql-winback", "--lead", "evil@x.example"),
+    ],
+)
+def test_text_output_carries_no_terminal_control(hostile: str, command: tuple[str, ...]) -> None:
+    code, out, err = drip(*command)
+    assert code == 0, err
+    assert not any(c in out + err for c in CONTROL), repr(out)
+
+
+def test_leads_show_prints_the_data_as_text(hostile: str) -> None:
+    _, out, _ = drip("leads", "show", hostile)
+    assert "evil" in out and "Leegnp.exe" in out and "-2+3" in out
+    assert "[bold]x" in out  # the note: rich markup in lead data stays text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("Ann", "Ann"),
+        (-5, -5),
+        (2.5, 2.5),
+    ],
+)
+def test_csv_safe(value: object, expected: object) -> None:
+    assert csv_safe(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (OSC_LINK, "evil"),
+        ("\x1b[31mRed\x1b[0m", "Red"),
+        ("\x9b31mX", "X"),
+        ("\x1bPq#0\x1b\\ok", "ok"),
+        ("a\u202eb\u2066c", "abc"),
+        ("two\nlines\r\n", "two lines "),
+        ("Jürgen Ölaf", "Jürgen Ölaf"),
+    ],
+)
+def test_terminal_safe(text: str, expected: str) -> None:
+    assert terminal_safe(text) == expected
