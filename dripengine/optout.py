@@ -8,16 +8,30 @@ unsubscribe does. Erasure (GDPR Art. 17) anonymises the lead and keeps only a ha
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import String, Table, cast, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import ColumnElement
 
 from dripengine import suppression
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError
-from dripengine.models import Enrollment, Event, Handoff, Lead, Message, RecycleRecord
+from dripengine.models import (
+    Enrollment,
+    Event,
+    Feedback,
+    Handoff,
+    Lead,
+    Message,
+    RecycleRecord,
+    ScoreChange,
+)
 
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
@@ -25,6 +39,8 @@ EVENT: Table = Event.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
 RECYCLE: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
+SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
+FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: .invalid never resolves, so it is never mailed
 ERASED_FIELDS = ("first_name", "last_name", "company", "title", "phone")
@@ -111,9 +127,57 @@ class Forgotten:
     erased_as: str | None
     exited: int
     events: int
+    scrubbed: int = 0  # other rows whose text named the address (click URLs, errors, reasons)
+    files: int = 0  # outbox .eml files of the lead's emails removed
+    checkpointed: bool | None = None  # SQLite: the WAL emptied into the file (None: PostgreSQL)
 
 
-def forget(engine: Engine, raw: str, now: datetime) -> Forgotten:
+def address_forms(email: str) -> re.Pattern[str]:
+    """The address as stored text may carry it: as is, URL-encoded (a merge field in a click URL:
+    ``jane%40acme.example``, ``jane%2Btag%40…``), any case."""
+    forms = {email, quote(email, safe=""), quote(email, safe="@"), email.replace("@", "%40")}
+    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)), re.I)
+
+
+def _like_any(column: ColumnElement[Any], email: str) -> ColumnElement[bool]:
+    """A SQL filter for rows whose text may hold the address (the local part is enough to look;
+    :func:`address_forms` decides)."""
+    local = (
+        email.partition("@")[0]
+        .lower()
+        .replace("\\", "\\\\")
+        .replace("%", "\\%")
+        .replace("_", "\\_")
+    )
+    return func.lower(cast(column, String)).like(f"%{local}%", escape="\\")
+
+
+def _scrub_rows(
+    connection: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    where: ColumnElement[bool],
+    forms: re.Pattern[str],
+    replacement: str,
+) -> int:
+    """Replace the address in ``columns`` of the rows ``where`` selects; the rows changed."""
+    changed = 0
+    key = table.c.id
+    rows = connection.execute(select(key, *(table.c[c] for c in columns)).where(where)).all()
+    for row in rows:
+        values: dict[str, Any] = {}
+        for column, value in zip(columns, row[1:], strict=True):
+            if isinstance(value, str) and forms.search(value):
+                values[column] = forms.sub(replacement, value)
+            elif isinstance(value, dict) and forms.search(repr(value)):
+                values[column] = {}  # a raw payload naming the person: nothing of it is kept
+        if values:
+            connection.execute(update(table).where(key == row[0]).values(**values))
+            changed += 1
+    return changed
+
+
+def forget(engine: Engine, raw: str, now: datetime, *, outbox: Path | None = None) -> Forgotten:
     """Erase a person: anonymise the lead, blank what its events and emails kept, exit its
     enrollments, stop scoring, cancel its pending CRM handoff, and keep only a hashed suppression.
 
@@ -122,6 +186,10 @@ def forget(engine: Engine, raw: str, now: datetime) -> Forgotten:
     """
     email = address(raw)
     with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            # overwrite what is deleted or rewritten with zeros, so the old values do not stay in
+            # the file's free space (SQLite's secure_delete; this connection only)
+            connection.exec_driver_sql("PRAGMA secure_delete = ON")
         lead_id = _lead_id(connection, email)
         erased_as = None
         exited = events = 0
@@ -157,6 +225,38 @@ def forget(engine: Engine, raw: str, now: datetime) -> Forgotten:
                 .where(HANDOFF.c.lead_id == lead_id, HANDOFF.c.status == "pending")
                 .values(status="cancelled", last_error="the lead was erased on request")
             )
+            connection.execute(
+                update(FEEDBACK).where(FEEDBACK.c.lead_id == lead_id).values(note=None)
+            )
+        forms = address_forms(email)
+        replacement = erased_as or f"erased@{ERASED_DOMAIN}"
+        scrubbed = 0
+        if lead_id is not None:
+            for table, columns in (
+                (EVENT, ("url", "provider_event_id")),
+                (MESSAGE, ("error",)),
+                (RECYCLE, ("detail",)),
+                (SCORE_CHANGE, ("reason",)),
+                (HANDOFF, ("last_error",)),
+            ):
+                scrubbed += _scrub_rows(
+                    connection, table, columns, table.c.lead_id == lead_id, forms, replacement
+                )
+            uids = list(
+                connection.scalars(select(MESSAGE.c.uid).where(MESSAGE.c.lead_id == lead_id))
+            )
+        else:
+            uids = []
+        # events stored without a lead (an address no lead had then) name it in their payload
+        scrubbed += _scrub_rows(
+            connection,
+            EVENT,
+            ("url", "detail", "raw", "provider_event_id"),
+            (EVENT.c.lead_id.is_(None))
+            & or_(*(_like_any(EVENT.c[c], email) for c in ("url", "detail", "raw"))),
+            forms,
+            replacement,
+        )
         # the plain entry would keep the address: only the hashed one stays
         connection.execute(
             delete(suppression.SUPPRESSION).where(suppression.SUPPRESSION.c.email == email)
@@ -168,7 +268,35 @@ def forget(engine: Engine, raw: str, now: datetime) -> Forgotten:
             now,
             source="drip leads forget",
         )
-    return Forgotten(email, lead_id, erased_as, exited, int(events))
+    files = _remove_outbox_files(outbox, uids) if outbox is not None else 0
+    checkpointed = _checkpoint(engine) if engine.dialect.name == "sqlite" else None
+    return Forgotten(email, lead_id, erased_as, exited, int(events), scrubbed, files, checkpointed)
+
+
+def _remove_outbox_files(outbox: Path, uids: list[str]) -> int:
+    """The outbox copies of the lead's emails (``<day>/<uid>.eml``): the whole email, address,
+    name and all, is personal data."""
+    removed = 0
+    if not outbox.is_dir():
+        return 0
+    wanted = {f"{uid}.eml" for uid in uids}
+    for day in outbox.iterdir():
+        if not day.is_dir():
+            continue
+        for name in wanted:
+            path = day / name
+            if path.is_file():
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def _checkpoint(engine: Engine) -> bool:
+    """Write SQLite's WAL into the file and empty it: until then the old rows sit in ``-wal``.
+    False when a reader (a running ``drip serve``) kept it from finishing; run it again later."""
+    with engine.connect() as connection:
+        busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").first()
+    return busy is not None and busy[0] == 0
 
 
 __all__ = [

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import select
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
 
 from dripengine import suppression
 from dripengine.cli import main
@@ -115,3 +116,95 @@ def test_the_send_path_honours_a_hashed_entry(engine: Engine) -> None:
         suppression.add(connection, suppression.hashed("jane@acme.example"), "erased", at)
         batch = load(connection, [enrollment_id], at + timedelta(minutes=1))
     assert batch.suppressed == {"jane@acme.example": "erased on 23 Nov 2026"}
+
+
+def test_forget_leaves_the_address_nowhere_in_the_database_files_or_the_outbox(
+    folder: Path, db_url: str
+) -> None:
+    """Issue 12, finding 6: a lead that clicked a link carrying its address (a merge field),
+    replied, was mailed to the outbox, and had an event before it was a lead."""
+    from dripengine.clock import FixedClock
+    from dripengine.config import load_settings
+    from dripengine.engagement import vocabulary as v
+    from dripengine.engagement.ingest import Engagement
+    from dripengine.sla import load_sla
+
+    engine = folder_engine(folder, db_url)
+    at = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    engagement = Engagement(
+        engine,
+        load_settings(folder / "drip.toml", env={}),
+        load_sla(folder / "sla.yaml"),
+        FixedClock(at),
+    )
+    try:
+        # an event for the address before any lead had it: stored without a lead
+        early = v.IncomingEvent(
+            type=v.DELIVERED,
+            occurred_at=at - timedelta(days=30),
+            provider="sendgrid",
+            email="Amelie.Laurent@Lumiere.example",
+            provider_event_id="early-1",
+            raw={"email": "Amelie.Laurent@Lumiere.example", "event": "delivered"},
+        )
+        assert engagement.ingest([early]).unmatched == 1
+        assert drip("leads", "import", "leads.csv")[0] == 0
+        assert drip("recycle", "--csv", "lost-deals.csv")[0] == 0
+        assert CliRunner().invoke(main, ["--now", LATER, "run", "--once"]).exit_code == 0
+        assert mailed(folder, AMELIE)
+        with engine.connect() as connection:
+            uid = connection.execute(
+                select(rows.MESSAGE.c.uid)
+                .join(rows.LEAD, rows.LEAD.c.id == rows.MESSAGE.c.lead_id)
+                .where(rows.LEAD.c.email == AMELIE)
+            ).scalar_one()
+        url = (
+            "https://lumiere.example/pricing?email=amelie.laurent%40lumiere.example&utm_source=drip"
+        )
+        engagement.ingest(
+            [
+                v.IncomingEvent(
+                    type=v.CLICK,
+                    occurred_at=at,
+                    provider="drip",
+                    message_uid=uid,
+                    url=url,
+                    tag="pricing",
+                    raw={"url": url},
+                ),
+                v.IncomingEvent(
+                    type=v.REPLY,
+                    occurred_at=at + timedelta(hours=1),
+                    provider="inbound",
+                    message_uid=uid,
+                    email=AMELIE,
+                    provider_event_id="<r1@lumiere.example>",
+                    detail="Re: pricing",
+                    raw={"from": f"Amélie Laurent <{AMELIE}>", "text": "Call me"},
+                ),
+            ]
+        )
+
+        code, out, err = drip("leads", "forget", AMELIE, "--yes")
+        assert code == 0, err
+        assert "1 outbox file(s) removed" in out and "other row(s) scrubbed" in out
+        assert not mailed(folder, AMELIE) and not mailed(folder, "Amélie")
+
+        needles = ("amelie.laurent", "amelie.laurent%40")
+        if db_url.startswith("sqlite"):
+            engine.dispose()
+            for path in folder.glob("drip.db*"):
+                data = path.read_bytes().lower()
+                assert not any(n.encode() in data for n in needles), path.name
+        else:
+            with engine.connect() as connection:
+                for table in SQLModel.metadata.sorted_tables:
+                    for column in table.columns:
+                        found = connection.execute(
+                            select(func.count())
+                            .select_from(table)
+                            .where(func.lower(cast(column, String)).contains("amelie.laurent"))
+                        ).scalar_one()
+                        assert found == 0, f"{table.name}.{column.name}"
+    finally:
+        engine.dispose()

@@ -285,20 +285,33 @@ def leads_forget(app: App, email: str, yes: bool) -> None:
     """Erase a person (GDPR Art. 17): personal data gone, never mailed again.
 
     The lead's address becomes erased-ID@erased.invalid; names, company, title, phone and
-    attributes are emptied; its events' raw payloads, its emails' subjects and its recycle notes
-    are blanked; its enrollments exit, scoring stops and a pending CRM handoff is cancelled. Only a
-    SHA-256 hash of the address is kept, as a suppression, so an import or a recycle of the same
-    address is refused. The stage and its history stay, for the statistics.
+    attributes are emptied; its events' raw payloads, its emails' subjects, its recycle and
+    feedback notes are blanked; the address is replaced wherever else it was stored (click URLs,
+    errors, score reasons, events that matched no lead); the outbox .eml files of its emails are
+    removed and, on SQLite, the write-ahead log is emptied into the zero-filled file. Its
+    enrollments exit, scoring stops and a pending CRM handoff is cancelled. Only a SHA-256 hash of
+    the address is kept, as a suppression, so an import or a recycle of the same address is
+    refused. The stage and its history stay, for the statistics.
     """
     if not yes:
         click.confirm(f"Erase {email} for good? This cannot be undone", abort=True)
-    done = forget(app.ready_engine(), email, app.now())
+    done = forget(app.ready_engine(), email, app.now(), outbox=app.settings.outbox_dir)
     if done.lead_id is None:
         click.echo(
             f"no lead {done.email}; its hash is suppressed, so it is never imported or mailed"
+            + (f"; {done.scrubbed} unmatched event(s) scrubbed" if done.scrubbed else "")
         )
-        return
-    click.echo(
-        f"{done.email} erased (now {done.erased_as}): {done.exited} enrollment(s) exited, "
-        f"{done.events} event(s) blanked; only its hash is kept, as a suppression"
-    )
+    else:
+        click.echo(
+            f"{done.email} erased (now {done.erased_as}): {done.exited} enrollment(s) exited, "
+            f"{done.events} event(s) blanked, {done.scrubbed} other row(s) scrubbed of the "
+            f"address, {done.files} outbox file(s) removed; only its hash is kept, as a "
+            "suppression"
+        )
+    if done.checkpointed is False:
+        click.echo(
+            "warning: a running drip serve or drip run kept SQLite's write-ahead log from being "
+            "emptied; the old values stay in drip.db-wal until the next checkpoint (run "
+            "`drip leads forget` again once they are stopped)",
+            err=True,
+        )
