@@ -108,6 +108,13 @@ class WebSettings(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
     api_token: str | None = Field(default=None, min_length=16)  # bearer token of /api/*
     max_body_bytes: int = Field(default=5_000_000, ge=1_000)  # larger bodies get 413
+    # every large body being read at once, together; past it a large body gets 503 + Retry-After
+    body_buffer_bytes: int = Field(default=32_000_000, ge=1_000_000)
+    body_idle_seconds: float = Field(default=10.0, gt=0)  # no bytes this long: 408, closed
+    body_total_seconds: float = Field(default=60.0, gt=0)  # a whole body takes longer: 408
+    max_connections: int = Field(
+        default=1_000, ge=10
+    )  # open connections a process takes (503 past it)
     track_opens: bool = True  # our own pixel in SMTP / outbox mail (SendGrid tracks its own)
     track_clicks: bool = True  # our own click redirect in SMTP / outbox mail
 

@@ -324,8 +324,9 @@ def test_a_stale_or_future_timestamp_is_403(site: Site) -> None:
 
 def test_malformed_json_and_a_non_array_are_400(site: Site) -> None:
     for body in (b'[{"event": "open",', b'{"event": "open"}', b"\xff\xfe[]"):
-        status = 400
-        assert _refused(site, body, site.signed(body) if body[0] != 0xFF else {}, status)
+        assert _refused(site, body, site.signed(body), 400)
+    # unsigned, it is refused on its headers before its body is read
+    assert "missing" in _refused(site, b"\xff\xfe[]", {}, 403)
 
 
 def test_a_body_over_the_size_limit_is_413_without_reading_it(site: Site) -> None:
@@ -338,10 +339,12 @@ def test_a_body_over_the_size_limit_is_413_without_reading_it(site: Site) -> Non
             yield b" " * 10_000
         yield b"]"
 
-    response = site.server.post(
-        WEBHOOK, chunks(), {"Content-Type": "application/json"}, chunked=True
-    )  # type: ignore[arg-type]
+    fresh = site.signed(b"[]")  # headers that pass the pre-check: the size is what refuses it
+    response = site.server.post(WEBHOOK, chunks(), fresh, chunked=True)  # type: ignore[arg-type]
     assert response.status == 413
+    unsigned = {"Content-Type": "application/json"}
+    response = site.server.post(WEBHOOK, chunks(), unsigned, chunked=True)  # type: ignore[arg-type]
+    assert response.status == 403  # refused on its headers, before a byte of it is read
     assert site.server.healthy()
 
 

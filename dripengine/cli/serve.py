@@ -50,7 +50,14 @@ def serve(app: App, host: str | None, port: int | None, workers: int) -> None:
         f"drip serve on http://{host}:{port} ({workers} worker(s)); Ctrl-C stops it", err=True
     )
     if workers == 1:
-        uvicorn.run(asgi, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(
+            asgi,
+            host=host,
+            port=port,
+            log_level="info",
+            proxy_headers=True,
+            limit_concurrency=settings.web.max_connections,
+        )
         return
     # several processes import the app by name and read the same settings
     app.engine.dispose()
@@ -64,4 +71,5 @@ def serve(app: App, host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         log_level="info",
         proxy_headers=True,
+        limit_concurrency=settings.web.max_connections,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -29,10 +30,22 @@ def _health_routes(ctx: WebContext) -> list[BaseRoute]:
 
 def build_app(ctx: WebContext) -> Starlette:
     """The app over an explicit context (tests, `drip serve`)."""
+    from dripengine.web import sendgrid_webhook
+    from dripengine.web.guard import BodyGuard, Limits
+
     routes: list[BaseRoute] = []
     for area in _areas():
         routes += area(ctx)
-    app = Starlette(routes=routes)
+    web = ctx.settings.web
+    limits = Limits(
+        max_body_bytes=web.max_body_bytes,
+        buffer_bytes=web.body_buffer_bytes,
+        idle_seconds=web.body_idle_seconds,
+        total_seconds=web.body_total_seconds,
+    )
+    checks = {sendgrid_webhook.PATH: sendgrid_webhook.header_check(ctx)}
+    guard = Middleware(BodyGuard, limits=limits, header_checks=checks)
+    app = Starlette(routes=routes, middleware=[guard])
     app.state.ctx = ctx
     return app
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
@@ -56,6 +58,44 @@ def load_public_key(value: str) -> EllipticCurvePublicKey:
     return key
 
 
+def header_problem(
+    signature: str | None, timestamp: str | None, now: float, max_age: int
+) -> str | None:
+    """What the signature headers alone show to be wrong: missing, a timestamp that is not unix
+    seconds (at most 12 digits: a 5,000-digit one is not a time), or one too old or ahead."""
+    if not signature or not timestamp:
+        return f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header (is the webhook signed?)"
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
+        return f"{TIMESTAMP_HEADER} is not unix seconds"
+    age = now - int(timestamp)
+    if abs(age) > max_age:
+        when = f"{int(age)} s old" if age > 0 else f"{int(-age)} s in the future"
+        return (
+            f"signature timestamp is {when} (webhooks.max_age_seconds is {max_age}): "
+            "a replay, or a clock that is wrong"
+        )
+    return None
+
+
+def header_check(ctx: WebContext) -> Callable[[Headers], tuple[int, str] | None]:
+    """The check :class:`dripengine.web.guard.BodyGuard` runs before reading a body: a request
+    the headers already condemn is refused without its 5 MB being read."""
+    hooks = ctx.settings.webhooks
+
+    def check(headers: Headers) -> tuple[int, str] | None:
+        if not hooks.verify_signatures or not hooks.sendgrid_public_key:
+            return None  # the route answers (unsigned accepted, or 503 for the missing key)
+        problem = header_problem(
+            headers.get(SIGNATURE_HEADER),
+            headers.get(TIMESTAMP_HEADER),
+            ctx.clock.now().timestamp(),
+            hooks.max_age_seconds,
+        )
+        return None if problem is None else (403, problem)
+
+    return check
+
+
 def signature_problem(
     body: str,
     signature: str | None,
@@ -65,17 +105,9 @@ def signature_problem(
     max_age: int,
 ) -> str | None:
     """Why the request is refused, or None when it is signed by ``key`` and fresh."""
-    if not signature or not timestamp:
-        return f"missing {SIGNATURE_HEADER} or {TIMESTAMP_HEADER} header (is the webhook signed?)"
-    if not timestamp.isdigit():
-        return f"{TIMESTAMP_HEADER} is not unix seconds"
-    age = now - int(timestamp)
-    if abs(age) > max_age:
-        when = f"{int(age)} s old" if age > 0 else f"{int(-age)} s in the future"
-        return (
-            f"signature timestamp is {when} (webhooks.max_age_seconds is {max_age}): "
-            "a replay, or a clock that is wrong"
-        )
+    problem = header_problem(signature, timestamp, now, max_age)
+    if problem:
+        return problem
     try:
         valid = EventWebhook().verify_signature(body, signature, timestamp, public_key=key)
     except (ValueError, TypeError):  # not base64, not DER
