@@ -148,9 +148,12 @@ class _Row:
     valid: bool
     surplus: int
     request: RecycleRequest | DripError
+    problem: bool = False  # the row could not be read as CSV: nothing else about it is known
 
     @classmethod
     def of(cls, record: CsvRecord, actor: str | None) -> _Row:
+        if record.problem is not None:
+            return cls(record.line, "", False, 0, DripError(record.problem), problem=True)
         email = record.values.get("email", "").strip()
         valid = False
         with suppress(InvalidEmail):
@@ -166,6 +169,8 @@ class _Row:
         self, pending: Pending, ctx: RecycleContext, seen: dict[str, int]
     ) -> RecycleOutcome:
         """The row's outcome, or the DripError that refuses it, checked in this order."""
+        if isinstance(self.request, DripError) and self.problem:
+            raise self.request
         if self.surplus:
             raise DripError(
                 f"{self.surplus} more field(s) than the header has columns; "

@@ -40,6 +40,7 @@ from dripengine.funnel import check_move, label
 from dripengine.models import Feedback, Handoff, Lead, StageChange
 from dripengine.recycle_plan import RecycleContext, RecycleOutcome, RecycleRequest, suppression_text
 from dripengine.sla import SLA
+from dripengine.textlimits import column_limits, text_problem
 
 Outcome = Literal["accepted", "rejected", "won", "lost"]
 OUTCOMES: tuple[str, ...] = ("accepted", "rejected", "won", "lost")
@@ -67,6 +68,21 @@ class FeedbackRequest:
     note: str | None = None
     actor: str | None = None
     from_stage: str | None = None  # with lost + reason: the stage sales had the deal in
+
+    def __post_init__(self) -> None:
+        limits = column_limits(Feedback.__table__)  # type: ignore[attr-defined]
+        for name, value, limit in (
+            ("email", self.email, 320),
+            ("reason", self.reason, limits["reason"]),
+            ("actor", self.actor, limits["actor"]),
+            ("from", self.from_stage, 32),
+        ):
+            problem = text_problem(name, value, limit) if value else None
+            if problem:
+                raise FeedbackError(problem)
+        problem = text_problem("note", self.note) if self.note else None
+        if problem:
+            raise FeedbackError(problem)
 
 
 @dataclass(frozen=True)

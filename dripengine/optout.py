@@ -32,6 +32,7 @@ from dripengine.models import (
     RecycleRecord,
     ScoreChange,
 )
+from dripengine.textlimits import text_problem
 
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
@@ -91,6 +92,9 @@ def suppress(
 ) -> Suppressed:
     """Suppress an address (lead or not) and exit its lead's active enrollments."""
     email = address(raw)
+    problem = text_problem("note", note) if note else None
+    if problem:
+        raise SuppressionError(problem)
     with engine.begin() as connection:
         added = suppression.add(connection, email, reason, now, source="drip suppress", note=note)
         lead_id = _lead_id(connection, email)

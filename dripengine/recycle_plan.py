@@ -24,8 +24,9 @@ from dripengine.campaigns.window import WINDOW_SPREAD, first_due, next_opening, 
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import FunnelError
 from dripengine.funnel import ExistingEnrollment, decide_reentry, label, plan_recycle
-from dripengine.models import CONTACT_FIELDS
+from dripengine.models import CONTACT_FIELDS, Lead, RecycleRecord
 from dripengine.sla import SLA
+from dripengine.textlimits import column_limits, json_problem, text_problem
 
 LEAD_FIELDS = CONTACT_FIELDS
 OUTCOMES = {
@@ -48,6 +49,39 @@ class RecycleRequest:
     actor: str | None = None
     lead_fields: Mapping[str, Any] = field(default_factory=dict)
     attributes: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problem = request_problem(self)
+        if problem is not None:
+            raise FunnelError(problem)
+
+
+_LEAD_LIMITS = column_limits(Lead.__table__)  # type: ignore[attr-defined]
+_RECYCLE_LIMITS = column_limits(RecycleRecord.__table__)  # type: ignore[attr-defined]
+
+
+def request_problem(request: RecycleRequest) -> str | None:
+    """What the database would refuse in ``request`` (on PostgreSQL; SQLite would store it), named
+    by field: every way a recycle arrives (CLI, CSV, API, sales feedback) is checked here."""
+    for name, value, limit in (
+        ("email", request.email, _LEAD_LIMITS["email"]),
+        ("reason", request.reason, _RECYCLE_LIMITS["reason"]),
+        ("from", request.from_stage, _RECYCLE_LIMITS["from_stage"]),
+        ("actor", request.actor, _RECYCLE_LIMITS["actor"]),
+    ):
+        problem = text_problem(name, value, limit) if isinstance(value, str) else None
+        if problem:
+            return problem
+    if request.note is not None:
+        problem = text_problem("note", request.note)
+        if problem:
+            return problem
+    for name, value in request.lead_fields.items():
+        if isinstance(value, str):
+            problem = text_problem(name, value, _LEAD_LIMITS.get(name))
+            if problem:
+                return problem
+    return json_problem("an attribute", dict(request.attributes))
 
 
 @dataclass(frozen=True)

@@ -264,3 +264,36 @@ def test_custom_events_are_ingested_once_and_bad_ones_name_the_field(api: str) -
         answer = post(api, "/api/events", body)
         assert answer.status == 422 and message in answer.json_error(), (body, answer.text)
     assert len(rows("SELECT * FROM event")) == 3
+
+
+def test_what_postgresql_would_refuse_is_a_422_naming_the_field_on_both(api: str) -> None:
+    """Issue 12, finding 5: a NUL or an over-long value was a 503 on PostgreSQL (and stored on
+    SQLite); now the same 422 on both, and nothing stored."""
+    deal = {"email": "jane@acme.example", "from": "sql", "reason": "no_budget"}
+    for extra, message in (
+        ({"first_name": "Ja\x00ne"}, "first_name contains a NUL character; remove it"),
+        ({"company": "C" * 301}, "company is 301 characters long; the limit is 300"),
+        ({"note": "call\x00back"}, "note contains a NUL character; remove it"),
+        ({"title": "Head\x1b[2J"}, "title contains a control character (0x1b); remove it"),
+        ({"industry": "saas\x00"}, "an attribute contains a NUL character; remove it"),
+    ):
+        answer = post(api, "/api/recycle", {**deal, **extra})
+        assert answer.status == 422, (extra, answer.text)
+        assert answer.json_error() == message
+    assert rows("SELECT * FROM lead") == []
+    assert post(api, "/api/recycle", {**deal, "note": "two\nlines\tfine"}).status == 201
+
+
+def test_an_api_event_with_a_nul_in_its_url_is_stored_without_it(api: str) -> None:
+    deal = {"email": "jane@acme.example", "from": "sql", "reason": "no_budget"}
+    assert post(api, "/api/recycle", deal).status == 201
+    visit = {"email": "jane@acme.example", "type": "site_visit"}
+    answer = post(api, "/api/events", [{**visit, "url": "https://acme.example/p\x00x", "id": "v1"}])
+    assert answer.status == 200, answer.text
+    assert rows("SELECT url FROM event WHERE provider = 'api'") == [
+        {"url": "https://acme.example/px"}
+    ]
+    answer = post(api, "/api/events", [{**visit, "id": "v2"}, {**visit, "id": "v\x003"}])
+    assert answer.status == 422
+    assert answer.json_error() == "[1].id contains a NUL character; remove it"
+    assert len(rows("SELECT id FROM event WHERE provider = 'api'")) == 1  # all or nothing

@@ -282,6 +282,47 @@ def test_unknown_types_and_wrong_field_types_are_skipped_and_counted(site: Site)
     assert site.server.healthy()
 
 
+def test_a_nul_or_an_over_long_id_costs_one_event_not_the_batch(site: Site) -> None:
+    """Issue 12, finding 5: PostgreSQL refused the whole batch (503, redelivered for 24 h, the
+    bounce inside never recorded) for one NUL or over-long value; SQLite stored it."""
+    email = "bob.miller@northwind.example"
+    uid = site.messages[email]
+    now = int(time.time())
+    batch = [
+        sendgrid_event("delivered", timestamp=now, uid=uid, email=email, sg_event_id="ok-1"),
+        sendgrid_event("open", timestamp=now, uid=uid, email=email, sg_event_id="x" * 300),
+        sendgrid_event("open", timestamp=now, uid=uid, email=email, sg_event_id="nul\x00id"),
+        # the bounce's reason carries a NUL: kept without it, and the address is suppressed
+        sendgrid_event(
+            "bounce",
+            timestamp=now,
+            uid=uid,
+            email=email,
+            sg_event_id="bounce-1",
+            reason="550 5.1.1 no such user\x00",
+            type="bounce",
+            extra={"note\x00": "a\x00b"},
+        ),
+    ]
+    status, body = site.post_events(batch)
+    assert status == 200, body
+    assert (body["received"], body["stored"], body["skipped"]) == (4, 2, 2)
+    assert [s["index"] for s in body["skipped_events"]] == [1, 2]
+    assert "sg_event_id: longer than 200 characters" in body["skipped_events"][0]["reason"]
+    assert body["skipped_events"][1]["reason"] == "sg_event_id contains a NUL character; remove it"
+    with site.engine.connect() as connection:
+        detail, raw = connection.execute(
+            select(Event.detail, Event.raw).where(Event.provider_event_id == "bounce-1")
+        ).one()
+        suppressed = connection.scalar(
+            select(func.count()).select_from(Suppression).where(Suppression.email == email)
+        )
+    assert "\x00" not in (detail or "") and "no such user" in (detail or "")
+    assert raw["extra"] == {"note": "ab"}
+    assert suppressed == 1
+    assert site.server.healthy()
+
+
 def _refused(site: Site, body: bytes, headers: dict[str, str], status: int) -> str:
     before = site.count(select(func.count()).select_from(Event))
     response = site.server.post(WEBHOOK, body, headers)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from dripengine import __version__
 from dripengine.cli.lazy import LazyGroup
@@ -44,8 +44,10 @@ class DripGroup(LazyGroup):
             return super().invoke(ctx)
         except DripError as exc:
             raise click.ClickException(exc.message) from None
-        except OperationalError as exc:
-            raise click.ClickException(f"database error: {exc.orig}") from None
+        except DBAPIError as exc:
+            # the driver's first line only: PostgreSQL's DETAIL line quotes the row's values
+            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "failed"
+            raise click.ClickException(f"database error: {reason}") from None
 
 
 def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:

@@ -56,6 +56,7 @@ def ingest(app: App, file: Path, provider: str) -> None:
         totals["duplicates"] += result.duplicates
         totals["unmatched"] += result.unmatched
         totals["suppressed"] += len(result.suppressed)
+        errors.extend(f"{file}: an event not storable: {why}" for _, why in result.skipped)
         requalified += len(result.requalified)
         batch.clear()
 

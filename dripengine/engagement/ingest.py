@@ -35,6 +35,7 @@ from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.engagement import vocabulary as v
+from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.funnel import Stage
 from dripengine.models import (
@@ -75,6 +76,7 @@ class IngestResult:
     stored: int = 0  # new events written
     duplicates: int = 0  # already had them (by provider event id or dedupe key)
     unmatched: int = 0  # no message and no lead found: stored without a lead, no effect
+    skipped: list[tuple[int, str]] = field(default_factory=list)  # (index, why): not storable
     suppressed: list[str] = field(default_factory=list)  # addresses newly suppressed
     requalified: list[str] = field(default_factory=list)  # leads handed back to sales
     paused: list[str] = field(default_factory=list)  # campaigns the complaint breaker paused
@@ -84,6 +86,7 @@ class IngestResult:
         self.stored += other.stored
         self.duplicates += other.duplicates
         self.unmatched += other.unmatched
+        self.skipped += other.skipped
         self.suppressed += other.suppressed
         self.requalified += other.requalified
         self.paused += other.paused
@@ -94,6 +97,7 @@ class IngestResult:
             "stored": self.stored,
             "duplicates": self.duplicates,
             "unmatched": self.unmatched,
+            "skipped": len(self.skipped),
             "suppressed": len(self.suppressed),
             "requalified": len(self.requalified),
             "paused": len(self.paused),
@@ -128,6 +132,7 @@ class Engagement:
 
     def ingest(self, events: Sequence[IncomingEvent]) -> IngestResult:
         result = IngestResult(received=len(events))
+        events = self._admitted(events, result)
         if not events:
             return result
         now = self.clock.now()
@@ -195,6 +200,17 @@ class Engagement:
                 e = replace(e, machine=True, detail=e.detail or "clicked seconds after sending")
             matched.append(_Matched(e, e.dedupe_key(), message, lead_id))
         return matched
+
+    @staticmethod
+    def _admitted(events: Sequence[IncomingEvent], result: IngestResult) -> list[IncomingEvent]:
+        """The events the database can take; the others counted in ``result.skipped``."""
+        kept = []
+        for index, event in enumerate(events):
+            try:
+                kept.append(admit(event))
+            except NotStorable as exc:
+                result.skipped.append((index, str(exc)))
+        return kept
 
     # --- 2. store ---------------------------------------------------------------------------------
 

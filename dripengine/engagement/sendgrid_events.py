@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from dripengine.engagement import tracking
 from dripengine.engagement import vocabulary as v
+from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.sending.providers.sendgrid import UID_ARG
 
@@ -99,7 +100,7 @@ def parse_event(item: Any) -> IncomingEvent:
     machine = item.get("sg_machine_open") or False if event_type == v.OPEN else False
     if not isinstance(machine, bool):
         raise BadEvent(f"sg_machine_open: expected true or false, got {_kind(machine)}")
-    return IncomingEvent(
+    event = IncomingEvent(
         type=event_type,
         occurred_at=_timestamp(item),
         provider=PROVIDER,
@@ -113,6 +114,20 @@ def parse_event(item: Any) -> IncomingEvent:
         detail=_detail(item),
         raw=item,
     )
+    try:
+        return admit(event)  # what the database takes: NULs, lengths (same on SQLite / PostgreSQL)
+    except NotStorable as exc:
+        reason = str(exc)
+        for ours, theirs in _FIELD_NAMES.items():  # name the field as SendGrid posts it
+            reason = reason.replace(ours, theirs, 1) if reason.startswith(ours) else reason
+        raise BadEvent(reason) from None
+
+
+_FIELD_NAMES = {
+    "provider_event_id": "sg_event_id",
+    "provider_message_id": "sg_message_id",
+    "message_uid": UID_ARG,
+}
 
 
 def _event_type(name: str, item: Mapping[str, Any]) -> str:

@@ -25,6 +25,7 @@ from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import ImportFileError
 from dripengine.funnel import STAGES
 from dripengine.models import CONTACT_FIELDS, Lead
+from dripengine.textlimits import text_problem
 
 __all__ = [
     "ALIASES",
@@ -66,7 +67,6 @@ _MAX_LENGTH: dict[str, int] = {
     name: Lead.__table__.c[name].type.length  # type: ignore[attr-defined]
     for name in FIELDS
 }
-_SHORTEST = min(_MAX_LENGTH.values())
 _SPACES = re.compile(r"[\s\-]+")
 
 
@@ -89,6 +89,7 @@ class CsvRecord:
     line: int
     values: dict[str, str]
     surplus: int = 0  # fields beyond the header's columns (not in ``values``)
+    problem: str | None = None  # the row could not be read as CSV (then ``values`` is empty)
 
 
 class _Reader(Protocol):
@@ -185,8 +186,9 @@ def _nul(line: int, name: str) -> RowError:
 def _check_fields(fields: dict[str, str]) -> str | None:
     """What is wrong with the fields (fixing the time zone's case), or None."""
     for name, value in fields.items():
-        if len(value) > _SHORTEST and len(value) > _MAX_LENGTH[name]:
-            return f"{name} is {len(value)} characters long; the limit is {_MAX_LENGTH[name]}"
+        problem = text_problem(name, value, _MAX_LENGTH[name])
+        if problem:
+            return problem
     zone = fields.get("timezone")
     if zone is not None:
         canonical = _canonical_zone(zone)
@@ -238,7 +240,7 @@ def read_header(header: Sequence[str], *, source: str) -> list[str]:
     return names
 
 
-Row = tuple[int, list[str]]  # the physical line a row starts on, and its fields
+Row = tuple[int, "list[str] | str"]  # the physical line a row starts on, its fields (or why not)
 
 
 def csv_rows(lines: Iterable[str], *, source: str) -> tuple[list[str], Iterator[Row]]:
@@ -262,11 +264,31 @@ def csv_rows(lines: Iterable[str], *, source: str) -> tuple[list[str], Iterator[
 
 
 def _numbered(reader: _Reader) -> Iterator[Row]:
+    """``(line, fields)`` per row; ``(line, why)`` for a row the reader could not read (a field
+    over its 131,072-character limit, say): the rows after it are read as usual."""
     line = reader.line_num
-    for values in reader:
+    rows = iter(reader)
+    while True:
+        try:
+            values = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            start, line = line + 1, reader.line_num
+            yield start, _unreadable(exc)
+            continue
         start, line = line + 1, reader.line_num
         if any(values):  # else a blank line, or one of delimiters only (Excel writes those)
             yield start, values
+
+
+def _unreadable(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (
+            f"a field is longer than {csv.field_size_limit():,} characters; "
+            "shorten it (or check for an unclosed double quote)"
+        )
+    return f"cannot be read as CSV: {exc}"
 
 
 def read_csv_rows(path: str | PathLike[str]) -> tuple[list[str], Iterator[Row]]:
@@ -297,6 +319,9 @@ def _records(header: list[str], rows: Iterable[Row]) -> Iterator[CsvRecord]:
     width = len(header)
     named = [(i, name) for i, name in enumerate(header) if name]
     for line, values in rows:
+        if isinstance(values, str):
+            yield CsvRecord(line, {}, problem=values)
+            continue
         found = {name: values[i] for i, name in named if i < len(values)}
         yield CsvRecord(line, found, max(len(values) - width, 0))
 
@@ -347,6 +372,9 @@ def _lead_rows(header: list[str], rows: Iterable[Row]) -> Iterator[LeadRow | Row
     attributes = [(i, name) for i, name in enumerate(header) if name and name not in _KNOWN]
     checker = RowChecker()
     for line, values in rows:
+        if isinstance(values, str):
+            yield RowError(line, "", values)
+            continue
         if len(values) != width:
             if len(values) > width:
                 yield RowError(

@@ -31,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from dripengine.bulk import FROM_ALIASES
 from dripengine.db import session_scope
 from dripengine.emails import InvalidEmail, normalise_email
+from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.vocabulary import CUSTOM_TYPES, IncomingEvent
 from dripengine.exceptions import FunnelError
 from dripengine.recycling import LEAD_FIELDS, RecycleContext, RecycleRequest, recycle
@@ -135,17 +136,20 @@ def incoming_events(payload: Any, now: datetime, limit: int) -> list[IncomingEve
         except ValidationError as exc:
             prefix = f"[{index}]." if isinstance(payload, list) else ""
             raise ApiProblem(422, _explain(exc, prefix)) from None
-        events.append(
-            IncomingEvent(
-                type=body.type,
-                occurred_at=body.occurred_at or now,
-                provider="api",
-                email=body.email,
-                provider_event_id=body.id,
-                url=body.url,
-                raw=item,
-            )
+        event = IncomingEvent(
+            type=body.type,
+            occurred_at=body.occurred_at or now,
+            provider="api",
+            email=body.email,
+            provider_event_id=body.id,
+            url=body.url,
+            raw=item,
         )
+        try:
+            events.append(admit(event))  # what the database takes, named (a NUL in the id)
+        except NotStorable as exc:
+            prefix = f"[{index}]." if isinstance(payload, list) else ""
+            raise ApiProblem(422, prefix + str(exc).replace("provider_event_id", "id")) from None
     return events
 
 
@@ -183,8 +187,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             payload = await json_body(request, ctx)
             if not isinstance(payload, dict):
                 raise ApiProblem(400, "expected a JSON object: {email, from, reason, …}")
-            recycle_request_ = recycle_request(payload)
             try:
+                recycle_request_ = recycle_request(payload)
                 answer = await run_in_threadpool(recycle_now, recycle_request_)
             except FunnelError as exc:
                 raise ApiProblem(422, exc.message.replace("--from", '"from"')) from None

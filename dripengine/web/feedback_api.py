@@ -62,14 +62,17 @@ def feedback_request(payload: Any) -> FeedbackRequest:
             for error in exc.errors()
         ]
         raise ApiProblem(422, "; ".join(problems)) from None
-    return FeedbackRequest(
-        email=body.email,
-        outcome=body.outcome,
-        reason=body.reason or None,
-        note=body.note or None,
-        actor=body.actor or DEFAULT_ACTOR,
-        from_stage=body.from_stage or None,
-    )
+    try:
+        return FeedbackRequest(
+            email=body.email,
+            outcome=body.outcome,
+            reason=body.reason or None,
+            note=body.note or None,
+            actor=body.actor or DEFAULT_ACTOR,
+            from_stage=body.from_stage or None,
+        )
+    except FeedbackError as exc:  # NUL, control characters: what the database would refuse
+        raise ApiProblem(422, exc.message) from None
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:

@@ -3,7 +3,6 @@ the campaign files read at each request, and a refusal as ``{"error": …}`` wit
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -15,6 +14,7 @@ from dripengine.exceptions import CampaignFileErrors
 from dripengine.web.auth import Unauthorised, require_token
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
+from dripengine.web.jsonbody import NotJSON, parse_json
 
 log = logging.getLogger("dripengine.web")
 
@@ -41,9 +41,9 @@ async def json_body(request: Request, ctx: WebContext) -> Any:
     except BodyTooLarge as exc:
         raise ApiProblem(413, str(exc)) from None
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiProblem(400, f"the body is not JSON: {exc}") from None
+        return parse_json(raw)
+    except NotJSON as exc:
+        raise ApiProblem(400, str(exc)) from None
 
 
 def campaigns(ctx: WebContext) -> list[Campaign]:

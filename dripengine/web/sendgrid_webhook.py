@@ -15,7 +15,6 @@ public key is set: the events wait at SendGrid until the key is there).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -29,10 +28,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from dripengine.engagement.sendgrid_events import parse_events
+from dripengine.engagement.sendgrid_events import Skipped, parse_events
 from dripengine.exceptions import ConfigError
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
+from dripengine.web.jsonbody import NotJSON, parse_json
 
 PATH = "/webhooks/sendgrid"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
@@ -156,9 +156,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 log.warning("%s refused: %s", PATH, problem)
                 return _error(403, problem)
         try:
-            payload = json.loads(body)
-        except json.JSONDecodeError as exc:
-            return _error(400, f"the body is not JSON: {exc}")
+            payload = parse_json(raw)
+        except NotJSON as exc:
+            return _error(400, str(exc))
         if not isinstance(payload, list):
             return _error(400, "expected a JSON array of events")
         if len(payload) > hooks.max_events:
@@ -179,6 +179,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             summary.update(
                 stored=result.stored, duplicates=result.duplicates, unmatched=result.unmatched
             )
+            parsed.skipped += [Skipped(-1, why) for _, why in result.skipped]
         summary["skipped"] = len(parsed.skipped)
         if parsed.skipped:
             summary["skipped_events"] = [s.as_dict() for s in parsed.skipped[:MAX_REASONS]]

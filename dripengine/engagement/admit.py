@@ -1,0 +1,61 @@
+"""What of an incoming event the database can take: checked once, for every source, before ingest.
+
+Ids the event is matched and deduplicated by (``provider_event_id``, ``provider_message_id``,
+``message_uid``, ``tag``, ``email``) must be storable as they are: one with a NUL or a control
+character, or longer than its column, is not an id we sent or can match, so the event is refused
+and counted (the rest of its batch is stored; the provider gets its 2xx and redelivers nothing).
+Free text kept as evidence (``url``, ``detail``, the raw payload) only loses its NUL characters,
+which PostgreSQL cannot store: a bounce whose reason carries one still suppresses its address.
+Pure: no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from dripengine.engagement.vocabulary import TYPES, IncomingEvent
+from dripengine.models import Event, Message
+from dripengine.textlimits import column_limits, json_problem, text_problem, without_nul
+
+_EVENT = column_limits(Event.__table__)  # type: ignore[attr-defined]
+_MESSAGE = column_limits(Message.__table__)  # type: ignore[attr-defined]
+_IDS = (
+    ("provider_event_id", _EVENT["provider_event_id"]),
+    ("provider_message_id", _MESSAGE["provider_message_id"]),
+    ("message_uid", _MESSAGE["uid"]),
+    ("tag", _EVENT["tag"]),
+    ("email", 320),
+    ("provider", _EVENT["provider"]),
+)
+
+
+class NotStorable(ValueError):
+    """The event cannot be stored; the message names the field."""
+
+
+def admit(event: IncomingEvent) -> IncomingEvent:
+    """``event`` as it can be stored, or :class:`NotStorable`."""
+    if event.type not in TYPES:
+        raise NotStorable(f"unknown event type {event.type[:40]!r}")
+    for name, limit in _IDS:
+        value = getattr(event, name)
+        if isinstance(value, str):
+            problem = text_problem(name, value, limit)
+            if problem:
+                raise NotStorable(problem)
+    if _has_nul(event):
+        event = replace(
+            event,
+            url=without_nul(event.url),
+            detail=without_nul(event.detail),
+            raw=without_nul(dict(event.raw)),
+        )
+    return event
+
+
+def _has_nul(event: IncomingEvent) -> bool:
+    texts = (event.url or "", event.detail or "")
+    return any("\x00" in text for text in texts) or json_problem("raw", event.raw) is not None
+
+
+__all__ = ["NotStorable", "admit"]
