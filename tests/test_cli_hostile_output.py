@@ -8,8 +8,12 @@ import io
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from dripengine.cli.output import csv_safe, terminal_safe
+from dripengine.config import load_settings
+from dripengine.db import make_engine
+from dripengine.models import Lead
 from tests.clirun import drip
 
 FORMULA = '=HYPERLINK("http://x.example","click")'
@@ -21,12 +25,22 @@ CONTROL = ("\x1b", "\x07", "\x9b", "\u202e")
 def hostile(folder: Path) -> str:
     rows = [
         ["email", "first_name", "last_name", "company", "title"],
-        ["evil@x.example", FORMULA, "Lee\u202egnp.exe", OSC_LINK, "-2+3"],
+        ["evil@x.example", FORMULA, "Lee\u202egnp.exe", "Acme", "-2+3"],
     ]
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
     (folder / "evil.csv").write_text(buffer.getvalue())
     assert drip("leads", "import", "evil.csv")[0] == 0
+    # an import refuses escape characters now; rows stored before that (or by hand) may have them
+    engine = make_engine(load_settings().database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(Lead.__table__).where(Lead.__table__.c.email == "evil@x.example"),  # type: ignore[attr-defined]
+                {"company": OSC_LINK},
+            )
+    finally:
+        engine.dispose()
     code, _, err = drip(
         "recycle", "evil@x.example", "--from", "sql", "--reason", "no_budget", "--note", "[bold]x"
     )
