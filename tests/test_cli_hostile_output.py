@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
 
+from sqlalchemy import update
+
 from dripengine.cli.output import csv_safe, terminal_safe
+from dripengine.config import load_settings
+from dripengine.db import make_engine
+from tests.rows import LEAD
 from tests.clirun import drip
 
 FORMULA = '=HYPERLINK("http://x.example","click")'
@@ -19,9 +25,12 @@ CONTROL = ("\x1b", "\x07", "\x9b", "\u202e")
 
 @pytest.fixture
 def hostile(folder: Path) -> str:
+    """A lead whose fields are a formula and terminal escapes. The import takes the formula (it is
+    printable text); the edge check refuses control characters today, so the escapes are written
+    into the row as data stored before that check (or by another program) would be."""
     rows = [
         ["email", "first_name", "last_name", "company", "title"],
-        ["evil@x.example", FORMULA, "Lee\u202egnp.exe", OSC_LINK, "-2+3"],
+        ["evil@x.example", FORMULA, "Lee", "Acme", "-2+3"],
     ]
     buffer = io.StringIO()
     csv.writer(buffer).writerows(rows)
@@ -31,6 +40,19 @@ def hostile(folder: Path) -> str:
         "recycle", "evil@x.example", "--from", "sql", "--reason", "no_budget", "--note", "[bold]x"
     )
     assert code == 0, err
+    engine = make_engine(load_settings().database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                update(LEAD)
+                .where(LEAD.c.email == "evil@x.example")
+                .values(last_name="Lee\u202egnp.exe", company=OSC_LINK)
+            )
+    finally:
+        engine.dispose()
+    code, out, _ = drip("leads", "list", "--format", "json")
+    [stored] = [r for r in json.loads(out) if r["email"] == "evil@x.example"]
+    assert (stored["first_name"], stored["company"]) == (FORMULA, OSC_LINK)
     return "evil@x.example"
 
 
@@ -40,6 +62,9 @@ def test_csv_exports_never_start_a_formula(hostile: str) -> None:
     [row] = [r for r in csv.DictReader(io.StringIO(out)) if r["email"] == hostile]
     assert row["first_name"] == "'" + FORMULA
     assert row["title"] == "'-2+3"
+    # CSV is data for scripts: kept as stored, only formulas defused (click drops CSI sequences
+    # when stdout is not a terminal, so the trailing clear-screen is not compared)
+    assert row["company"].startswith("\x1b]8;;http://x.example\x07evil")
     assert row["score"] == "0.0"  # a number we computed stays a number
     for cell in row.values():
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
@@ -53,6 +78,8 @@ def test_csv_exports_never_start_a_formula(hostile: str) -> None:
         ("leads", "show", "evil@x.example"),
         ("scoring", "explain", "evil@x.example"),
         ("campaigns", "simulate", "lost-sql-winback", "--lead", "evil@x.example"),
+        ("campaigns", "preview", "lost-sql-winback", "--lead", "evil@x.example"),
+        ("leads", "forget", "evil@x.example", "--yes"),
     ],
 )
 def test_text_output_carries_no_terminal_control(hostile: str, command: tuple[str, ...]) -> None:
@@ -63,7 +90,10 @@ def test_text_output_carries_no_terminal_control(hostile: str, command: tuple[st
 
 def test_leads_show_prints_the_data_as_text(hostile: str) -> None:
     _, out, _ = drip("leads", "show", hostile)
-    assert "evil" in out and "Leegnp.exe" in out and "-2+3" in out
+    assert "Leegnp.exe" in out and "-2+3" in out and "Acme" not in out
+    # the OSC 8 link keeps its text, loses the link and the clear-screen; the bidi override goes;
+    # a formula is harmless on a terminal and is shown as written
+    assert out.splitlines()[0] == f"evil@x.example  {FORMULA} Leegnp.exe  evil"
     assert "[bold]x" in out  # the note: rich markup in lead data stays text
 
 
