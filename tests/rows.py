@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 
 from dripengine.models import (
     CampaignPause,
+    Feedback,
     Enrollment,
     Event,
     Handoff,
@@ -30,6 +31,7 @@ EVENT = Event.__table__  # type: ignore[attr-defined]
 SCORE_CHANGE = ScoreChange.__table__  # type: ignore[attr-defined]
 RECYCLE = RecycleRecord.__table__  # type: ignore[attr-defined]
 SUPPRESSION = Suppression.__table__  # type: ignore[attr-defined]
+FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 PAUSE = CampaignPause.__table__  # type: ignore[attr-defined]
 
 
