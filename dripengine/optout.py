@@ -44,7 +44,18 @@ SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
 FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: .invalid never resolves, so it is never mailed
-ERASED_FIELDS = ("first_name", "last_name", "company", "title", "phone")
+# country, time zone and source next to a stage history can single a person out; consent (a
+# code: opt_in, legitimate_interest) says on what basis they were processed and is kept
+ERASED_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "phone",
+    "country",
+    "timezone",
+    "source",
+)
 
 
 class SuppressionError(DripError):

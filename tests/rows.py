@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 
 from dripengine.models import (
     CampaignPause,
-    Feedback,
     Enrollment,
     Event,
+    Feedback,
     Handoff,
     Lead,
     Message,

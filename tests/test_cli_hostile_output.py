@@ -9,14 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import update
 
 from dripengine.cli.output import csv_safe, terminal_safe
 from dripengine.config import load_settings
 from dripengine.db import make_engine
-from tests.rows import LEAD
 from tests.clirun import drip
+from tests.rows import LEAD
 
 FORMULA = '=HYPERLINK("http://x.example","click")'
 OSC_LINK = "\x1b]8;;http://x.example\x07evil\x1b]8;;\x07\x1b[2J"

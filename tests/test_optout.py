@@ -83,6 +83,8 @@ def test_forget_erases_and_the_address_never_comes_back(folder: Path, db_url: st
             ).one()
             stored = list(connection.execute(select(rows.SUPPRESSION.c.email)).scalars())
         assert lead.first_name is None and lead.company is None and lead.attributes == {}
+        # FR + Europe/Paris + whitepaper next to a stage history can single a person out
+        assert (lead.country, lead.timezone, lead.source) == (None, None, None)
         assert lead.scoring_stopped_at is not None and lead.stage == "recycled"
         assert stored == [suppression.hashed(AMELIE)], "only the hash is kept"
         assert enrollments(engine, lead.email) == [("exited", "erased on request")]
