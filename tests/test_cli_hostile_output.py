@@ -128,3 +128,19 @@ def test_csv_safe(value: object, expected: object) -> None:
 )
 def test_terminal_safe(text: str, expected: str) -> None:
     assert terminal_safe(text) == expected
+
+
+def test_recycle_summary_quoting_lead_data_is_terminal_safe(hostile: str, folder: Path) -> None:
+    """A campaign whose attribute filter the lead fails says what the lead has: its company."""
+    path = folder / "campaigns" / "lost-sql-winback.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace(
+            "  reasons: [no_budget,", "  attributes: {company: Globex}\n  reasons: [no_budget,"
+        ),
+        encoding="utf-8",
+    )
+    code, out, err = drip("recycle", hostile, "--from", "sql", "--reason", "no_budget")
+    assert code == 0, err
+    assert out.endswith('wants company Globex, the lead has "evil"\n')
+    assert not any(c in out + err for c in CONTROL), repr(out)
