@@ -144,3 +144,10 @@ def test_recycle_summary_quoting_lead_data_is_terminal_safe(hostile: str, folder
     assert code == 0, err
     assert out.endswith('wants company Globex, the lead has "evil"\n')
     assert not any(c in out + err for c in CONTROL), repr(out)
+
+
+def test_an_error_quoting_what_it_refused_is_terminal_safe(folder: Path) -> None:
+    """Every DripError goes through one handler: what it quotes loses its escapes."""
+    code, _, err = drip("campaigns", "preview", "x\x1b]0;owned\x07y\x1b[2J")
+    assert code == 1
+    assert err == 'Error: no campaign "xy" (known: lost-sql-winback, rejected-mql-nurture)\n'
