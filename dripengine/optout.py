@@ -44,7 +44,18 @@ SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
 FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: .invalid never resolves, so it is never mailed
-ERASED_FIELDS = ("first_name", "last_name", "company", "title", "phone")
+# country, time zone and source next to a stage history can single a person out; consent (a
+# code: opt_in, legitimate_interest) says on what basis they were processed and is kept
+ERASED_FIELDS = (
+    "first_name",
+    "last_name",
+    "company",
+    "title",
+    "phone",
+    "country",
+    "timezone",
+    "source",
+)
 
 
 class SuppressionError(DripError):
@@ -144,16 +155,20 @@ def address_forms(email: str) -> re.Pattern[str]:
 
 
 def _like_any(column: ColumnElement[Any], email: str) -> ColumnElement[bool]:
-    """A SQL filter for rows whose text may hold the address (the local part is enough to look;
-    :func:`address_forms` decides)."""
-    local = (
-        email.partition("@")[0]
-        .lower()
-        .replace("\\", "\\\\")
-        .replace("%", "\\%")
-        .replace("_", "\\_")
+    """A SQL filter for rows whose text may hold the address: its local part as is or URL-encoded
+    (``jane+tag`` is ``jane%2Btag`` in a click URL), any case; :func:`address_forms` decides."""
+    local = email.partition("@")[0]
+    text = func.lower(cast(column, String))
+    return or_(
+        *(
+            text.like(f"%{_like_escaped(form.lower())}%", escape="\\")
+            for form in sorted({local, quote(local, safe="")})
+        )
     )
-    return func.lower(cast(column, String)).like(f"%{local}%", escape="\\")
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _scrub_rows(

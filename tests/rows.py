@@ -14,6 +14,7 @@ from dripengine.models import (
     CampaignPause,
     Enrollment,
     Event,
+    Feedback,
     Handoff,
     Lead,
     Message,
@@ -30,6 +31,7 @@ EVENT = Event.__table__  # type: ignore[attr-defined]
 SCORE_CHANGE = ScoreChange.__table__  # type: ignore[attr-defined]
 RECYCLE = RecycleRecord.__table__  # type: ignore[attr-defined]
 SUPPRESSION = Suppression.__table__  # type: ignore[attr-defined]
+FEEDBACK = Feedback.__table__  # type: ignore[attr-defined]
 PAUSE = CampaignPause.__table__  # type: ignore[attr-defined]
 
 

@@ -56,3 +56,15 @@ def test_a_missing_file_is_one_line(folder: Path) -> None:
     code, _, err = drip("events", "ingest", "nope.json")
     assert code == 1
     assert err.strip().startswith("Error: nope.json: cannot read it")
+
+
+def test_a_bad_line_is_reported_without_its_terminal_escapes(folder: Path) -> None:
+    """The reason quotes the file's data (an unknown event type): an OSC 8 link or a clear-screen
+    in it must not reach the terminal (issue 12, finding 11)."""
+    hostile = "\x1b]8;;http://x.example\x07evil\x1b]8;;\x07\x1b[2J\u202e"
+    event = {**sendgrid_event("delivered", timestamp=TS, email="a@x.example"), "event": hostile}
+    path = folder / "export.ndjson"
+    path.write_text(json.dumps(event) + "\n", encoding="utf-8")
+    code, _, err = drip("events", "ingest", str(path))
+    assert code == 0
+    assert err.splitlines()[0] == f'{path}:1: unknown event type "evil"'

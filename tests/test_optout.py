@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
@@ -83,6 +83,8 @@ def test_forget_erases_and_the_address_never_comes_back(folder: Path, db_url: st
             ).one()
             stored = list(connection.execute(select(rows.SUPPRESSION.c.email)).scalars())
         assert lead.first_name is None and lead.company is None and lead.attributes == {}
+        # FR + Europe/Paris + whitepaper next to a stage history can single a person out
+        assert (lead.country, lead.timezone, lead.source) == (None, None, None)
         assert lead.scoring_stopped_at is not None and lead.stage == "recycled"
         assert stored == [suppression.hashed(AMELIE)], "only the hash is kept"
         assert enrollments(engine, lead.email) == [("exited", "erased on request")]
@@ -185,12 +187,49 @@ def test_forget_leaves_the_address_nowhere_in_the_database_files_or_the_outbox(
             ]
         )
 
+        # a requalification handed to the CRM (its payload, a CRM error naming the address),
+        # sales' feedback on it, a score reason and a send error that carry the address
+        with engine.connect() as connection:
+            lead_id = connection.execute(
+                select(rows.LEAD.c.id).where(rows.LEAD.c.email == AMELIE)
+            ).scalar_one()
+        handoff_id, _ = rows.handoff(
+            engine,
+            lead_id,
+            at,
+            payload={"lead": {"email": AMELIE, "first_name": "Amélie"}},
+            status="delivered",
+            last_error="CRM 409: contact AMELIE.LAURENT@LUMIERE.EXAMPLE exists",
+        )
+        rows._insert(
+            engine,
+            rows.FEEDBACK,
+            {
+                "lead_id": lead_id,
+                "handoff_id": handoff_id,
+                "outcome": "rejected",
+                "reason": "no_budget",
+                "note": f"spoke to {AMELIE}, call back in Q3",
+                "at": at,
+            },
+        )
+        rows.score_change(
+            engine, lead_id, -5, 20, at, reason="bounce Amelie.Laurent%40Lumiere.example"
+        )
+        with engine.begin() as connection:
+            connection.execute(
+                rows.MESSAGE.update()
+                .where(rows.MESSAGE.c.uid == uid)
+                .values(error=f"550 <{AMELIE}>: mailbox full")
+            )
+
         code, out, err = drip("leads", "forget", AMELIE, "--yes")
         assert code == 0, err
         assert "1 outbox file(s) removed" in out and "other row(s) scrubbed" in out
         assert not mailed(folder, AMELIE) and not mailed(folder, "Amélie")
 
-        needles = ("amelie.laurent", "amelie.laurent%40")
+        # any case (the bytes are lowercased), as is and URL-encoded, and the first name
+        needles = ("amelie.laurent", "amelie.laurent%40", "amélie")
         if db_url.startswith("sqlite"):
             engine.dispose()
             for path in folder.glob("drip.db*"):
@@ -200,11 +239,28 @@ def test_forget_leaves_the_address_nowhere_in_the_database_files_or_the_outbox(
             with engine.connect() as connection:
                 for table in SQLModel.metadata.sorted_tables:
                     for column in table.columns:
+                        text = func.lower(cast(column, String))
                         found = connection.execute(
                             select(func.count())
                             .select_from(table)
-                            .where(func.lower(cast(column, String)).contains("amelie.laurent"))
+                            .where(or_(*(text.contains(n, autoescape=True) for n in needles)))
                         ).scalar_one()
                         assert found == 0, f"{table.name}.{column.name}"
     finally:
         engine.dispose()
+
+
+def test_forget_finds_an_encoded_local_part_in_events_that_matched_no_lead(engine: Engine) -> None:
+    """A plus-address in a click URL is ``jane%2Btag%40…``: the SQL pre-filter must look for the
+    encoded local part too, or the event keeps it (issue 12, finding 6)."""
+    from dripengine.optout import forget
+
+    at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    url = "https://acme.example/p?email=Jane%2BNews%40Acme.example&utm_source=drip"
+    rows.event(engine, "click", at, url=url, raw={"url": url})
+    done = forget(engine, "jane+news@acme.example", at)
+    assert done.scrubbed == 1
+    with engine.connect() as connection:
+        stored = connection.execute(select(rows.EVENT.c.url, rows.EVENT.c.raw)).one()
+    assert "jane" not in stored.url.lower() and stored.raw == {}
+    assert stored.url == "https://acme.example/p?email=erased@erased.invalid&utm_source=drip"

@@ -43,11 +43,16 @@ class DripGroup(LazyGroup):
         try:
             return super().invoke(ctx)
         except DripError as exc:
-            raise click.ClickException(exc.message) from None
+            from dripengine.cli.output import terminal_safe  # lazily: rich is slow to import
+
+            # an error may quote what it refused (a value from a file, the database)
+            raise click.ClickException(terminal_safe(exc.message)) from None
         except DBAPIError as exc:
             # the driver's first line only: PostgreSQL's DETAIL line quotes the row's values
             reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "failed"
-            raise click.ClickException(f"database error: {reason}") from None
+            from dripengine.cli.output import terminal_safe
+
+            raise click.ClickException(f"database error: {terminal_safe(reason)}") from None
 
 
 def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:

@@ -19,6 +19,7 @@ from dripengine.authoring import (
 )
 from dripengine.campaigns import Step
 from dripengine.cli.app import App
+from dripengine.cli.output import terminal_safe
 from dripengine.exceptions import DripError
 from dripengine.sending.providers import provider_from_settings
 from dripengine.simulate import PATTERNS, SimLead, format_timeline, simulate
@@ -81,11 +82,13 @@ def preview(
         click.echo(rendered.text, nl=False)
         return
     who = "the sample lead" if lead.sample else lead.email
-    click.echo(f"{campaign.name} / {step.id} (track {track}) for {who}")
-    click.echo(f"  subject    {rendered.subject}")
-    click.echo(f"  preheader  {rendered.preheader}")
+    # lead data in one-line views is terminal-safe; --text and --html print the email as it is
+    click.echo(f"{campaign.name} / {step.id} (track {track}) for {terminal_safe(who)}")
+    click.echo(f"  subject    {terminal_safe(rendered.subject)}")
+    click.echo(f"  preheader  {terminal_safe(rendered.preheader)}")
     for link in rendered.links:
-        click.echo(f"  link       {link.url}" + (f"  [{link.tag}]" if link.tag else ""))
+        tag = f"  [{link.tag}]" if link.tag else ""
+        click.echo(f"  link       {terminal_safe(link.url)}{tag}")
     if out is not None:
         out.write_text(rendered.html, encoding="utf-8")
         click.echo(f"  html       {out} ({len(rendered.html.encode()):,} bytes)")

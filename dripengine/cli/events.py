@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dripengine.cli.app import App
+from dripengine.cli.output import terminal_safe
 from dripengine.engagement.event_files import read_items
 from dripengine.engagement.sendgrid_events import BadEvent, parse_event
 from dripengine.engagement.vocabulary import IncomingEvent
@@ -74,7 +75,7 @@ def ingest(app: App, file: Path, provider: str) -> None:
             flush()
     flush()
     for line in errors[:MAX_ERRORS_SHOWN]:
-        click.echo(line, err=True)
+        click.echo(terminal_safe(line), err=True)  # a reason may quote the file's data
     if len(errors) > MAX_ERRORS_SHOWN:
         click.echo(f"… and {len(errors) - MAX_ERRORS_SHOWN} more", err=True)
     click.echo(

@@ -8,6 +8,7 @@ import json
 import click
 
 from dripengine.cli.app import App
+from dripengine.cli.output import terminal_safe
 from dripengine.feedback import FeedbackRequest, record
 from dripengine.funnel import RECYCLABLE
 from dripengine.recycle_plan import RecycleContext
@@ -80,7 +81,7 @@ def feedback(
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     else:
-        click.echo(result.describe())
+        click.echo(terminal_safe(result.describe()))  # it may quote lead data
 
 
 def _user() -> str | None:

@@ -284,8 +284,8 @@ def _requalified(app: App, since: str | None, limit: int | None, fmt: str) -> No
 def leads_forget(app: App, email: str, yes: bool) -> None:
     """Erase a person (GDPR Art. 17): personal data gone, never mailed again.
 
-    The lead's address becomes erased-ID@erased.invalid; names, company, title, phone and
-    attributes are emptied; its events' raw payloads, its emails' subjects, its recycle and
+    The lead's address becomes erased-ID@erased.invalid; names, company, title, phone,
+    country, time zone, source and attributes are emptied; its events' raw payloads, its emails' subjects, its recycle and
     feedback notes are blanked; the address is replaced wherever else it was stored (click URLs,
     errors, score reasons, events that matched no lead); the outbox .eml files of its emails are
     removed and, on SQLite, the write-ahead log is emptied into the zero-filled file. Its

@@ -10,6 +10,7 @@ import click
 
 from dripengine.bulk import recycle_file
 from dripengine.cli.app import App
+from dripengine.cli.output import terminal_safe
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.cli.report import print_row_problems
 from dripengine.db import session_scope
@@ -84,7 +85,7 @@ def recycle(
             )
         else:
             for result in report.results:
-                click.echo(result.describe())
+                click.echo(terminal_safe(result.describe()))  # it may quote lead data
             counts = ", ".join(f"{n} {k}" for k, n in sorted(report.outcomes.items())) or "none"
             click.echo(
                 f"{report.rows_read} rows in {report.seconds:.1f}s: {counts}; "
@@ -110,7 +111,7 @@ def recycle(
     if fmt == "json":
         click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
     else:
-        click.echo(outcome.describe())
+        click.echo(terminal_safe(outcome.describe()))  # it may quote lead data
 
 
 def _user() -> str | None:
