@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,14 +86,25 @@ def db_url(
         pytest.skip(
             f"PostgreSQL tests need {PG_ENV} (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/postgres)"
         )
-    name = f"drip_t_{uuid.uuid4().hex[:12]}"
+    with cloned_database(admin_url, _pg_template, "drip_t") as url:
+        yield url
+
+
+@contextmanager
+def cloned_database(admin_url: str, template: str | None, prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database cloned from the migrated ``template`` (``None``: empty),
+    dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    clone = f' TEMPLATE "{template}"' if template else ""
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"'))
-    yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        connection.execute(text(f'CREATE DATABASE "{name}"{clone}'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 @pytest.fixture

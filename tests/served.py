@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -75,3 +76,14 @@ def html_of(message: EmailMessage) -> str:
     part = message.get_body(preferencelist=("html",))
     assert part is not None
     return str(part.get_content())  # type: ignore[attr-defined]
+
+
+def init_folder(folder: Path, env: Mapping[str, str]) -> None:
+    """`drip init FOLDER` in this process with ``env`` and none of the caller's other DRIP_*."""
+    from click.testing import CliRunner
+
+    from dripengine.cli import main
+
+    cleared: dict[str, str | None] = {k: None for k in os.environ if k.startswith("DRIP_")}
+    result = CliRunner().invoke(main, ["init", str(folder)], env={**cleared, **env})
+    assert result.exit_code == 0, result.output

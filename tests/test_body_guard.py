@@ -15,11 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from dripengine.cli import main
 from dripengine.testing.sendgrid_webhook import TIMESTAMP_HEADER, Signer, sendgrid_event
 from dripengine.testing.serve_process import ServeProcess
+from tests.served import init_folder
 
 WEBHOOK = "/webhooks/sendgrid"
 IDLE = 1.0
@@ -29,9 +28,7 @@ IDLE = 1.0
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProcess, Signer]]:
     folder: Path = tmp_path_factory.mktemp("guard") / "site"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIP_", "SENDGRID_"))}
-    cleared: dict[str, str | None] = {k: None for k in os.environ if k.startswith("DRIP_")}
-    result = CliRunner().invoke(main, ["init", str(folder)], env={**cleared, **env})
-    assert result.exit_code == 0, result.output
+    init_folder(folder, env)
     signer = Signer.generate()
     env.update(
         DRIP_SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key,

@@ -6,16 +6,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from dripengine.db import current_revision, head_revision, make_engine
-from tests.conftest import PG_ENV, _pg_admin_url
+from tests.conftest import PG_ENV, _pg_admin_url, cloned_database
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -26,16 +23,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     admin_url = _pg_admin_url()
     if admin_url is None:
         pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-    name = f"drip_e_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with cloned_database(admin_url, None, "drip_e") as url:
+        yield url
 
 
 def upgrade_twice_at_once(url: str, folder: Path) -> list[subprocess.CompletedProcess[str]]:

@@ -16,24 +16,24 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from dripengine.cli import main
 from dripengine.config import load_settings
 from dripengine.db import make_engine
 from dripengine.testing.sendgrid_webhook import Signer
 from dripengine.testing.serve_process import ServeProcess
 from dripengine.tokens import sign
-from tests.conftest import PG_ENV
+from tests.conftest import PG_ENV, cloned_database
+from tests.served import init_folder
 
 TOKEN = "api-token-for-hostile-tests-0123456789"
 INBOUND_SECRET = "inbound-secret-for-tests-0123456789"
@@ -58,37 +58,25 @@ def site(
     _pg_template: str | None,
 ) -> Iterator[Site]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIP_", "SENDGRID_"))}
-    admin = name = None
-    if request.param == "postgres":
-        admin_url = os.environ.get(PG_ENV)
-        if not admin_url or _pg_template is None:
-            pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-        name = f"drip_hostile_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"'))
-        env["DRIP_DATABASE_URL"] = (
-            make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    with ExitStack() as stack:
+        if request.param == "postgres":
+            admin_url = os.environ.get(PG_ENV)
+            if not admin_url or _pg_template is None:
+                pytest.skip(f"PostgreSQL tests need {PG_ENV}")
+            url = cloned_database(admin_url, _pg_template, "drip_hostile")
+            env["DRIP_DATABASE_URL"] = stack.enter_context(url)
+        folder: Path = tmp_path_factory.mktemp(f"hostile-{request.param}") / "site"
+        init_folder(folder, env)
+        signer = Signer.generate()
+        env.update(
+            DRIP_SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key,
+            DRIP_API_TOKEN=TOKEN,
+            DRIP_WEBHOOKS_INBOUND_SECRET=INBOUND_SECRET,
         )
-    folder: Path = tmp_path_factory.mktemp(f"hostile-{request.param}") / "site"
-    cleared: dict[str, str | None] = {k: None for k in os.environ if k.startswith("DRIP_")}
-    result = CliRunner().invoke(main, ["init", str(folder)], env={**cleared, **env})
-    assert result.exit_code == 0, result.output
-    signer = Signer.generate()
-    env.update(
-        DRIP_SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key,
-        DRIP_API_TOKEN=TOKEN,
-        DRIP_WEBHOOKS_INBOUND_SECRET=INBOUND_SECRET,
-    )
-    config = load_settings(folder / "drip.toml", env=env)
-    engine = make_engine(config.database_url)
-    with ServeProcess(folder, env=env, clean_env=True, now=NOW) as server:
+        engine = make_engine(load_settings(folder / "drip.toml", env=env).database_url)
+        stack.callback(engine.dispose)
+        server = stack.enter_context(ServeProcess(folder, env=env, clean_env=True, now=NOW))
         yield Site(server, engine, signer, _post_paths(folder, env))
-    engine.dispose()
-    if admin is not None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _post_paths(folder: Path, env: dict[str, str]) -> list[str]:

@@ -14,6 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +28,7 @@ from dripengine.db import make_engine
 from dripengine.models import Enrollment, Event, Lead, Message, ScoreChange, Suppression
 from dripengine.testing.sendgrid_webhook import Signer, sendgrid_event
 from dripengine.testing.serve_process import ServeProcess
-from tests.conftest import PG_ENV
+from tests.conftest import PG_ENV, cloned_database
 
 SECRET = "inbound-secret-0123456789"
 WEBHOOK = "/webhooks/sendgrid"
@@ -90,17 +91,13 @@ def site(
     Wednesday (outbox); `drip serve` over it with a SendGrid public key and an inbound secret."""
     tmp = tmp_path_factory.mktemp(f"serve-{request.param}")
     extra: dict[str, str] = {}
-    admin = None
+    stack = ExitStack()
     if request.param == "postgres":
         admin_url = os.environ.get(PG_ENV)
         if not admin_url or _pg_template is None:
             pytest.skip(f"PostgreSQL tests need {PG_ENV}")
-        name = f"drip_serve_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template}"'))
-        url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        extra["DRIP_DATABASE_URL"] = url
+        url = cloned_database(admin_url, _pg_template, "drip_serve")
+        extra["DRIP_DATABASE_URL"] = stack.enter_context(url)
     env = _clean_env(**extra)
     folder = tmp / "acme-drip"
     _drip(tmp, env, "init", str(folder))
@@ -141,10 +138,7 @@ def site(
     finally:
         server.stop()
         engine.dispose()
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+        stack.close()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
