@@ -21,6 +21,7 @@ from dripengine.models import RecycleRecord
 from dripengine.queries import find_lead
 from dripengine.sending.message import OutgoingEmail, as_test
 from dripengine.sla import SLA
+from dripengine.suggest import did_you_mean
 from dripengine.templates import (
     SAMPLE_LEAD,
     RenderedEmail,
@@ -76,7 +77,8 @@ def find_step(campaign: Campaign, step_id: str | None) -> tuple[str, Step]:
         if step.id == step_id:
             return track, step
     known = ", ".join(step.id for _, step in steps)
-    raise CampaignError(f'campaign "{campaign.id}" has no step "{step_id}" (steps: {known})')
+    hint = did_you_mean(step_id, (step.id for _, step in steps))
+    raise CampaignError(f'campaign "{campaign.id}" has no step "{step_id}"{hint} (steps: {known})')
 
 
 def find_campaign(campaigns: Sequence[Campaign], campaign_id: str) -> Campaign:
@@ -84,7 +86,8 @@ def find_campaign(campaigns: Sequence[Campaign], campaign_id: str) -> Campaign:
         if campaign.id == campaign_id:
             return campaign
     known = ", ".join(sorted(c.id for c in campaigns)) or "none"
-    raise CampaignError(f'no campaign "{campaign_id}" (known: {known})')
+    hint = did_you_mean(campaign_id, (c.id for c in campaigns))
+    raise CampaignError(f'no campaign "{campaign_id}"{hint} (known: {known})')
 
 
 def render_step(

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dripengine.exceptions import ConfigError
+from dripengine.suggest import did_you_mean
 
 CONFIG_FILENAME = "drip.toml"
 Provider = Literal["outbox", "smtp", "sendgrid"]
@@ -299,7 +300,9 @@ def _describe(exc: ValidationError, path: Path | None) -> str:
     error = exc.errors()[0]
     key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        return f"{where}: {key}: unknown setting (known: {_known_keys(error['loc'])})"
+        known = _known_keys(error["loc"])
+        hint = did_you_mean(key, known.split(", "))
+        return f"{where}: {key}: unknown setting{hint} (known: {known})"
     if error["type"] == "literal_error":
         accepted = ", ".join(_literal_values(error["loc"]))
         return f"{where}: {key}: {error['input']!r} is not accepted (use one of: {accepted})"

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Literal
 
 from dripengine.exceptions import FunnelError
+from dripengine.suggest import did_you_mean
 
 
 class Stage(StrEnum):
@@ -134,7 +135,10 @@ def plan_recycle(
         )
     if reason not in reason_stages:
         known = ", ".join(sorted(reason_stages))
-        raise FunnelError(f'"{reason}" is not a recycle reason in the SLA (use one of: {known})')
+        hint = did_you_mean(reason, reason_stages)
+        raise FunnelError(
+            f'"{reason}" is not a recycle reason in the SLA{hint} (use one of: {known})'
+        )
     if from_stage not in reason_stages[reason]:
         stages = ", ".join(reason_stages[reason])
         raise FunnelError(

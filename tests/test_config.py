@@ -57,7 +57,8 @@ def test_unknown_key_lists_known_keys(tmp_path: Path) -> None:
     (tmp_path / "drip.toml").write_text('[database]\nuri = "sqlite:///x.db"\n')
     with pytest.raises(
         ConfigError,
-        match=r"drip.toml: database.uri: unknown setting \(known: database.url, database.echo\)",
+        match=r'drip.toml: database.uri: unknown setting \(did you mean "database.url"\?\) '
+        r"\(known: database.url, database.echo\)",
     ):
         load_settings(tmp_path / "drip.toml", env={})
 

@@ -19,6 +19,7 @@ from dripengine.authoring import (
 )
 from dripengine.campaigns import Step
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import terminal_safe
 from dripengine.exceptions import DripError
 from dripengine.sending.providers import provider_from_settings
@@ -102,7 +103,7 @@ def preview(
 @sample_option
 @click.option(
     "--engagement",
-    type=click.Choice(PATTERNS),
+    type=Choice(PATTERNS),
     default="none",
     show_default=True,
     help="What the lead does with each email.",
@@ -112,7 +113,7 @@ def preview(
     type=click.FloatRange(min=0),
     help="Start from this score (default: the lead's; 0 for the sample, a fresh recycle).",
 )
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
 @click.pass_obj
 def simulate_command(
     app: App,

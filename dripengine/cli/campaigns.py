@@ -10,10 +10,12 @@ from rich.table import Table
 from dripengine.campaigns import WEEKDAYS, Campaign, validate_campaigns
 from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
 from dripengine.exceptions import CampaignError, SLAError
 from dripengine.pauses import resume
+from dripengine.suggest import did_you_mean
 from dripengine.templates import check_templates
 
 
@@ -110,14 +112,15 @@ def campaigns_list(app: App, fmt: str) -> None:
 
 @campaigns.command("show")
 @click.argument("campaign_id")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table")
 @click.pass_obj
 def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
     """Audience, re-entry policy, send window, tracks and steps of one campaign."""
     found = {c.id: c for c in app.campaigns}
     if campaign_id not in found:
         raise CampaignError(
-            f'no campaign "{campaign_id}" (known: {", ".join(sorted(found)) or "none"})'
+            f'no campaign "{campaign_id}"{did_you_mean(campaign_id, found)} '
+            f"(known: {', '.join(sorted(found)) or 'none'})"
         )
     campaign = found[campaign_id]
     if emit_object(campaign.model_dump(mode="json", by_alias=True), fmt):

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import terminal_safe
 from dripengine.engagement.event_files import read_items
 from dripengine.engagement.sendgrid_events import BadEvent, parse_event
@@ -26,7 +27,7 @@ def events() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--provider",
-    type=click.Choice(["sendgrid"]),
+    type=Choice(["sendgrid"]),
     default="sendgrid",
     show_default=True,
     help="Whose event format the file is in.",

@@ -8,6 +8,7 @@ import json
 import click
 
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import terminal_safe
 from dripengine.feedback import FeedbackRequest, record
 from dripengine.funnel import RECYCLABLE
@@ -34,12 +35,12 @@ from dripengine.recycle_plan import RecycleContext
 @click.option(
     "--from",
     "from_stage",
-    type=click.Choice(RECYCLABLE, case_sensitive=False),
+    type=Choice(RECYCLABLE, case_sensitive=False),
     help="With --lost --reason: the stage the deal was lost in (default: dripengine's).",
 )
 @click.option("--note", help="Free text from sales, kept with the feedback.")
 @click.option("--actor", help="Who reports (default: your user name).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
 @click.pass_obj
 def feedback(
     app: App,

@@ -14,6 +14,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.cli.report import print_row_problems
@@ -40,7 +41,7 @@ def leads() -> None:
 @leads.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
 @click.pass_obj
 def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
     """Add or update leads from a CSV (header row; an email column; other columns kept).
@@ -84,7 +85,7 @@ def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
 
 @leads.command("show")
 @click.argument("email")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table")
 @click.pass_obj
 def leads_show(app: App, email: str, fmt: str) -> None:
     """Profile, score now, fit grade, suppression, stage history, recycles, enrollments and the
@@ -197,7 +198,7 @@ class SinceError(DripError):
 
 
 @leads.command("list")
-@click.option("--stage", type=click.Choice(STAGES), help="Only leads in this stage.")
+@click.option("--stage", type=Choice(STAGES), help="Only leads in this stage.")
 @click.option("--campaign", help="Only leads active in this campaign (its id).")
 @click.option(
     "--requalified",

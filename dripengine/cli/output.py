@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dripengine.cli.choice import Choice
+
 FORMATS = ("table", "json", "csv")
 
 # OWASP "CSV injection": a cell a spreadsheet would run as a formula (or that Excel/LibreOffice
@@ -62,7 +64,7 @@ class SafeDictWriter(csv.DictWriter):
 format_option = click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    type=Choice(FORMATS),
     default="table",
     show_default=True,
     help="table for people; json or csv for scripts.",

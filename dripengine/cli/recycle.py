@@ -10,6 +10,7 @@ import click
 
 from dripengine.bulk import recycle_file
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import terminal_safe
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.cli.report import print_row_problems
@@ -24,7 +25,7 @@ from dripengine.recycling import recycle as recycle_one
 @click.option(
     "--from",
     "from_stage",
-    type=click.Choice(RECYCLABLE, case_sensitive=False),
+    type=Choice(RECYCLABLE, case_sensitive=False),
     help="The stage sales had the lead in (default: the stage dripengine has).",
 )
 @click.option("--reason", help="Reason code from sla.yaml (`drip sla` lists them).")
@@ -37,7 +38,7 @@ from dripengine.recycling import recycle as recycle_one
     help="Recycle every row of a CSV (columns: email, reason, from_stage, note, lead fields).",
 )
 @click.option("--strict", is_flag=True, help="With --csv: recycle nothing if any row is refused.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
 @click.pass_obj
 def recycle(
     app: App,

@@ -10,6 +10,7 @@ from rich.table import Table
 from sqlmodel import Session
 
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, shown
 from dripengine.explain import Explanation
@@ -24,7 +25,7 @@ def scoring() -> None:
 
 @scoring.command("explain")
 @click.argument("email")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table")
 @click.pass_obj
 def scoring_explain(app: App, email: str, fmt: str) -> None:
     """Each score change (event, points, when) and what is left of it now, the total, the fit

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import FORMATS, SafeDictWriter, console
 from dripengine.exceptions import DripError
 from dripengine.scoring_review import Review, review
@@ -38,7 +39,7 @@ CSV_COLUMNS = (
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(FORMATS),
+    type=Choice(FORMATS),
     default="table",
     show_default=True,
     help="table for people; json or csv for scripts.",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import emit_object
 from dripengine.sla import render_markdown
 
 
 @click.command()
-@click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown")
+@click.option("--format", "fmt", type=Choice(["markdown", "json"]), default="markdown")
 @click.pass_obj
 def sla(app: App, fmt: str) -> None:
     """Print the agreed MQL/SQL definitions, recycle reasons and requalification rule."""

@@ -11,9 +11,11 @@ from rich.table import Table
 
 from dripengine import stats
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import console, emit_rows, format_option
 from dripengine.exceptions import DripError, StatsError
 from dripengine.since import parse_since
+from dripengine.suggest import did_you_mean
 
 SINCE_HELP = "Only what happened since then: 90d, 12h, 2w, or an ISO date like 2026-09-01."
 
@@ -74,14 +76,15 @@ def check_campaign(app: App, campaign: str | None) -> None:
         known |= {c.id for c in app.campaigns}
     if campaign not in known:
         offer = ", ".join(sorted(known)) or "none yet"
-        raise StatsError(f'no campaign "{campaign}" (campaigns: {offer})')
+        hint = did_you_mean(campaign, known)
+        raise StatsError(f'no campaign "{campaign}"{hint} (campaigns: {offer})')
 
 
 @click.command("stats")
 @click.argument("campaign", required=False)
 @click.option(
     "--by",
-    type=click.Choice(stats.BY),
+    type=Choice(stats.BY),
     default="campaign",
     show_default=True,
     help="campaign; step (per track and step); week; reason (the closed loop per recycle reason).",

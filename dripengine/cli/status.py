@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import _cell, console, emit_object, shown
 from dripengine.status import Status, read_status
 
@@ -15,7 +16,7 @@ from dripengine.status import Status, read_status
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "json"]),
+    type=Choice(["table", "json"]),
     default="table",
     show_default=True,
     help="table for people; json for scripts (keys are the plain names).",

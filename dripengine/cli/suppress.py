@@ -6,6 +6,7 @@ import click
 from sqlmodel import Session
 
 from dripengine.cli.app import App
+from dripengine.cli.choice import Choice
 from dripengine.cli.output import emit_rows, format_option
 from dripengine.optout import suppress as suppress_address
 from dripengine.optout import unsuppress
@@ -23,7 +24,7 @@ def suppress() -> None:
 
 
 @suppress.command("list")
-@click.option("--reason", type=click.Choice(REASONS), help="Only this reason.")
+@click.option("--reason", type=Choice(REASONS), help="Only this reason.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many (newest first).")
 @format_option
 @click.pass_obj
@@ -38,7 +39,7 @@ def suppress_list(app: App, reason: str | None, limit: int | None, fmt: str) -> 
 @click.argument("email")
 @click.option(
     "--reason",
-    type=click.Choice([r for r in REASONS if r != "erased"]),
+    type=Choice([r for r in REASONS if r != "erased"]),
     default="manual",
     show_default=True,
     help="Why (unsubscribe / hard_bounce / spam_report when you learnt of one elsewhere).",
