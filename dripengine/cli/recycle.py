@@ -75,8 +75,12 @@ def recycle(
                 json.dumps(
                     {
                         "rows": report.rows_read,
-                        "outcomes": dict(report.outcomes),
-                        "results": [r.as_dict() for r in report.results],
+                        # what happened: a --strict run that was rolled back recycled nothing
+                        "outcomes": dict(report.outcomes) if report.committed else {},
+                        "rolled_back": {} if report.committed else dict(report.outcomes),
+                        "results": [r.as_dict() for r in report.results]
+                        if report.committed
+                        else [],
                         "errors": [e.__dict__ for e in report.errors],
                         "committed": report.committed,
                     },
@@ -85,13 +89,21 @@ def recycle(
                 )
             )
         else:
-            for result in report.results:
-                click.echo(terminal_safe(result.describe()))  # it may quote lead data
             counts = ", ".join(f"{n} {k}" for k, n in sorted(report.outcomes.items())) or "none"
-            click.echo(
-                f"{report.rows_read} rows in {report.seconds:.1f}s: {counts}; "
-                f"{len(report.errors)} refused"
-            )
+            if report.committed:
+                for result in report.results:
+                    click.echo(terminal_safe(result.describe()))  # it may quote lead data
+                click.echo(
+                    f"{report.rows_read} rows in {report.seconds:.1f}s: {counts}; "
+                    f"{len(report.errors)} refused"
+                )
+            else:  # --strict with a refused row: everything was rolled back
+                for result in report.results:
+                    click.echo(f"{terminal_safe(result.email)}: not recycled (rolled back)")
+                click.echo(
+                    f"{report.rows_read} rows in {report.seconds:.1f}s: nothing recycled, "
+                    f"{len(report.errors)} refused (without them: {counts})"
+                )
             print_row_problems(report.errors, csv_path)
         if report.errors and strict:
             raise click.ClickException(
