@@ -21,6 +21,7 @@ from dripengine.campaigns import Step
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
 from dripengine.cli.output import terminal_safe
+from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError
 from dripengine.sending.providers import provider_from_settings
 from dripengine.simulate import PATTERNS, SimLead, format_timeline, simulate
@@ -184,14 +185,41 @@ def simulate_command(
         click.echo(line)
 
 
+MAX_TEST_RECIPIENTS = 10
+
+
+def _test_recipients(value: str) -> list[str]:
+    """``--to``: one address or a comma-separated list, each a valid address (email-validator)."""
+    addresses = [part.strip() for part in value.split(",") if part.strip()]
+    if not addresses:
+        raise click.BadParameter("give an address, e.g. --to me@acme.example")
+    if len(addresses) > MAX_TEST_RECIPIENTS:
+        raise click.BadParameter(
+            f"{len(addresses)} addresses; a test goes to at most {MAX_TEST_RECIPIENTS}"
+        )
+    checked = []
+    for address in addresses:
+        try:
+            checked.append(normalise_email(address))
+        except InvalidEmail as exc:
+            raise click.BadParameter(f'"{address}" is not an email address: {exc}') from None
+    return checked
+
+
 @click.command("send-test")
 @click.argument("campaign_id")
 @click.option("--step", "step_id", help="Step id (default: the first step).")
-@click.option("--to", "to", required=True, help="Where the test goes (your own address).")
+@click.option(
+    "--to",
+    "to",
+    required=True,
+    callback=lambda _ctx, _param, value: _test_recipients(value),
+    help=f"Where the test goes: your own address, or up to {MAX_TEST_RECIPIENTS} separated by commas.",
+)
 @lead_option
 @click.pass_obj
 def send_test(
-    app: App, campaign_id: str, step_id: str | None, to: str, lead_email: str | None
+    app: App, campaign_id: str, step_id: str | None, to: list[str], lead_email: str | None
 ) -> None:
     """Send one step to yourself through the configured provider, marked [TEST].
 
@@ -207,11 +235,20 @@ def send_test(
     except TemplateError as exc:
         raise DripError(str(exc)) from None
     provider = provider_from_settings(app.settings)
+    emails = [test_email(rendered, campaign, address, app.now(), app.settings) for address in to]
     try:
-        [result] = provider.send([test_email(rendered, campaign, to, app.now(), app.settings)])
+        results = provider.send(emails)
     finally:
         provider.close()
-    if result.status != "sent":
-        raise DripError(f"{provider.name} did not take the test email: {result.error}")
-    where = f" ({result.where})" if result.where else ""
-    click.echo(f'test of "{campaign.id}" / {step.id} sent to {to} via {provider.name}{where}')
+    refused = 0
+    for address, result in zip(to, results, strict=True):
+        if result.status != "sent":
+            refused += 1
+            click.echo(f"{address}: {provider.name} did not take the test email: {result.error}")
+            continue
+        where = f" ({result.where})" if result.where else ""
+        click.echo(
+            f'test of "{campaign.id}" / {step.id} sent to {address} via {provider.name}{where}'
+        )
+    if refused:
+        raise DripError(f"{refused} of {len(to)} test email(s) not sent")
