@@ -115,13 +115,38 @@ def emit_rows(
     if not rows:
         click.echo(empty)
         return
+    # a cell is data, never rich markup: "[Acme]" or "click [pricing]" shows as written
+    cells = [[shown(_cell(row.get(c))) for c in columns] for row in rows]
+    out = console()
+    key_width = max(len(columns[0]), *(len(line[0]) for line in cells))
+    if key_width + 4 + (len(columns) - 1) * MIN_OTHER_COLUMN > out.width:
+        _records(out, title, columns, cells)  # too narrow for a table that keeps the key whole
+        return
     table = Table(title=title, show_lines=False)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        # a cell is data, never rich markup: "[Acme]" or "click [pricing]" shows as written
-        table.add_row(*(shown(_cell(row.get(c))) for c in columns))
-    console().print(table)
+    # the key (an address, an id) is never cut: the other columns wrap instead
+    table.add_column(columns[0], no_wrap=True, min_width=key_width)
+    for column in columns[1:]:
+        table.add_column(column, overflow="fold")
+    for line in cells:
+        table.add_row(*line)
+    out.print(table)
+
+
+MIN_OTHER_COLUMN = 7  # a column narrower than this (with its borders) is not worth reading
+
+
+def _records(
+    out: Console, title: str | None, columns: Sequence[str], cells: list[list[str]]
+) -> None:
+    """One block a row, ``column  value`` a line: for a terminal too narrow for the table."""
+    if title:
+        out.print(title)
+    width = max(len(c) for c in columns)
+    for row in cells:
+        out.print(f"[bold]{row[0]}[/bold]", soft_wrap=True)  # copied whole from a terminal
+        for column, value in zip(columns[1:], row[1:], strict=True):
+            if value:
+                out.print(f"  {column:<{width}}  {value}")
 
 
 def _csv_cell(value: Any) -> Any:
