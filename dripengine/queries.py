@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func
+from sqlalchemy import Table, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -250,8 +250,13 @@ def list_leads(
     *,
     stage: str | None = None,
     campaign: str | None = None,
+    search: str | None = None,
     limit: int | None = None,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], int]:
+    """The leads that match, newest change first (at most ``limit``), and how many match in all.
+
+    ``search`` is a case-insensitive part of the address, first or last name or company.
+    """
     query = select(Lead)
     if stage:
         query = query.where(Lead.stage == stage)
@@ -263,10 +268,28 @@ def list_leads(
                 )
             )
         )
+    if search:
+        pattern = (
+            "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        query = query.where(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (
+                        col(Lead.email),
+                        col(Lead.first_name),
+                        col(Lead.last_name),
+                        col(Lead.company),
+                    )
+                )
+            )
+        )
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
     query = query.order_by(col(Lead.updated_at).desc(), col(Lead.id).desc())
     if limit:
         query = query.limit(limit)
-    return [lead_row(lead) for lead in session.exec(query).all()]
+    return [lead_row(lead) for lead in session.exec(query).all()], total
 
 
 def count_leads(session: Session) -> int:

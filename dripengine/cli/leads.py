@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,8 @@ from zoneinfo import ZoneInfo
 import click
 from rich.console import Console
 from rich.table import Table
-from sqlmodel import Session
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, select
 
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
@@ -21,6 +23,7 @@ from dripengine.cli.report import print_row_problems
 from dripengine.exceptions import DripError
 from dripengine.funnel import STAGES, label
 from dripengine.leads.importer import import_leads_file
+from dripengine.models import Enrollment
 from dripengine.optout import forget
 from dripengine.queries import (
     LEAD_COLUMNS,
@@ -31,6 +34,9 @@ from dripengine.queries import (
     requalified,
 )
 from dripengine.since import parse_since
+from dripengine.suggest import did_you_mean
+
+TABLE_LIMIT = 50  # rows a `leads list` table shows unless --limit / --all
 
 
 @click.group()
@@ -212,7 +218,17 @@ class SinceError(DripError):
     metavar="SPAN|DATE",
     help="With --requalified: only since then (7d, 12h, 2w, or an ISO date like 2026-11-01).",
 )
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many (newest first).")
+@click.option(
+    "--search",
+    metavar="TEXT",
+    help="Only leads whose address, name or company contains this (any case).",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    help=f"At most this many, newest change first (table: {TABLE_LIMIT} unless --all).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Every lead that matches, however many.")
 @format_option
 @click.pass_obj
 def leads_list(
@@ -221,26 +237,59 @@ def leads_list(
     campaign: str | None,
     requalified_only: bool,
     since: str | None,
+    search: str | None,
     limit: int | None,
+    show_all: bool,
     fmt: str,
 ) -> None:
-    """List leads, newest change first; `--requalified` lists the ones handed back to sales."""
+    """List leads, newest change first; `--requalified` lists the ones handed back to sales.
+
+    A table shows the newest 50 and says how many match (--limit N, --all); --format json and csv
+    give every match unless --limit says otherwise.
+    """
     if since is not None and not requalified_only:
         raise click.UsageError("--since goes with --requalified")
+    if show_all and limit:
+        raise click.UsageError("give --limit or --all, not both")
     if requalified_only:
-        if stage or campaign:
-            raise click.UsageError("--requalified lists handoffs: leave out --stage and --campaign")
+        if stage or campaign or search:
+            raise click.UsageError(
+                "--requalified lists handoffs: leave out --stage, --campaign and --search"
+            )
         _requalified(app, since, limit, fmt)
         return
-    with Session(app.ready_engine()) as session:
-        rows = list_leads(session, stage=stage, campaign=campaign, limit=limit)
-    if fmt == "table":
-        rows = [
-            {**r, "name": " ".join(filter(None, (r["first_name"], r["last_name"])))} for r in rows
-        ]
-        emit_rows(rows, fmt, TABLE_COLUMNS, empty="no leads match")
-    else:
+    engine = app.ready_engine()
+    if campaign:
+        _known_campaign(app, engine, campaign)
+    if limit is None and fmt == "table" and not show_all:
+        limit = TABLE_LIMIT
+    with Session(engine) as session:
+        rows, total = list_leads(
+            session, stage=stage, campaign=campaign, search=search, limit=limit
+        )
+    if fmt != "table":
         emit_rows(rows, fmt, LEAD_COLUMNS, empty="no leads match")
+        return
+    rows = [{**r, "name": " ".join(filter(None, (r["first_name"], r["last_name"])))} for r in rows]
+    emit_rows(rows, fmt, TABLE_COLUMNS, empty="no leads match")
+    if len(rows) < total:
+        click.echo(
+            f"showing {len(rows):,} of {total:,} (use --limit N or --all; --search to narrow)"
+        )
+
+
+def _known_campaign(app: App, engine: Engine, campaign: str) -> None:
+    """Refuse a campaign id no file and no enrollment has, with the nearest one."""
+    with Session(engine) as session:
+        known = set(session.exec(select(Enrollment.campaign_id).distinct()))
+    with contextlib.suppress(DripError):
+        known |= {c.id for c in app.campaigns}
+    if campaign not in known:
+        raise click.BadParameter(
+            f'no campaign "{campaign}"{did_you_mean(campaign, known)} '
+            f"(known: {', '.join(sorted(known)) or 'none'})",
+            param_hint="'--campaign'",
+        )
 
 
 def _requalified(app: App, since: str | None, limit: int | None, fmt: str) -> None:
