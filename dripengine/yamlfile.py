@@ -158,7 +158,7 @@ def parse_yaml(
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "cannot be parsed"
-        return None, [f"{shown}:{line}: invalid YAML: {problem}"]
+        return None, [f"{shown}:{line}: invalid YAML: {in_our_words(problem)}"]
     except yaml.YAMLError as exc:
         return None, [f"{shown}:1: invalid YAML: {exc}"]
     finally:
@@ -170,6 +170,56 @@ def parse_yaml(
     lines: dict[Loc, int] = {(): 1}
     problems = _walk(node, (), lines, set())
     return YAMLDocument(shown, data, lines, problems), []
+
+
+_OUR_WORDS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(r"mapping values are not allowed here"),
+        "a colon where a value should be: put a value containing ': ' in quotes, "
+        "or check this line's indentation",
+    ),
+    (
+        re.compile(r"expected <block end>, but found"),
+        "this line's indentation does not match the lines above it: indent each level with "
+        "the same number of spaces",
+    ),
+    (re.compile(r"expected ',' or '\]'"), "a [ list is not closed with ]"),
+    (re.compile(r"expected ',' or '\}'"), "a { mapping is not closed with }"),
+    (
+        re.compile(r"found unexpected end of stream"),
+        "a quoted value is not closed: a \" or ' is missing",
+    ),
+    (
+        re.compile(r"found character '\\t' that cannot start any token"),
+        "a tab character: indent with spaces (YAML does not allow tabs)",
+    ),
+    (
+        re.compile(r"found character '(.)' that cannot start any token"),
+        "a value starts with {0!r}, which YAML reserves: put the value in quotes",
+    ),
+    (
+        re.compile(r"found undefined alias '([^']*)'"),
+        "*{0} refers to no anchor: define &{0} above it, or write the value out",
+    ),
+    (re.compile(r"could not find expected ':'"), "a line without its colon: write key: value"),
+    (
+        re.compile(r"expected the node content, but found '<stream end>'"),
+        "the file ends inside a [ list or { mapping: close it",
+    ),
+    (
+        re.compile(r"but found another document"),
+        "a second document after ---: a file holds one (remove the ---)",
+    ),
+)
+
+
+def in_our_words(problem: str) -> str:
+    """PyYAML's problem as a person reads it, with the fix; its own text when we have no better."""
+    for pattern, words in _OUR_WORDS:
+        match = pattern.search(problem)
+        if match:
+            return words.format(*match.groups()) if match.groups() else words
+    return f"cannot be read as YAML ({problem})"
 
 
 def _alias_budget(uses: list[tuple[int, yaml.Node]], shown: str) -> str | None:

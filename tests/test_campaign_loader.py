@@ -104,11 +104,12 @@ def test_yaml_1_1_traps_stay_text(tmp_path: Path) -> None:
     [
         (
             "id: demo\nname: [oops\n",
-            "campaigns/x.yaml:3: invalid YAML: expected ',' or ']', but got '<stream end>'",
+            "campaigns/x.yaml:3: invalid YAML: a [ list is not closed with ]",
         ),
         (
             "id: demo\n  name: x\n",
-            "campaigns/x.yaml:2: invalid YAML: mapping values are not allowed here",
+            "campaigns/x.yaml:2: invalid YAML: a colon where a value should be: put a value "
+            "containing ': ' in quotes, or check this line's indentation",
         ),
         (
             "",
@@ -126,7 +127,10 @@ def test_yaml_1_1_traps_stay_text(tmp_path: Path) -> None:
             "just words\n",
             'campaigns/x.yaml:1: a campaign file must be a mapping of fields (id: ..., name: ...), not a single value ("just words")',
         ),
-        ("id: a\n---\nid: b\n", "campaigns/x.yaml:2: invalid YAML: but found another document"),
+        (
+            "id: a\n---\nid: b\n",
+            "campaigns/x.yaml:2: invalid YAML: a second document after ---: a file holds one (remove the ---)",
+        ),
     ],
 )
 def test_files_that_are_not_a_campaign_mapping(tmp_path: Path, text: str, error: str) -> None:

@@ -53,7 +53,7 @@ def test_errors_name_the_field(tmp_path: Path) -> None:
         f"{path}:2: recycle_reasons.x.label: required, but missing",
     ]
     assert sla_errors(path, "recycle_reasons: [\n") == [
-        f"{path}:2: invalid YAML: expected the node content, but found '<stream end>'"
+        f"{path}:2: invalid YAML: the file ends inside a [ list or {{ mapping: close it"
     ]
     assert sla_errors(path, "") == [
         f"{path}:1: the file is empty; an SLA needs at least recycle_reasons"

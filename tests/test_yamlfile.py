@@ -146,9 +146,12 @@ def test_recursive_alias_does_not_loop() -> None:
         ),
         (
             "a: [1,\n",
-            "things/x.yaml:2: invalid YAML: expected the node content, but found '<stream end>'",
+            "things/x.yaml:2: invalid YAML: the file ends inside a [ list or { mapping: close it",
         ),
-        ("a: b\n---\na: c\n", "things/x.yaml:2: invalid YAML: but found another document"),
+        (
+            "a: b\n---\na: c\n",
+            "things/x.yaml:2: invalid YAML: a second document after ---: a file holds one (remove the ---)",
+        ),
     ],
 )
 def test_what_is_not_a_mapping(text: str, error: str) -> None:
@@ -271,3 +274,28 @@ def test_a_file_nested_thousands_deep_is_one_line_not_a_traceback() -> None:
     assert errors == [
         "campaigns/deep.yaml:1: invalid YAML: nested too deeply; a campaign needs a few levels"
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("a: b: c", "things/x.yaml:1: invalid YAML: a colon where a value should be"),
+        (
+            "a:\n  - x\n b: 2",
+            "things/x.yaml:3: invalid YAML: this line's indentation does not match",
+        ),
+        ("a: [1, 2", "things/x.yaml:1: invalid YAML: a [ list is not closed with ]"),
+        ("a: {b: 1", "things/x.yaml:1: invalid YAML: a { mapping is not closed with }"),
+        ('a: "x', "things/x.yaml:1: invalid YAML: a quoted value is not closed"),
+        ("a:\n\t- x", "things/x.yaml:2: invalid YAML: a tab character: indent with spaces"),
+        ("a: @x", "things/x.yaml:1: invalid YAML: a value starts with '@', which YAML reserves"),
+        ("a: *nope", "things/x.yaml:1: invalid YAML: *nope refers to no anchor"),
+    ],
+)
+def test_yaml_errors_are_in_our_words_with_the_fix(text: str, error: str) -> None:
+    """Issue 15, item 13: no raw PyYAML text ("mapping values are not allowed here")."""
+    document, errors = parse_yaml(text, "things/x.yaml", **WORDING)
+    assert document is None
+    [message] = errors
+    assert message.startswith(error), message
+    assert "<block" not in message and "<stream end>" not in message
