@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,8 @@ from tests.served import init_folder
 TOKEN = "api-token-for-hostile-tests-0123456789"
 INBOUND_SECRET = "inbound-secret-for-tests-0123456789"
 NOW = "2026-11-23T10:00:00+00:00"
+NOW_STAMP = str(int(datetime.fromisoformat(NOW).timestamp()))  # the server's clock (--now)
+LEAD = "jane@acme.example"  # recycled when the server starts: events match a lead and score
 TRACEBACK = re.compile(rb"Traceback \(most recent call last\)|File \"/")
 
 
@@ -76,7 +78,22 @@ def site(
         engine = make_engine(load_settings(folder / "drip.toml", env=env).database_url)
         stack.callback(engine.dispose)
         server = stack.enter_context(ServeProcess(folder, env=env, clean_env=True, now=NOW))
+        lead = json.dumps({"email": LEAD, "from": "sql", "reason": "no_budget"}).encode()
+        answer = server.post("/api/recycle", lead, _api_headers())
+        assert answer.status == 201, answer.data
         yield Site(server, engine, signer, _post_paths(folder, env))
+
+
+def _api_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+
+
+def _signed(site: Site, body: bytes) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Twilio-Email-Event-Webhook-Timestamp": NOW_STAMP,
+        "X-Twilio-Email-Event-Webhook-Signature": site.signer.sign(body, NOW_STAMP),
+    }
 
 
 def _post_paths(folder: Path, env: dict[str, str]) -> list[str]:
@@ -113,6 +130,10 @@ def _counts(engine: Engine) -> dict[str, int]:
         }
 
 
+def _offset(minutes: int) -> timezone:
+    return timezone(timedelta(minutes=minutes))
+
+
 hostile_text = st.one_of(
     st.text(max_size=40),
     st.sampled_from(
@@ -133,6 +154,16 @@ any_json = st.recursive(
     ),
     max_leaves=20,
 )
+# ISO 8601 times over datetime's whole range, with offsets up to ±23:59 (0001-01-01T00:00+14:00
+# is a valid string but no time in UTC)
+any_time = st.one_of(
+    st.datetimes(timezones=st.timezones() | st.integers(-1439, 1439).map(_offset)).map(
+        lambda t: t.isoformat()
+    ),
+    st.sampled_from(
+        ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T12:00:00Z"]
+    ),
+)
 recycle_like = st.fixed_dictionaries(
     {
         "email": st.one_of(st.just("jane@acme.example"), hostile_text),
@@ -151,14 +182,17 @@ event_like = st.fixed_dictionaries(
         "email": st.one_of(hostile_text, st.just("jane@acme.example")),
         "type": st.one_of(st.sampled_from(["site_visit", "form_fill"]), hostile_text),
     },
-    optional={"url": hostile_text, "id": hostile_text, "occurred_at": scalar},
+    optional={"url": hostile_text, "id": hostile_text, "occurred_at": st.one_of(scalar, any_time)},
 )
 sendgrid_like = st.fixed_dictionaries(
     {
-        "email": st.one_of(st.just("jane@acme.example"), hostile_text),
+        "email": st.one_of(st.just(LEAD), hostile_text),
         "event": st.sampled_from(["delivered", "open", "click", "bounce", "spamreport", "x"]),
         "timestamp": st.one_of(
-            st.integers(min_value=-(2**70), max_value=2**70), hostile_text, st.just(1795000000)
+            st.integers(min_value=-(2**70), max_value=2**70),
+            st.integers(min_value=0, max_value=253_402_300_799),  # 1970 … 9999-12-31T23:59:59
+            st.sampled_from([253_402_300_799, 253_402_300_799.5, 1795000000]),
+            hostile_text,
         ),
     },
     optional={
@@ -208,11 +242,11 @@ def test_any_post_is_answered_without_5xx_and_a_refusal_stores_nothing(
     site: Site, index: int, body: bytes, content_type: str, signed: bool, timestamp: str
 ) -> None:
     path = site.posts[index % len(site.posts)]
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {TOKEN}"}  # past the token to the parser
     if content_type:
         headers["Content-Type"] = content_type
     if path == "/webhooks/sendgrid":
-        stamp = str(int(time.time())) if timestamp == "now" else timestamp
+        stamp = NOW_STAMP if timestamp == "now" else timestamp
         headers["X-Twilio-Email-Event-Webhook-Timestamp"] = stamp
         headers["X-Twilio-Email-Event-Webhook-Signature"] = (
             site.signer.sign(body, stamp) if signed else "MEUCIQ=="
@@ -230,3 +264,36 @@ def test_any_post_is_answered_without_5xx_and_a_refusal_stores_nothing(
     if 400 <= answer.status < 500:
         assert _counts(site.engine) == before, (path, answer.status, data[:300])
     assert site.server.healthy()
+
+
+@pytest.mark.parametrize(
+    "when", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "9999-12-31T12:00:00Z"]
+)
+def test_an_event_time_no_datetime_can_hold_is_a_422_naming_the_field(
+    site: Site, when: str
+) -> None:
+    """Valid ISO 8601 that is no time in UTC, or one at the end of year 9999 (scoring's day
+    arithmetic overflowed): a 500 before. Now a 422 that names ``occurred_at``, nothing stored."""
+    before = _counts(site.engine)
+    body = json.dumps({"email": LEAD, "type": "site_visit", "occurred_at": when}).encode()
+    answer = site.server.post("/api/events", body, _api_headers())
+    assert answer.status == 422, answer.data
+    assert json.loads(answer.data)["error"].startswith("occurred_at: "), answer.data
+    assert _counts(site.engine) == before
+
+
+def test_a_sendgrid_event_at_the_end_of_year_9999_is_skipped_and_the_batch_kept(
+    site: Site,
+) -> None:
+    """A signed batch: the event with the largest timestamp a datetime holds is skipped and named
+    (it was a 500, and SendGrid would have retried the whole batch for a day); the other is stored."""
+    events = [
+        {"email": LEAD, "event": "open", "timestamp": 253_402_300_799, "sg_event_id": "end-9999"},
+        {"email": LEAD, "event": "open", "timestamp": 1795000000, "sg_event_id": uuid.uuid4().hex},
+    ]
+    body = json.dumps(events).encode()
+    answer = site.server.post("/webhooks/sendgrid", body, _signed(site, body))
+    assert answer.status == 200, answer.data
+    summary = json.loads(answer.data)
+    assert summary["stored"] == 1 and summary["skipped"] == 1, summary
+    assert summary["skipped_events"][0]["reason"].startswith("timestamp: "), summary

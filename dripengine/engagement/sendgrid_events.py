@@ -127,6 +127,7 @@ _FIELD_NAMES = {
     "provider_event_id": "sg_event_id",
     "provider_message_id": "sg_message_id",
     "message_uid": UID_ARG,
+    "occurred_at": "timestamp",
 }
 
 
