@@ -86,7 +86,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
         await form.close()
         try:
-            email = parse_inbound(fields, ctx.settings.webhooks.inbound_max_spam_score)
+            max_spam = ctx.settings.webhooks.inbound_max_spam_score
+            email = await run_in_threadpool(parse_inbound, fields, max_spam)  # up to 5 MB of MIME
         except BadInbound as exc:
             return _error(400, str(exc))
         try:
