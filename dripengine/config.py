@@ -130,9 +130,10 @@ class WebhookSettings(_Section):
     # Inbound Parse is unsigned: when set, replies are taken only at /webhooks/sendgrid/inbound/<it>
     # or with it as the HTTP basic-auth password
     inbound_secret: str | None = Field(default=None, min_length=16)
-    # a reply counts only when it passed SPF or DKIM aligned with its From domain, and SpamAssassin
-    # (Inbound Parse's spam_score, when the spam check is on) rated it below this
-    inbound_max_spam_score: float = 5.0
+    # a reply counts only when SPF (for its return path) or DKIM passed aligned with its From
+    # domain, and SpamAssassin (Inbound Parse's spam_score, when the spam check is on) rated it
+    # below this
+    inbound_max_spam_score: float = Field(default=5.0, gt=0, allow_inf_nan=False)
 
 
 class FitRule(_Section):

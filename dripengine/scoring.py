@@ -24,7 +24,7 @@ DEFAULT_EVENT_POINTS: Mapping[str, float] = {
     "click": 5,
     "reply": 25,
     "auto_reply": 0,
-    "unverified_reply": 0,  # failed SPF and aligned DKIM, or over the spam score: maybe forged
+    "unverified_reply": 0,  # no aligned SPF or DKIM pass, or over the spam score: maybe forged
     "site_visit": 3,
     "form_fill": 15,
     "demo_request": 30,

@@ -86,3 +86,11 @@ def test_shipped_drip_toml_is_valid() -> None:
 
     settings = load_settings(SKELETON / "drip.toml", env={})
     assert settings.sending.provider == "outbox"
+
+
+@pytest.mark.parametrize(("value", "why"), [("nan", "finite"), ("0", "greater than 0")])
+def test_the_inbound_spam_limit_is_a_positive_number(value: str, why: str) -> None:
+    name = "DRIP_WEBHOOKS_INBOUND_MAX_SPAM_SCORE"
+    assert load_settings(env={name: "7.5"}).webhooks.inbound_max_spam_score == 7.5
+    with pytest.raises(ConfigError, match=f"webhooks.inbound_max_spam_score: .*{why}.*{name}"):
+        load_settings(env={name: value})  # nan would refuse every reply, 0 as well

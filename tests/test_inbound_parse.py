@@ -18,6 +18,7 @@ from dripengine.engagement.inbound_parse import (
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 PASSED = {"SPF": "pass", "dkim": "{@acme.example : pass}", "spam_score": "0.1"}  # as SendGrid posts
 UID = "0123456789abcdef0123456789abcdef"
+OWN = '{"to": ["sales@reply.acme.example"], "from": "jane@acme.example"}'  # the SMTP envelope
 
 
 def headers(*lines: str, subject: str = "Re: About your trial") -> str:
@@ -109,13 +110,30 @@ def test_without_a_message_the_reply_is_matched_by_address() -> None:
 @pytest.mark.parametrize(
     ("auth", "counted", "why"),
     [
-        ({"SPF": "pass", "dkim": "none"}, True, "SPF pass"),
+        ({"SPF": "pass", "dkim": "none", "envelope": OWN}, True, "SPF pass for acme.example"),
+        (
+            {"SPF": "pass", "envelope": '{"from": "bounce@mail.acme.example"}'},
+            True,
+            "SPF pass for mail.acme.example",
+        ),
+        # SPF checks the return path: a pass for the attacker's own domain says nothing of From
+        (
+            {"SPF": "pass", "dkim": "none", "envelope": '{"from": "x@attacker.example"}'},
+            False,
+            "SPF pass for attacker.example, not aligned with acme.example",
+        ),
+        ({"SPF": "pass"}, False, "SPF pass for no envelope sender, not aligned"),
+        ({"SPF": "pass", "envelope": "[not json"}, False, "SPF pass for no envelope sender"),
         ({"SPF": "softfail", "dkim": "{@acme.example : pass}"}, True, "DKIM pass for acme.example"),
         ({"SPF": "none", "dkim": "{@mail.acme.example : pass}"}, True, "DKIM pass for mail.acme"),
         ({"SPF": "fail", "dkim": "{@acme.example : fail}"}, False, "SPF fail"),
         ({"SPF": "softfail", "dkim": "{@evil.example : pass}"}, False, "no DKIM pass aligned"),
-        ({"SPF": "pass", "dkim": "none", "spam_score": "7.3"}, False, "spam score 7.3 (limit 5)"),
-        ({"SPF": "pass", "spam_score": "nan"}, False, "spam score nan"),
+        (
+            {"SPF": "pass", "envelope": OWN, "spam_score": "7.3"},
+            False,
+            "spam score 7.3 (limit 5)",
+        ),
+        ({"SPF": "pass", "envelope": OWN, "spam_score": "nan"}, False, "spam score nan"),
         ({}, False, "SPF missing"),
     ],
 )
@@ -132,7 +150,7 @@ def test_only_authenticated_non_spam_replies_count(
 
 
 def test_the_spam_limit_is_a_setting() -> None:
-    fields = {"headers": headers(), "SPF": "pass", "spam_score": "3.0"}
+    fields = {"headers": headers(), "SPF": "pass", "envelope": OWN, "spam_score": "3.0"}
     assert parse_inbound(fields).event_type == v.REPLY
     assert parse_inbound(fields, max_spam_score=2.5).event_type == v.UNVERIFIED_REPLY
 

@@ -14,6 +14,7 @@ responders) are recognised by RFC 3834's ``Auto-Submitted``, the older ``X-Autor
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -76,26 +77,37 @@ class Authenticity:
 def authenticity(
     fields: Mapping[str, str], sender: str | None, max_spam_score: float = DEFAULT_MAX_SPAM_SCORE
 ) -> Authenticity:
-    """A reply counts when SPF passed, or a DKIM signature passed for a domain aligned with the
-    From address (the same organisational domain either way: DMARC's relaxed alignment), and its
-    spam score (present when the parse setting checks for spam) is below ``max_spam_score``.
+    """A reply counts when it is authenticated for its From domain and is not spam (DMARC's rule,
+    with relaxed alignment): SPF passed for an envelope sender (the return path SPF checks, in
+    Inbound Parse's ``envelope``) aligned with the From domain, or a DKIM signature passed for a
+    domain aligned with it; and its spam score (present when the parse setting checks for spam)
+    is below ``max_spam_score``. An SPF pass for someone else's return path proves nothing about
+    the From address: anyone can send from their own domain with ``From: lead@acme.example``.
 
     Inbound Parse is unsigned, so these fields are only as good as the post: set
     ``webhooks.inbound_secret``. A post without SPF and DKIM results is not one SendGrid made.
     """
     spf = (fields.get("SPF") or fields.get("spf") or "").strip().lower()
-    domain = (sender or "").rpartition("@")[2].lower()
+    domain = _domain(sender)
     dkim = [
         (d.lower().rstrip("."), r.lower()) for d, r in DKIM_RESULT.findall(fields.get("dkim") or "")
     ]
     aligned = [d for d, result in dkim if result == "pass" and _aligned(d, domain)]
-    checks = [f"SPF {spf or 'missing'}"]
+    spf_domain = _domain(_envelope_sender(fields.get("envelope")))
+    spf_aligned = spf == "pass" and _aligned(spf_domain, domain)
+    if spf != "pass" or spf_aligned:
+        checks = [f"SPF {spf or 'missing'}" + (f" for {spf_domain}" if spf_aligned else "")]
+    else:
+        checks = [
+            f"SPF pass for {spf_domain or 'no envelope sender'}, "
+            f"not aligned with {domain or 'the sender'}"
+        ]
     checks.append(
         f"DKIM pass for {aligned[0]}"
         if aligned
         else "no DKIM pass aligned with " + (domain or "the sender")
     )
-    counts = spf == "pass" or bool(aligned)
+    counts = spf_aligned or bool(aligned)
     score_text = (fields.get("spam_score") or "").strip()
     if score_text:
         try:
@@ -106,6 +118,22 @@ def authenticity(
             counts = False
         checks.append(f"spam score {score_text[:20]} (limit {max_spam_score:g})")
     return Authenticity(counts, ("counted: " if counts else "not counted: ") + ", ".join(checks))
+
+
+def _envelope_sender(envelope: str | None) -> str | None:
+    """``from`` in Inbound Parse's ``envelope`` JSON (``{"to": [...], "from": "..."}``)."""
+    try:
+        parsed = json.loads(envelope or "")
+    except (ValueError, RecursionError):
+        return None
+    sender = parsed.get("from") if isinstance(parsed, dict) else None
+    return sender if isinstance(sender, str) else None
+
+
+def _domain(address: str | None) -> str:
+    """The domain of ``address``, lower-cased, without a trailing dot ("" when it has none)."""
+    _, at, domain = (address or "").strip().strip("<>").rpartition("@")
+    return domain.lower().rstrip(".")[:255] if at else ""
 
 
 def _aligned(signer: str, domain: str) -> bool:
