@@ -46,3 +46,21 @@ def test_validate_points_at_the_subject_in_the_campaign_file(folder: Path) -> No
     code, _, err = drip("campaigns", "validate")
     assert code == 1
     assert f"campaigns/lost-sql-winback.yaml:{number + 1}: tracks.cold.steps[0].subject:" in err
+
+
+def test_validate_names_a_template_reaching_for_the_server(folder: Path) -> None:
+    """Issue 12 item 8: the sandbox's refusal is one file:line problem, not a traceback."""
+    path = folder / "templates" / "lost-sql" / "checkin.mjml"
+    lines = path.read_text().splitlines()
+    number = next(i for i, line in enumerate(lines) if "lead.first_name" in line)
+    marker = folder / "pwned"
+    escape = f"{{{{ cycler.__init__.__globals__.os.popen('touch {marker}').read() }}}}"
+    lines[number] += escape
+    path.write_text("\n".join(lines) + "\n")
+    code, _, err = drip("campaigns", "validate")
+    assert code == 1
+    assert (
+        f"templates/lost-sql/checkin.mjml:{number + 1}: {escape}: access to attribute "
+        "'__init__' of 'type' object is unsafe" in err
+    )
+    assert "Traceback" not in err and not marker.exists()

@@ -270,15 +270,27 @@ def test_frequency_cap_spans_campaigns(engine: Engine, tmp_path: Path) -> None:
         assert session.exec(select(Enrollment)).one().next_due_at >= MONDAY + timedelta(days=7)
 
 
-@pytest.mark.parametrize("broken", ["{{ lead.attributes.plan.name.upper() }}"])
+@pytest.mark.parametrize(
+    ("broken", "why"),
+    [
+        ("{{ lead.attributes.plan.name.upper() }}", '"plan" is undefined'),
+        # a template reaching for the server (issue 12 item 8): the sandbox fails that email
+        (
+            "{{ cycler.__init__.__globals__.os.popen('touch MARKER').read() }}",
+            "access to attribute '__init__' of 'type' object is unsafe",
+        ),
+    ],
+)
 def test_template_error_fails_that_message_only(
-    engine: Engine, tmp_path: Path, broken: str
+    engine: Engine, tmp_path: Path, broken: str, why: str
 ) -> None:
     templates = tmp_path / "templates"
     import shutil
 
     shutil.copytree(SKELETON / "templates", templates)
     checkin = templates / "lost-sql" / "checkin.mjml"
+    marker = tmp_path / "pwned"
+    broken = broken.replace("MARKER", str(marker))
     checkin.write_text(checkin.read_text().replace("{% endblock %}", broken + "{% endblock %}", 1))
     settings = make_settings(tmp_path)
     settings = settings.model_copy(
@@ -290,6 +302,8 @@ def test_template_error_fails_that_message_only(
     assert (tally.sent, tally.failed) == (1, 1)
     failed = next(m for m in messages(engine) if m.status == "failed")
     assert failed.error.startswith("template error: templates/lost-sql/checkin.mjml:")
+    assert why in failed.error
+    assert not marker.exists()  # no command ran
 
 
 def test_sendgrid_provider_end_to_end_each_email_exactly_once(
