@@ -151,6 +151,9 @@ def parse_yaml(
         too_many = _alias_budget(loader.alias_uses, shown)
         if too_many:
             return None, [too_many]
+        lines: dict[Loc, int] = {(): 1}
+        # before construction: PyYAML folds merge keys into the mapping nodes as it builds
+        problems = _walk(node, (), lines, set()) if node is not None else []
         data = loader.construct_document(node) if node is not None else None
     except RecursionError:
         return None, [f"{shown}:1: invalid YAML: nested too deeply; a campaign needs a few levels"]
@@ -167,8 +170,6 @@ def parse_yaml(
         return None, [f"{shown}:1: the file is empty; {needs}"]
     if not isinstance(data, dict):
         return None, [f"{shown}:{node.start_mark.line + 1}: {must_be}, not {kind(data)}"]
-    lines: dict[Loc, int] = {(): 1}
-    problems = _walk(node, (), lines, set())
     return YAMLDocument(shown, data, lines, problems), []
 
 
@@ -270,11 +271,11 @@ def _walk(
     active = active | {id(node)}
     problems: list[tuple[int, str]] = []
     if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
+        for key_node, value_node, own in _pairs(node, active):
             key: str | int = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
             line = key_node.start_mark.line + 1
             child = (*path, key)
-            if child in lines:
+            if own and child in lines:
                 where = format_loc(child)
                 problems.append(
                     (line, f"{where}: duplicate key (also on line {lines[child]}); keep one")
@@ -287,6 +288,32 @@ def _walk(
             lines[child] = item.start_mark.line + 1
             problems += _walk(item, child, lines, active)
     return problems
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _pairs(node: yaml.MappingNode, active: set[int]) -> list[tuple[yaml.Node, yaml.Node, bool]]:
+    """The mapping's ``(key, value, own)`` pairs as YAML's merge key resolves them: its own keys
+    (duplicates too, to report), then each ``<<: *anchor`` key it does not set itself, earlier
+    anchors first. Overriding a merged key is what merge keys are for, not a duplicate."""
+    own = [(k, v, True) for k, v in node.value if k.tag != MERGE_TAG]
+    seen = {str(k.value) for k, _, _ in own if isinstance(k, yaml.ScalarNode)}
+    merged: list[tuple[yaml.Node, yaml.Node, bool]] = []
+    for key, value in node.value:
+        if key.tag != MERGE_TAG:
+            continue
+        sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode) or id(source) in active:
+                continue  # not a mapping: construction reports it; a merge of itself: nothing
+            for k, v, _ in _pairs(source, active | {id(source)}):
+                name = str(k.value) if isinstance(k, yaml.ScalarNode) else None
+                if name is None or name not in seen:
+                    merged.append((k, v, False))
+                    if name is not None:
+                        seen.add(name)
+    return own + merged
 
 
 def line_for(loc: Loc, lines: dict[Loc, int]) -> int:

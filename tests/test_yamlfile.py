@@ -299,3 +299,15 @@ def test_yaml_errors_are_in_our_words_with_the_fix(text: str, error: str) -> Non
     [message] = errors
     assert message.startswith(error), message
     assert "<block" not in message and "<stream end>" not in message
+
+
+def test_a_key_set_beside_a_merge_key_overrides_it_and_is_no_duplicate() -> None:
+    document = parse(
+        "steps:\n  - &checkin\n    id: checkin\n    wait: 1d\n"
+        "  - <<: *checkin\n    id: whats-new\n"
+        "  - <<: *checkin\n    id: breakup\n    id: twice\n"
+    )
+    assert document.data["steps"][1] == {"id": "whats-new", "wait": "1d"}
+    assert document.problems == [(9, "steps[2].id: duplicate key (also on line 8); keep one")]
+    assert document.line_for(("steps", 1, "id")) == 6  # its own line
+    assert document.line_for(("steps", 1, "wait")) == 4  # where the merged value is written
