@@ -23,6 +23,7 @@ from dripengine import suppression
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError
 from dripengine.models import (
+    CONTACT_FIELDS,
     Enrollment,
     Event,
     Feedback,
@@ -44,18 +45,10 @@ SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
 FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
 
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: .invalid never resolves, so it is never mailed
-# country, time zone and source next to a stage history can single a person out; consent (a
-# code: opt_in, legitimate_interest) says on what basis they were processed and is kept
-ERASED_FIELDS = (
-    "first_name",
-    "last_name",
-    "company",
-    "title",
-    "phone",
-    "country",
-    "timezone",
-    "source",
-)
+# every contact field (country, time zone and source next to a stage history can single a person
+# out); consent (a code: opt_in, legitimate_interest) says on what basis they were processed and is
+# kept. One list with the model's, so a contact field added later is erased too.
+ERASED_FIELDS = CONTACT_FIELDS
 
 
 class SuppressionError(DripError):
