@@ -37,6 +37,7 @@ from dripengine.recycling import (
 FROM_ALIASES = ("from_stage", "from", "stage", "lifecycle_stage")
 RECYCLE_COLUMNS = frozenset({"email", "reason", "note", "actor", *FROM_ALIASES})
 BATCH_SIZE = 500  # rows decided against one load and written with one executemany
+SUGGESTED = 20  # unknown addresses given their nearest stored ones, per file (the rest: a count)
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class BulkReport:
     rows_read: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     results: list[RecycleOutcome] = field(default_factory=list)
+    result_lines: list[int] = field(default_factory=list)  # the CSV line of each result
     errors: list[RowProblem] = field(default_factory=list)
     seconds: float = 0.0
     committed: bool = True
@@ -113,9 +115,13 @@ def recycle_records(
     report = BulkReport()
     seen: dict[str, int] = {}
     rows = iter(records)
+    suggest = 0 if ctx.create_leads else SUGGESTED
     with engine.connect() as connection:
         while batch := [_Row.of(record, actor) for record in islice(rows, batch_size)]:
-            pending = load(connection, {row.email for row in batch if row.valid})
+            # file order: the first unknown addresses of the file get the suggestions
+            emails = list(dict.fromkeys(row.email for row in batch if row.valid))
+            pending = load(connection, emails, suggest=suggest)
+            suggest -= len(pending.nearest)
             for row in batch:
                 report.rows_read += 1
                 try:
@@ -123,6 +129,7 @@ def recycle_records(
                     seen[outcome.email] = row.line
                     report.outcomes[outcome.outcome] += 1
                     report.results.append(outcome)
+                    report.result_lines.append(row.line)
                 except DripError as exc:
                     report.errors.append(RowProblem(row.line, row.email, exc.message))
             write(connection, pending)

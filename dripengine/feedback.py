@@ -37,9 +37,11 @@ from dripengine import recycling, suppression
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import FeedbackConflict, FeedbackError, LeadNotFound
 from dripengine.funnel import check_move, label
+from dripengine.leads.nearest import nearest_addresses
 from dripengine.models import Feedback, Handoff, Lead, StageChange
 from dripengine.recycle_plan import RecycleContext, RecycleOutcome, RecycleRequest, suppression_text
 from dripengine.sla import SLA
+from dripengine.suggest import did_you_mean_any
 from dripengine.textlimits import column_limits, text_problem
 
 Outcome = Literal["accepted", "rejected", "won", "lost"]
@@ -351,7 +353,11 @@ def load(connection: Connection, email: str) -> tuple[LeadState, HandoffState | 
         select(LEAD.c.id, LEAD.c.email, LEAD.c.stage).where(LEAD.c.email == email)
     ).first()
     if row is None:
-        raise LeadNotFound(f"no lead {email} (`drip leads list` shows them)")
+        nearby = nearest_addresses(connection, [email]).get(email, [])
+        raise LeadNotFound(
+            f"no lead {email}{did_you_mean_any(nearby)}"
+            + ("" if nearby else " (`drip leads list` shows them)")
+        )
     entry = suppression.suppressed(connection, [email]).get(email)
     lead = LeadState(
         row.id,

@@ -88,6 +88,16 @@ class RecyclePlan:
     previous_stage: str | None  # the stage stored before (None for a lead new to dripengine)
 
 
+def check_reason(reason: str, reason_stages: dict[str, tuple[str, ...]]) -> None:
+    """FunnelError unless ``reason`` is one of the SLA's recycle reasons (with did-you-mean)."""
+    if reason not in reason_stages:
+        known = ", ".join(sorted(reason_stages))
+        hint = did_you_mean(reason, reason_stages)
+        raise FunnelError(
+            f'"{reason}" is not a recycle reason in the SLA{hint} (use one of: {known})'
+        )
+
+
 def plan_recycle(
     *,
     email: str,
@@ -133,12 +143,7 @@ def plan_recycle(
             f"{email}: only leads sales gave back are recycled (from {', '.join(RECYCLABLE)}), "
             f"not from {label(from_stage)}"
         )
-    if reason not in reason_stages:
-        known = ", ".join(sorted(reason_stages))
-        hint = did_you_mean(reason, reason_stages)
-        raise FunnelError(
-            f'"{reason}" is not a recycle reason in the SLA{hint} (use one of: {known})'
-        )
+    check_reason(reason, reason_stages)
     if from_stage not in reason_stages[reason]:
         stages = ", ".join(reason_stages[reason])
         raise FunnelError(

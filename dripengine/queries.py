@@ -14,6 +14,7 @@ from dripengine.config import Settings
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import LeadNotFound
 from dripengine.explain import Change, Explanation, explain
+from dripengine.leads.nearest import nearest_addresses
 from dripengine.models import (
     Enrollment,
     Event,
@@ -26,6 +27,7 @@ from dripengine.models import (
 )
 from dripengine.scoring import decayed, fit_grade
 from dripengine.sla import SLA
+from dripengine.suggest import did_you_mean_any
 
 LEAD_COLUMNS = (
     "email",
@@ -53,8 +55,10 @@ def find_lead(session: Session, email: str) -> Lead:
         raise LeadNotFound(f"{email!r} is not a valid email address: {exc}") from None
     lead = session.exec(select(Lead).where(Lead.email == normalised)).first()
     if lead is None:
+        nearby = nearest_addresses(session.connection(), [normalised]).get(normalised, [])
         raise LeadNotFound(
-            f"no lead {normalised} (import it with `drip leads import` or recycle it)"
+            f"no lead {normalised}{did_you_mean_any(nearby)}"
+            + ("" if nearby else " (import it with `drip leads import` or recycle it)")
         )
     return lead
 

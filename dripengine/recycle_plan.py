@@ -22,10 +22,11 @@ from zoneinfo import ZoneInfo
 from dripengine.campaigns import Campaign, LeadFacts, explain_no_match, route
 from dripengine.campaigns.window import WINDOW_SPREAD, first_due, next_opening, resolve_timezone
 from dripengine.emails import InvalidEmail, normalise_email
-from dripengine.exceptions import FunnelError
-from dripengine.funnel import ExistingEnrollment, decide_reentry, label, plan_recycle
+from dripengine.exceptions import FunnelError, LeadNotFound
+from dripengine.funnel import ExistingEnrollment, check_reason, decide_reentry, label, plan_recycle
 from dripengine.models import CONTACT_FIELDS, Lead, RecycleRecord
 from dripengine.sla import SLA
+from dripengine.suggest import did_you_mean_any
 from dripengine.textlimits import column_limits, json_problem, text_problem
 
 LEAD_FIELDS = CONTACT_FIELDS
@@ -92,6 +93,9 @@ class RecycleContext:
     # start the engagement score again at 0 (scoring.reset_on_recycle), so the lead is not handed
     # straight back on the clicks that got it to sales the last time
     reset_score: bool = True
+    # an address no lead has: create the lead (the CRM API, ``drip recycle --create``) or refuse
+    # it with the nearest stored addresses (``drip recycle``: a typo must not enrol a ghost lead)
+    create_leads: bool = True
 
 
 @dataclass(frozen=True)
@@ -501,12 +505,19 @@ class Pending:
         self.stage_changes: list[StageChangeRow] = []
         self.records: list[RecycleRecordRow] = []
         self.score_resets: list[tuple[str, float, datetime]] = []  # (email, old score, when)
+        self.nearest: dict[str, list[str]] = {}  # unknown address -> nearest stored ones
 
     def recycle(self, request: RecycleRequest, ctx: RecycleContext) -> RecycleOutcome:
         """Decide one request; nothing changes when it is refused (FunnelError)."""
         email = request_email(request)
         if email not in self.emails:
             raise KeyError(f"{email} was not loaded with this batch")
+        if not ctx.create_leads and email not in self.leads and email not in self.suppressed:
+            check_reason(request.reason.strip().lower(), ctx.sla.reason_stages)  # that first
+            raise LeadNotFound(
+                f"no lead {email}{did_you_mean_any(self.nearest.get(email, ()))}; "
+                "to add it as a new lead, recycle it with --create"
+            )
         decision = decide(
             self.leads.get(email),
             self.suppressed.get(email),

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from dripengine import suppression
+from dripengine.leads.nearest import nearest_addresses
 from dripengine.models import (
     Enrollment,
     Lead,
@@ -94,15 +95,16 @@ def recycle(session: Session, request: RecycleRequest, ctx: RecycleContext) -> R
     email = request_email(request)
     session.flush()
     connection = session.connection()
-    pending = load(connection, [email])
+    pending = load(connection, [email], suggest=0 if ctx.create_leads else 1)
     outcome = pending.recycle(request, ctx)
     write(connection, pending)
     session.expire_all()
     return outcome
 
 
-def load(connection: Connection, emails: Collection[str]) -> Pending:
-    """The leads, suppressions and enrollments of ``emails`` (normalised), one query each."""
+def load(connection: Connection, emails: Collection[str], *, suggest: int = 0) -> Pending:
+    """The leads, suppressions and enrollments of ``emails`` (normalised), one query each; with
+    ``suggest``, the nearest stored addresses of up to that many addresses no lead has."""
     wanted = list(emails)
     leads: dict[str, LeadSnapshot] = {}
     suppressed: dict[str, str] = {}
@@ -126,7 +128,11 @@ def load(connection: Connection, emails: Collection[str]) -> Pending:
             values = row._asdict()
             email = emails_by_id[values.pop("lead_id")]
             enrollments[email].append(EnrollmentSnapshot(**values))
-    return Pending(wanted, leads, suppressed, enrollments)
+    pending = Pending(wanted, leads, suppressed, enrollments)
+    unknown = [e for e in wanted if e not in leads and e not in suppressed][:suggest]
+    if unknown:
+        pending.nearest = nearest_addresses(connection, unknown)
+    return pending
 
 
 def write(connection: Connection, pending: Pending) -> None:

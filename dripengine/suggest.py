@@ -37,4 +37,19 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
     return f' (did you mean "{match}"?)' if match is not None and match != value else ""
 
 
-__all__ = ["closest", "did_you_mean"]
+def nearest(value: str, choices: Iterable[str], n: int = 3, cutoff: float = 0.8) -> list[str]:
+    """Up to ``n`` choices closest to ``value``, closest first: for long values such as addresses,
+    where a typo leaves most of the text as it was (hence the higher cut-off)."""
+    import difflib
+
+    options = sorted({c for c in choices if c and c != value})
+    return difflib.get_close_matches(value, options, n=n, cutoff=cutoff)
+
+
+def did_you_mean_any(matches: Iterable[str]) -> str:
+    """``' (did you mean a@x.example or b@x.example?)'``, or ``""``."""
+    shown = list(matches)
+    return f" (did you mean {' or '.join(shown)}?)" if shown else ""
+
+
+__all__ = ["closest", "did_you_mean", "did_you_mean_any", "nearest"]

@@ -121,7 +121,7 @@ def test_run_sends_nothing_from_a_paused_campaign_and_status_says_why(
     folder: Path, db_url: str
 ) -> None:
     later = "2026-11-26T15:00:00+00:00"
-    assert drip("recycle", "--csv", "lost-deals.csv")[0] == 0
+    assert drip("recycle", "--csv", "lost-deals.csv", "--create")[0] == 0
     engine = make_engine(
         db_url if not db_url.startswith("sqlite") else f"sqlite:///{folder}/drip.db"
     )

@@ -140,7 +140,7 @@ def test_bulk_recycle_reports_refused_rows_by_line(folder: Path) -> None:
         "ok3@acme.example,opportunity,went_silent\n"
         "ok4@acme.example,sql,no_budget,extra\n"
     )
-    code, out, err = drip("recycle", "--csv", "deals.csv")
+    code, out, err = drip("recycle", "--csv", "deals.csv", "--create")
     assert code == 0
     assert "6 rows" in out and "4 refused" in out
     assert "deals.csv:3: 'bad-address' is not a valid email address" in err
@@ -217,7 +217,16 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
 
     assert run("init", "demo").returncode == 0
     result = subprocess.run(
-        [*command, "recycle", "jane@acme.example", "--from", "sql", "--reason", "no_budget"],
+        [
+            *command,
+            "recycle",
+            "jane@acme.example",
+            "--from",
+            "sql",
+            "--reason",
+            "no_budget",
+            "--create",
+        ],
         cwd=tmp_path / "demo",
         env=env,
         capture_output=True,
@@ -246,7 +255,7 @@ def test_bulk_recycle_columns_fill_the_same_fields_as_import(folder: Path) -> No
         "email,from_stage,reason,source,company,industry\n"
         "new@acme.example,sql,no_budget,trade show,Acme,saas\n"
     )
-    assert drip("recycle", "--csv", "deals.csv")[0] == 0
+    assert drip("recycle", "--csv", "deals.csv", "--create")[0] == 0
     _, out, _ = drip("leads", "show", "new@acme.example", "--format", "json")
     profile = json.loads(out)
     assert (profile["source"], profile["company"]) == ("trade show", "Acme")

@@ -26,7 +26,7 @@ SUMMARY = re.compile(
 
 def recycled() -> int:
     """The sample lost deals recycled (now); how many are due at LATER."""
-    code, _, err = drip("recycle", "--csv", "lost-deals.csv")
+    code, _, err = drip("recycle", "--csv", "lost-deals.csv", "--create")
     assert code == 0, err
     result = CliRunner().invoke(main, ["--now", LATER, "status", "--format", "json"])
     due = int(json.loads(result.stdout)["due_now"])

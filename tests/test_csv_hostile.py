@@ -48,7 +48,7 @@ def test_bulk_recycle_names_each_bad_row_and_keeps_the_rest(folder: Path) -> Non
             ["fay@x.example", "sql", "no_budget", "ok", "Fay", "Acme"],
         ],
     )
-    code, out, err = drip("recycle", "--csv", "deals.csv")
+    code, out, err = drip("recycle", "--csv", "deals.csv", "--create")
     assert code == 0, err
     assert err.splitlines() == [
         "deals.csv:2: note contains a NUL character; remove it",

@@ -71,7 +71,9 @@ def test_drip_feedback_each_outcome_and_the_one_line_errors(
     )
     code, _, err = drip("feedback", "ghost@acme.example", "--accepted")
     assert code == 1 and err.count("\n") == 1 and "no lead ghost@acme.example" in err
-    code, _, err = drip("recycle", "max@acme.example", "--from", "sql", "--reason", "no_budget")
+    code, _, err = drip(
+        "recycle", "max@acme.example", "--from", "sql", "--reason", "no_budget", "--create"
+    )
     assert code == 0, err
     code, _, err = drip("feedback", "max@acme.example", "--accepted")
     assert code == 1

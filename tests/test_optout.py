@@ -44,7 +44,7 @@ def mailed(folder: Path, email: str) -> bool:
 
 
 def test_suppress_add_exits_at_once_and_remove_guards_complaints(folder: Path, db_url: str) -> None:
-    assert drip("recycle", "--csv", "lost-deals.csv")[0] == 0
+    assert drip("recycle", "--csv", "lost-deals.csv", "--create")[0] == 0
     code, out, err = drip("suppress", "add", AMELIE.upper(), "--note", "asked on the phone")
     assert code == 0 and out.strip() == f"{AMELIE} suppressed (manual); 1 enrollment(s) exited", err
     engine = folder_engine(folder, db_url)
@@ -72,7 +72,7 @@ def test_suppress_add_exits_at_once_and_remove_guards_complaints(folder: Path, d
 
 def test_forget_erases_and_the_address_never_comes_back(folder: Path, db_url: str) -> None:
     assert drip("leads", "import", "leads.csv")[0] == 0
-    assert drip("recycle", "--csv", "lost-deals.csv")[0] == 0
+    assert drip("recycle", "--csv", "lost-deals.csv", "--create")[0] == 0
     code, out, err = drip("leads", "forget", AMELIE, "--yes")
     assert code == 0 and "erased (now erased-" in out, err
     engine = folder_engine(folder, db_url)
@@ -99,9 +99,9 @@ def test_forget_erases_and_the_address_never_comes_back(folder: Path, db_url: st
     report = json.loads(out)
     assert [e["email"] for e in report["errors"]] == [AMELIE]
     assert "erased on request" in report["errors"][0]["message"]
-    code, _, err = drip("recycle", AMELIE, "--from", "mql", "--reason", "bad_timing")
+    code, _, err = drip("recycle", AMELIE, "--from", "mql", "--reason", "bad_timing", "--create")
     assert code == 1 and "suppressed (erased on" in err
-    drip("recycle", "--csv", "lost-deals.csv")
+    drip("recycle", "--csv", "lost-deals.csv", "--create")
     result = CliRunner().invoke(main, ["--now", LATER, "run", "--once"])
     assert result.exit_code == 0, result.output
     assert list((folder / "outbox").rglob("*.eml")), "the others were mailed"
@@ -151,7 +151,7 @@ def test_forget_leaves_the_address_nowhere_in_the_database_files_or_the_outbox(
         )
         assert engagement.ingest([early]).unmatched == 1
         assert drip("leads", "import", "leads.csv")[0] == 0
-        assert drip("recycle", "--csv", "lost-deals.csv")[0] == 0
+        assert drip("recycle", "--csv", "lost-deals.csv", "--create")[0] == 0
         assert CliRunner().invoke(main, ["--now", LATER, "run", "--once"]).exit_code == 0
         assert mailed(folder, AMELIE)
         with engine.connect() as connection:

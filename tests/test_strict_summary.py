@@ -13,7 +13,7 @@ ROWS = "email,from_stage,reason\nk1@x.example,sql,no_budget\nk2@x.example,sql,no
 
 def test_a_rolled_back_strict_run_says_nothing_was_recycled(folder: Path) -> None:
     (folder / "s.csv").write_text(ROWS)
-    code, out, err = drip("recycle", "--csv", "s.csv", "--strict")
+    code, out, err = drip("recycle", "--csv", "s.csv", "--strict", "--create", "--verbose")
     assert code == 1
     assert "recycled from" not in out
     assert "k1@x.example: not recycled (rolled back)" in out
@@ -21,7 +21,7 @@ def test_a_rolled_back_strict_run_says_nothing_was_recycled(folder: Path) -> Non
     assert "--strict: nothing recycled, 1 row(s) refused" in err
     assert drip("leads", "show", "k1@x.example")[0] == 1  # and indeed nothing is there
 
-    code, out, _ = drip("recycle", "--csv", "s.csv", "--strict", "--format", "json")
+    code, out, _ = drip("recycle", "--csv", "s.csv", "--strict", "--create", "--format", "json")
     report = json.loads(out)
     assert report["committed"] is False and report["outcomes"] == {} and report["results"] == []
     assert report["rolled_back"] == {"enrolled": 1}
@@ -29,6 +29,6 @@ def test_a_rolled_back_strict_run_says_nothing_was_recycled(folder: Path) -> Non
 
 def test_without_strict_the_good_row_is_recycled_and_said(folder: Path) -> None:
     (folder / "s.csv").write_text(ROWS)
-    code, out, _ = drip("recycle", "--csv", "s.csv")
+    code, out, _ = drip("recycle", "--csv", "s.csv", "--create", "--verbose")
     assert code == 0
     assert "k1@x.example recycled from SQL" in out and "1 enrolled; 1 refused" in out

@@ -134,7 +134,7 @@ def test_a_recycle_over_the_api_writes_the_rows_the_cli_writes(api: str, folder:
         "email,from_stage,reason,note,actor,first_name,company,title,employees\n"
         f"{email},sql,no_budget,revisit in Q3,crm,Jane,Acme,Head of Ops,120\n"
     )
-    code, _, err = drip("recycle", "--csv", str(csv))
+    code, _, err = drip("recycle", "--csv", str(csv), "--create")
     assert code == 0, err
     by_cli = snapshot(email)
     by_cli["lead"][0]["attributes"] = {

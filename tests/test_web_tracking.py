@@ -36,7 +36,7 @@ def served(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str,
     campaign.write_text(
         campaign.read_text().replace("\nsend:\n", "\nsend:\n  utm:\n    source: drip\n", 1)
     )
-    code, _, err = drip("recycle", "--csv", "lost-deals.csv")
+    code, _, err = drip("recycle", "--csv", "lost-deals.csv", "--create")
     assert code == 0, err
     result = CliRunner().invoke(main, ["--now", SENT_AT, "run", "--once"])
     assert result.exit_code == 0, result.output

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import click
 
-from dripengine.bulk import recycle_file
+from dripengine.bulk import BulkReport, recycle_file
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
-from dripengine.cli.output import terminal_safe
+from dripengine.cli.output import SafeDictWriter, terminal_safe
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.cli.report import print_row_problems
 from dripengine.db import session_scope
@@ -37,7 +37,25 @@ from dripengine.recycling import recycle as recycle_one
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Recycle every row of a CSV (columns: email, reason, from_stage, note, lead fields).",
 )
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Add an address no lead has as a new lead (without it, an unknown address is refused "
+    "with the nearest known ones: a typo never enrolls a ghost lead).",
+)
 @click.option("--strict", is_flag=True, help="With --csv: recycle nothing if any row is refused.")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="With --csv: a line per recycled row, not only the summary.",
+)
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="With --csv: write every row's outcome (or why it was refused) to this CSV file.",
+)
 @click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
 @click.pass_obj
 def recycle(
@@ -48,14 +66,18 @@ def recycle(
     note: str | None,
     actor: str | None,
     csv_path: Path | None,
+    create: bool,
     strict: bool,
+    verbose: bool,
+    report_path: Path | None,
     fmt: str,
 ) -> None:
     """Take back a lead sales gave back and enroll it in the campaign that fits.
 
     \b
     drip recycle jane@acme.example --from sql --reason no_budget --note "revisit in Q3"
-    drip recycle --csv lost-deals.csv
+    drip recycle --csv lost-deals.csv [--verbose] [--report outcomes.csv]
+    drip recycle new.lead@acme.example --reason no_budget --create
     """
     actor = actor or _user()
     engine = app.ready_engine()
@@ -64,7 +86,10 @@ def recycle(
         sla=app.sla,
         now=app.now(),
         reset_score=app.settings.scoring.reset_on_recycle,
+        create_leads=create,
     )
+    if csv_path is None and (verbose or report_path):
+        raise click.UsageError("--verbose and --report go with --csv FILE")
     if csv_path is not None:
         if email or reason:
             raise click.UsageError("give either EMAIL with --reason, or --csv FILE")
@@ -91,20 +116,33 @@ def recycle(
         else:
             counts = ", ".join(f"{n} {k}" for k, n in sorted(report.outcomes.items())) or "none"
             if report.committed:
-                for result in report.results:
-                    click.echo(terminal_safe(result.describe()))  # it may quote lead data
+                if verbose:
+                    for result in report.results:
+                        click.echo(terminal_safe(result.describe()))  # it may quote lead data
                 click.echo(
                     f"{report.rows_read} rows in {report.seconds:.1f}s: {counts}; "
                     f"{len(report.errors)} refused"
                 )
             else:  # --strict with a refused row: everything was rolled back
-                for result in report.results:
-                    click.echo(f"{terminal_safe(result.email)}: not recycled (rolled back)")
+                if verbose:
+                    for result in report.results:
+                        click.echo(f"{terminal_safe(result.email)}: not recycled (rolled back)")
                 click.echo(
                     f"{report.rows_read} rows in {report.seconds:.1f}s: nothing recycled, "
                     f"{len(report.errors)} refused (without them: {counts})"
                 )
-            print_row_problems(report.errors, csv_path)
+            print_row_problems(report.errors, csv_path, more_hint="--report FILE")
+            unknown = sum(1 for e in report.errors if e.message.startswith("no lead "))
+            if unknown and not create:
+                click.echo(
+                    f"{unknown} row(s) name an address no lead has: fix the typos, or add "
+                    "--create to add them as new leads",
+                    err=True,
+                )
+        if report_path is not None:
+            written = write_report(report_path, report)
+            if fmt != "json":
+                click.echo(f"{written} rows written to {report_path}")
         if report.errors and strict:
             raise click.ClickException(
                 f"--strict: nothing recycled, {len(report.errors)} row(s) refused"
@@ -125,6 +163,54 @@ def recycle(
         click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
     else:
         click.echo(terminal_safe(outcome.describe()))  # it may quote lead data
+
+
+REPORT_COLUMNS = (
+    "line",
+    "email",
+    "outcome",
+    "campaign",
+    "track",
+    "step",
+    "next_due_at",
+    "created",
+    "detail",
+)
+
+
+def write_report(path: Path, report: BulkReport) -> int:
+    """Every row's outcome, in file order, as CSV: what happened, or why it was refused."""
+    rows: list[dict[str, object]] = []
+    for line, result in zip(report.result_lines, report.results, strict=True):
+        rows.append(
+            {
+                "line": line,
+                "email": result.email,
+                "outcome": result.outcome if report.committed else "rolled back",
+                "campaign": result.campaign_id or "",
+                "track": result.track or "",
+                "step": result.step_id or "",
+                "next_due_at": result.due_at.isoformat() if result.due_at else "",
+                "created": "yes" if result.created else "no",
+                "detail": result.detail,
+            }
+        )
+    for problem in report.errors:
+        rows.append(
+            {
+                "line": problem.line,
+                "email": problem.email,
+                "outcome": "refused",
+                "detail": problem.message,
+            }
+        )
+    rows.sort(key=lambda row: int(str(row["line"])))
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = SafeDictWriter(out, fieldnames=list(REPORT_COLUMNS), restval="")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+    return len(rows)
 
 
 def _user() -> str | None:

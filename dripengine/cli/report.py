@@ -20,10 +20,12 @@ class Problem(Protocol):
     def message(self) -> str: ...
 
 
-def print_row_problems(problems: Sequence[Problem], path: Path) -> None:
+def print_row_problems(
+    problems: Sequence[Problem], path: Path, more_hint: str = "--format json"
+) -> None:
     for problem in problems[:SHOWN]:
         click.echo(f"{path}:{problem.line}: {terminal_safe(problem.message)}", err=True)
     if len(problems) > SHOWN:
         click.echo(
-            f"… and {len(problems) - SHOWN} more (use --format json for the full list)", err=True
+            f"… and {len(problems) - SHOWN} more (use {more_hint} for the full list)", err=True
         )
