@@ -26,6 +26,50 @@ CANVASES = """
 }))()
 """
 
+# every chart as Chart.js drew it: the colours of its series, its axes and their ticks, its plot area
+CHARTS = """
+(() => [...document.querySelectorAll('canvas')].map((canvas) => {
+  const chart = Chart.getChart(canvas);
+  const box = canvas.getBoundingClientRect();
+  const area = chart.chartArea;
+  return {
+    id: canvas.id,
+    left: box.left,
+    right: box.right,
+    plot: {width: area.right - area.left, height: area.bottom - area.top},
+    datasets: chart.data.datasets.map((d) => ({
+      label: d.label, background: d.backgroundColor, border: d.borderColor ?? null,
+    })),
+    scales: Object.values(chart.scales).map((s) => ({
+      id: s.id, axis: s.axis, type: s.type, min: s.min, ticks: s.ticks.map((t) => t.value),
+    })),
+    legend: (chart.legend.legendItems || []).map((item) => [item.text, item.fillStyle]),
+  };
+}))()
+"""
+
+# what a reader sees of the page: its width against the window's, its text, the campaign swatches
+LAYOUT = """
+(() => {
+  const root = document.documentElement;
+  const outside = [...document.querySelectorAll('body *')].filter((e) => {
+    const box = e.getBoundingClientRect();
+    return box.width > 0 && (box.left < -0.5 || box.right > root.clientWidth + 0.5)
+      && !e.closest('.scroll');
+  });
+  return {
+    scrollWidth: root.scrollWidth,
+    clientWidth: root.clientWidth,
+    outside: outside.map((e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')),
+    text: document.body.innerText,
+    code: [...document.querySelectorAll('code')].map((e) => e.textContent),
+    swatches: [...document.querySelectorAll('.swatch')].map((e) => [
+      e.parentElement.textContent.trim(), getComputedStyle(e).backgroundColor,
+    ]),
+  };
+})()
+"""
+
 
 @dataclass
 class Loaded:
@@ -71,6 +115,13 @@ class ReportBrowser(Browser):
         )
         loaded.height = int(self.evaluate("document.documentElement.scrollHeight"))
         return loaded
+
+    def charts(self) -> list[dict[str, Any]]:
+        """Every chart of the loaded page, read from its Chart.js instance."""
+        return list(self.evaluate(CHARTS))
+
+    def layout(self) -> dict[str, Any]:
+        return dict(self.evaluate(LAYOUT))
 
     def evaluate(self, expression: str) -> Any:
         result = self.call(

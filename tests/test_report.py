@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from dripengine import report, stats
 from dripengine.db import make_engine
+from dripengine.report.colours import PALETTE, SERIES, campaign_colours
 from tests import rows
 from tests.browser import CHROMIUM
 from tests.clirun import drip
@@ -56,8 +58,9 @@ def page_of(engine: Engine, since: datetime | None = None) -> str:
     return report.build(engine, stats.Window(NOW, since))
 
 
-def with_evil_names(engine: Engine) -> Engine:
-    build_history(engine)
+def with_evil_names(engine: Engine, history: bool = True) -> Engine:
+    if history:
+        build_history(engine)
     lead = rows.lead(engine, "mallory@acme.example", datetime(2026, 11, 1, tzinfo=UTC))
     rows.recycle_record(
         engine,
@@ -163,8 +166,131 @@ def test_an_empty_database_gives_a_page_with_a_hint(
         return
     path = tmp_path / "empty.html"
     path.write_text(page, encoding="utf-8")
-    loaded = browser.load(path)
+    loaded = browser.load(path, 375)
+    browser.shoot(tmp_path / "empty-375.png", 375, loaded.height)
     assert loaded.errors == [] and loaded.canvases == [] and loaded.charts_drawn == 0
+    # the hint is HTML, not Markdown: commands as code, no backticks, stars or [links](...)
+    layout = browser.layout()
+    assert "Nothing counted yet in this window" in layout["text"]
+    for markdown in ("`", "**", "__", "](", "# "):
+        assert markdown not in layout["text"], markdown
+    assert {"drip recycle", "drip run", "drip serve", "drip events ingest"} <= set(layout["code"])
+    assert layout["scrollWidth"] <= layout["clientWidth"] and layout["outside"] == []
+
+
+def with_many_campaigns(engine: Engine) -> Engine:
+    """The history, and nine more campaigns with a recycle each (one of them with an email too):
+    more campaigns than any palette has colours, listed in a different order on each chart."""
+    build_history(engine)
+    for n in range(1, 10):
+        campaign = f"extra-{n:02d}"
+        lead = rows.lead(engine, f"lead{n}@extra.example", datetime(2026, 11, 2, tzinfo=UTC))
+        rows.recycle_record(engine, lead, datetime(2026, 11, 3, tzinfo=UTC), campaign_id=campaign)
+        if n == 5:
+            enrolment = rows.enrollment(engine, lead, campaign, datetime(2026, 11, 3, tzinfo=UTC))
+            at = datetime(2026, 11, 10, tzinfo=UTC)
+            rows.message(engine, lead, campaign, at, enrollment_id=enrolment)
+    return engine
+
+
+def loaded_report(
+    browser: ReportBrowser, page: str, tmp_path: Path, width: int = 1280
+) -> dict[str, Any]:
+    path = tmp_path / "report.html"
+    path.write_text(page, encoding="utf-8")
+    loaded = browser.load(path, width)
+    assert loaded.errors == []
+    browser.shoot(tmp_path / f"report-{width}.png", width, loaded.height)
+    return {"loaded": loaded, "charts": browser.charts(), "layout": browser.layout()}
+
+
+def test_counts_are_on_a_linear_axis_with_whole_number_ticks(
+    engine: Engine, browser: ReportBrowser, tmp_path: Path
+) -> None:
+    # a handful of emails per week and step: a default axis would tick 0, 0.5, 1, 1.5 ...
+    charts = loaded_report(browser, page_of(build_history(engine)), tmp_path)["charts"]
+    assert [c["id"] for c in charts][:3] == ["chart-funnel", "chart-reasons", "chart-weeks"]
+    assert len(charts) == 5
+    for chart in charts:
+        assert "logarithmic" not in [s["type"] for s in chart["scales"]], chart["id"]
+        (y,) = [s for s in chart["scales"] if s["axis"] == "y"]
+        assert y["type"] == "linear" and y["min"] == 0, (chart["id"], y)
+        assert len(y["ticks"]) >= 2, (chart["id"], y)
+        assert all(float(t).is_integer() for t in y["ticks"]), (chart["id"], y["ticks"])
+
+
+def rgb(colour: str) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
+
+
+def test_each_campaign_has_one_colour_on_every_chart_and_table(
+    engine: Engine, browser: ReportBrowser, tmp_path: Path
+) -> None:
+    page = page_of(with_many_campaigns(engine))
+    shown = loaded_report(browser, page, tmp_path)
+    charts = {c["id"]: c for c in shown["charts"]}
+    parsed = Elements()
+    parsed.feed(page)
+    data = json.loads(parsed.scripts[0])
+
+    seen: dict[str, set[str]] = {}  # campaign -> every colour it was drawn in
+    funnel = charts.pop("chart-funnel")
+    for dataset in funnel["datasets"]:
+        seen.setdefault(dataset["label"], set()).add(dataset["background"])
+    for text, colour in funnel["legend"]:
+        seen[text].add(colour)
+    for i, steps in enumerate(data["steps"]):
+        (dataset,) = charts.pop(f"chart-steps-{i}")["datasets"]
+        seen.setdefault(steps["campaign"], set()).add(dataset["background"])
+    assert len(seen) == 11  # A, B and the nine extra ones
+    assert {name for name, colours in seen.items() if len(colours) != 1} == set()
+    colour = {name: colours.pop() for name, colours in seen.items()}
+    assert len(set(colour.values())) == len(colour)  # no two campaigns share a colour
+
+    # the other charts' series (rates, sends, opens) are in none of the campaigns' colours
+    assert set(charts) == {"chart-reasons", "chart-weeks"}
+    for chart in charts.values():
+        for dataset in chart["datasets"]:
+            assert {dataset["background"], dataset["border"]}.isdisjoint(colour.values()), dataset
+
+    # the swatch beside each campaign's name in the tables and step headings: the same colour
+    swatches = shown["layout"]["swatches"]
+    assert {name for name, _ in swatches} == set(colour)
+    assert {(name, rgb(colour[name])) for name in colour} == set(map(tuple, swatches))
+
+
+def test_campaign_colours_are_distinct_stable_and_never_a_series_grey() -> None:
+    names = [f"campaign-{n:02d}" for n in range(40)]
+    colours = campaign_colours(reversed(names))
+    assert list(colours) == names  # name order, whatever order they came in
+    assert colours == campaign_colours([*names, *names])
+    assert len(set(colours.values())) == 40 and set(colours.values()).isdisjoint(SERIES)
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colours.values())
+    assert campaign_colours(["b", "a"]) == {"a": PALETTE[0], "b": PALETTE[1]}
+
+
+@pytest.mark.parametrize("width", [375, 1280])
+def test_the_page_fits_the_window_at_375_and_1280_px(
+    engine: Engine, browser: ReportBrowser, tmp_path: Path, width: int
+) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("the page is the same on PostgreSQL: its layout is checked once")
+    shown = loaded_report(
+        browser,
+        page_of(with_evil_names(with_many_campaigns(engine), history=False)),
+        tmp_path,
+        width,
+    )
+    assert (tmp_path / f"report-{width}.png").stat().st_size > 10_000
+    layout = shown["layout"]
+    assert layout["clientWidth"] == width
+    assert layout["scrollWidth"] <= width  # no sideways scrolling: wide tables scroll in their box
+    assert layout["outside"] == []  # nothing cut off at either edge
+    for chart in shown["charts"]:
+        assert chart["left"] >= 0 and chart["right"] <= width, chart["id"]
+        # room left to read the bars, whatever the legend and the labels take
+        assert chart["plot"]["width"] >= 200 and chart["plot"]["height"] >= 120, chart
 
 
 def test_drip_report_writes_the_file(folder: Path, db_url: str) -> None:

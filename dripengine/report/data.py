@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from dripengine import stats
+from dripengine.report.colours import SERIES, campaign_colours
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,11 @@ class ReportData:
     def empty(self) -> bool:
         return not (self.campaigns or self.funnel_by_reason or self.weeks)
 
+    def colours(self) -> dict[str, str]:
+        """Every campaign on the page with its colour, the same on every chart and table."""
+        rows = (*self.campaigns, *self.funnel_by_campaign, *self.steps)
+        return campaign_colours(row.key["campaign"] for row in rows)
+
     def charts(self) -> dict[str, Any]:
         """The charts' data: labels and series, nothing else (the page's script draws them)."""
         stages = list(stats.FUNNEL_COUNTS)
@@ -36,6 +42,8 @@ class ReportData:
             chart["sent"].append(row.counts["sent"])
             chart["reach"].append(row.rate("reach_rate"))
         return {
+            "colours": self.colours(),
+            "series": list(SERIES),
             "funnel": {
                 "stages": stages,
                 "campaigns": [

@@ -31,10 +31,6 @@ EMAIL_DENOMINATORS = (
     "complaints / delivered; bounces / sent; requalified / enrolled. Delivered: no bounce or drop "
     "came back. Machine opens: opened only by a privacy proxy. Clicks leave out link scanners."
 )
-EMPTY_HINT = (
-    "Nothing counted yet in this window. `drip recycle` puts leads into campaigns, `drip run` "
-    "sends, and events come in through `drip serve` or `drip events ingest`."
-)
 _JSON_ESCAPES = {
     "<": "\\u003c",
     ">": "\\u003e",
@@ -130,12 +126,12 @@ def render(data: ReportData, generated: datetime, since_text: str | None = None)
             generated=f"{generated:%Y-%m-%d %H:%M}",
             csp=csp,
             empty=data.empty,
-            empty_hint=EMPTY_HINT,
             stages=stats.FUNNEL_COUNTS,
             funnel_rows=_table(data.funnel_by_campaign, stats.FUNNEL_COUNTS, stats.FUNNEL_RATES),
             reason_rows=_table(data.funnel_by_reason, stats.FUNNEL_COUNTS, stats.FUNNEL_RATES),
             has_weeks=any(charts["weeks"]["sent"]),
             step_charts=charts["steps"],
+            colours=charts["colours"],
             campaign_columns=[c.replace("_", " ") for c in email_counts],
             campaign_rows=_table(data.campaigns, email_counts, stats.CAMPAIGN_RATES),
             email_denominators=EMAIL_DENOMINATORS,

@@ -3,7 +3,10 @@
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("report-data").textContent);
-  var palette = ["#2f6fdf", "#e8833a", "#2e9e6b", "#c0392b", "#8e5cc7", "#6c7a89", "#d4a017", "#1aa6b7"];
+  var colours = data.colours; // campaign -> its colour, the same on every chart and table
+  var series = data.series; // greys for what is not a campaign: sent, opens, rates
+  var MIN_PLOT_HEIGHT = 150; // px left for the bars once the legend and the labels are drawn
+  var MAX_LABEL = 18; // characters of an axis label; the tooltip gives the whole name
   var drawn = 0;
 
   Chart.defaults.animation = false;
@@ -11,9 +14,46 @@
   Chart.defaults.maintainAspectRatio = false;
   Chart.defaults.font.family = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
   Chart.defaults.color = "#1d2433";
+  Chart.defaults.plugins.legend.position = "bottom";
+  Chart.defaults.plugins.legend.labels.boxWidth = 14;
 
   function percent(value) {
     return value === null || value === undefined ? null : Math.round(value * 1000) / 10;
+  }
+
+  // Counts: a linear axis from zero with whole-number ticks only (no 0.5 email, no log scale).
+  function countAxis(title) {
+    return {
+      type: "linear",
+      beginAtZero: true,
+      ticks: { precision: 0 },
+      title: { display: Boolean(title), text: title },
+    };
+  }
+
+  function percentAxis() {
+    return {
+      type: "linear",
+      beginAtZero: true,
+      ticks: {
+        precision: 0,
+        callback: function (value) {
+          return value + "%";
+        },
+      },
+    };
+  }
+
+  // Category labels cut to MAX_LABEL characters, so a long name cannot squeeze the bars away.
+  function labelAxis() {
+    return {
+      ticks: {
+        callback: function (value) {
+          var label = String(this.getLabelForValue(value));
+          return label.length > MAX_LABEL ? label.slice(0, MAX_LABEL - 1) + "…" : label;
+        },
+      },
+    };
   }
 
   function draw(id, config) {
@@ -21,7 +61,13 @@
     if (!canvas) {
       return;
     }
-    new Chart(canvas, config);
+    var chart = new Chart(canvas, config);
+    // a long legend (many campaigns) on a narrow screen: make the chart taller, not the bars flat
+    var missing = MIN_PLOT_HEIGHT - (chart.chartArea.bottom - chart.chartArea.top);
+    if (missing > 0) {
+      canvas.parentNode.style.height = canvas.parentNode.clientHeight + Math.ceil(missing) + "px";
+      chart.resize();
+    }
     drawn += 1;
   }
 
@@ -30,14 +76,12 @@
     type: "bar",
     data: {
       labels: stageLabels,
-      datasets: data.funnel.campaigns.map(function (c, i) {
-        return { label: c.name, data: c.counts, backgroundColor: palette[i % palette.length] };
+      datasets: data.funnel.campaigns.map(function (c) {
+        return { label: c.name, data: c.counts, backgroundColor: colours[c.name] };
       }),
     },
     options: {
-      // logarithmic: a few won deals stay visible beside thousands of recycles
-      scales: { y: { type: "logarithmic", title: { display: true, text: "recycles (log scale)" } } },
-      plugins: { legend: { position: "bottom" } },
+      scales: { x: labelAxis(), y: countAxis("recycles") },
     },
   });
 
@@ -47,23 +91,25 @@
       labels: data.reasons.labels,
       datasets: [
         {
-          label: "requalified / recycled (%)",
+          label: "requalified / recycled",
           data: data.reasons.requalification_rate.map(percent),
-          backgroundColor: palette[0],
+          backgroundColor: series[0],
         },
         {
-          label: "accepted / requalified (%)",
+          label: "accepted / requalified",
           data: data.reasons.acceptance_rate.map(percent),
-          backgroundColor: palette[2],
+          backgroundColor: series[2],
         },
       ],
     },
     options: {
-      scales: { y: { beginAtZero: true, title: { display: true, text: "%" } } },
+      scales: { x: labelAxis(), y: percentAxis() },
       plugins: {
-        legend: { position: "bottom" },
         tooltip: {
           callbacks: {
+            label: function (item) {
+              return item.dataset.label + ": " + item.formattedValue + "%";
+            },
             afterLabel: function (item) {
               return "recycled: " + data.reasons.recycled[item.dataIndex];
             },
@@ -78,16 +124,16 @@
     data: {
       labels: data.weeks.labels,
       datasets: [
-        { label: "sent", data: data.weeks.sent, borderColor: palette[0], backgroundColor: palette[0] },
-        { label: "human opens", data: data.weeks.human_opens, borderColor: palette[2], backgroundColor: palette[2] },
-        { label: "machine opens", data: data.weeks.machine_opens, borderColor: palette[5], backgroundColor: palette[5], borderDash: [4, 4] },
-        { label: "clicks", data: data.weeks.clicks, borderColor: palette[1], backgroundColor: palette[1] },
+        { label: "sent", data: data.weeks.sent, borderColor: series[0], backgroundColor: series[0], borderWidth: 2.5 },
+        { label: "human opens", data: data.weeks.human_opens, borderColor: series[1], backgroundColor: series[1], pointStyle: "rect" },
+        { label: "clicks", data: data.weeks.clicks, borderColor: series[2], backgroundColor: series[2], borderDash: [7, 4], pointStyle: "triangle" },
+        { label: "machine opens", data: data.weeks.machine_opens, borderColor: series[3], backgroundColor: series[3], borderDash: [2, 3] },
       ],
     },
     options: {
       interaction: { mode: "index", intersect: false },
-      scales: { y: { beginAtZero: true, title: { display: true, text: "emails" } } },
-      plugins: { legend: { position: "bottom" } },
+      scales: { x: labelAxis(), y: countAxis("emails") },
+      plugins: { legend: { labels: { usePointStyle: true } } },
     },
   });
 
@@ -96,10 +142,10 @@
       type: "bar",
       data: {
         labels: chart.labels,
-        datasets: [{ label: "sent", data: chart.sent, backgroundColor: palette[i % palette.length] }],
+        datasets: [{ label: "sent", data: chart.sent, backgroundColor: colours[chart.campaign] }],
       },
       options: {
-        scales: { y: { beginAtZero: true } },
+        scales: { x: labelAxis(), y: countAxis("") },
         plugins: {
           legend: { display: false },
           tooltip: {
