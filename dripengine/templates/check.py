@@ -73,7 +73,8 @@ def check_templates(
                         utm=utm_from(campaign.send.utm),
                     )
                 except TemplateError as exc:
-                    add(_located(exc, subject_at))
+                    for error in (exc, *exc.others):
+                        add(_located(error, subject_at))
                     continue
                 shown = shown_name(templates_dir, step.template)
                 for problem in compliance_problems(email, context, shown):

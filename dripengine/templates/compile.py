@@ -40,6 +40,7 @@ import jinja2
 import mjml
 from jinja2 import TemplateNotFound, UndefinedError
 
+from dripengine.templates import mjml_rules
 from dripengine.templates.environment import (
     SourceLoader,
     read_source,
@@ -250,6 +251,7 @@ def _compile(
 ) -> CompiledSource:
     registry = structure.registry
     shown = structure.shown(name)
+    _check_mjml(structure, name, resolved)
     try:
         html = mjml_to_html(resolved)
     except (ValueError, RuntimeError) as exc:
@@ -354,6 +356,42 @@ def _attribute_of(resolved: str, index: int) -> str | None:
     if element is None or attribute is None:
         return None
     return f"{attribute.group(1)} attribute of <{element.group(1)}>"
+
+
+def _check_mjml(structure: _Structure, name: str, resolved: str) -> None:
+    """MJML's own rules (:mod:`.mjml_rules`): every problem, each at its file and line."""
+    found = mjml_rules.problems(resolved)
+    if not found:
+        return
+    errors = [TemplateError(*_locate(structure, name, resolved, p), p.message) for p in found]
+    first = errors[0]
+    first.others = errors[1:]
+    raise first
+
+
+def _locate(
+    structure: _Structure, name: str, resolved: str, problem: mjml_rules.Problem
+) -> tuple[str, int]:
+    """The file and line of a start tag found in the resolved source. The resolved source is
+    pieces of the files' own text, so the tag with as much of the text before it as still lies
+    in one piece is found in exactly one file: the longest such window that is unique wins."""
+    end = problem.position + len(problem.tag_text)
+    for before in (160, 80, 40, 20, 10, 0):
+        window = resolved[max(0, problem.position - before) : end]
+        hits = [
+            (file_name, protected, at)
+            for file_name, protected in structure.protected.items()
+            for at in [protected.text.find(window)]
+            if at >= 0
+        ]
+        unique = len(hits) == 1 and hits[0][1].text.count(window) == 1
+        if unique or (before == 0 and hits):
+            hits.sort(key=lambda hit: hit[0] != name)  # ambiguous to the end: the step's own
+            file_name, protected, at = hits[0]
+            at += problem.position - max(0, problem.position - before)
+            line = protected.source_line(protected.text.count("\n", 0, at) + 1)
+            return structure.shown(file_name), line
+    return structure.shown(name), 1
 
 
 def _unbalanced(structure: _Structure, name: str) -> tuple[str, int | None]:

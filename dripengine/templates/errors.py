@@ -14,5 +14,6 @@ class TemplateError(DripError):
         self.detail = message
         self.expression: str | None = None  # the Jinja tag that failed, when known
         self.undefined: str | None = None  # the undefined name, for an undefined variable
+        self.others: list[TemplateError] = []  # more problems found in the same pass, in order
         where = f"{file}:{line}" if line else file
         super().__init__(f"{where}: {message}")
