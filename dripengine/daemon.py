@@ -5,8 +5,11 @@ its FAQ says jobs then run twice or not at all); the work itself is claimed in t
 lease, so any number of workers can run side by side. Jobs: *dispatch* every
 ``sending.tick_seconds`` (coalesced, never two at once), *heartbeat* every 15 s (the ``worker`` row
 ``drip status`` reads), *handoffs* every 15 s (due CRM handoffs, :mod:`.handoff_delivery`) and
-*breakers* every minute (the complaint breaker, :mod:`.breaker`). SIGTERM / SIGINT: the batch in
-flight finishes and is recorded, then exit 0.
+*breakers* every minute (the complaint breaker, :mod:`.breaker`). Before each dispatch the campaign
+and template folders are looked at: when a file changed, the campaigns are re-read
+(:class:`~dripengine.campaigns.live.Reloader`: a broken file pauses its campaign or keeps its last
+good version) and used from the next batch on. SIGTERM / SIGINT: the batch in flight finishes and
+is recorded, then exit 0.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -23,6 +27,7 @@ from sqlalchemy import update
 
 from dripengine import upsert
 from dripengine.breaker import CHECK_SECONDS, check_breakers
+from dripengine.campaigns.live import LiveCampaigns
 from dripengine.config import Settings
 from dripengine.handoff_delivery import deliver_pending
 from dripengine.housekeeping import HANDOFF_SECONDS
@@ -38,9 +43,15 @@ WORKER = Worker.__table__  # type: ignore[attr-defined]
 
 
 class Daemon:
-    def __init__(self, dispatcher: Dispatcher, settings: Settings) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        settings: Settings,
+        reload: Callable[[], LiveCampaigns | None] | None = None,
+    ) -> None:
         self.dispatcher = dispatcher
         self.settings = settings
+        self.reload = reload
         self.stopping = threading.Event()
         self.totals = Tally()
         self.scheduler = BlockingScheduler(timezone="UTC")
@@ -82,12 +93,28 @@ class Daemon:
             )
 
     def _dispatch(self) -> None:
+        self._reload()
         tally = self.dispatcher.run_once(stop=self.stopping.is_set)
         self.totals.add(tally)
         if tally.sent or tally.failed:
             log.info("sent %s, failed %s, retry %s", tally.sent, tally.failed, tally.retried)
         for error in tally.errors:
             log.warning("failed: %s", error)
+
+    def _reload(self) -> None:
+        """Campaign or template files changed: run what they now say, between two batches."""
+        live = self.reload() if self.reload is not None else None
+        if live is None:
+            return
+        self.dispatcher.use_campaigns(live.campaigns, live.only)
+        for notice in live.notices:
+            log.warning("%s", notice)
+        paused = sorted(live.held) + (["every campaign not loaded"] if live.hold_unknown else [])
+        log.info(
+            "campaign files re-read: running %s%s",
+            ", ".join(c.id for c in live.campaigns) or "none",
+            f"; paused: {', '.join(paused)}" if paused else "",
+        )
 
     def _handoffs(self) -> None:
         d = self.dispatcher
@@ -149,7 +176,11 @@ class Daemon:
             )
 
 
-def run_daemon(dispatcher: Dispatcher, settings: Settings) -> Tally:
-    daemon = Daemon(dispatcher, settings)
+def run_daemon(
+    dispatcher: Dispatcher,
+    settings: Settings,
+    reload: Callable[[], LiveCampaigns | None] | None = None,
+) -> Tally:
+    daemon = Daemon(dispatcher, settings, reload)
     daemon.start()
     return daemon.totals

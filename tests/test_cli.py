@@ -58,8 +58,12 @@ def test_campaigns_validate_reports_file_line_field(folder: Path) -> None:
     assert code == 1
     assert f"campaigns/lost-sql-winback.yaml:{number + 1}: tracks." in err
     assert '"3 dayz" is not a duration' in err
-    code, _, err = drip("recycle", "jane@acme.example", "--from", "sql", "--reason", "no_budget")
-    assert code == 1 and "drip campaigns validate" in err
+    # one broken file pauses its campaign, not the command (tests/test_broken_campaign.py)
+    code, out, err = drip(
+        "recycle", "jane@acme.example", "--from", "sql", "--reason", "no_budget", "--create"
+    )
+    assert code == 0 and 'campaign "lost-sql-winback" is paused' in err
+    assert "drip campaigns validate" in err and "not enrolled" in out
 
 
 def test_campaigns_validate_reports_sla_problems_too(folder: Path) -> None:

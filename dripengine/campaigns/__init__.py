@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dripengine.campaigns.durations import format_duration, parse_duration
 from dripengine.campaigns.loader import (
+    BrokenFile,
+    CampaignFolder,
     dump_campaign,
     load_campaign_file,
+    load_campaign_folder,
     load_campaigns,
     validate_campaigns,
 )
@@ -47,7 +50,9 @@ __all__ = [
     "STAGES",
     "WEEKDAYS",
     "Audience",
+    "BrokenFile",
     "Campaign",
+    "CampaignFolder",
     "Condition",
     "ExitRules",
     "LeadFacts",
@@ -64,6 +69,7 @@ __all__ = [
     "format_duration",
     "in_window",
     "load_campaign_file",
+    "load_campaign_folder",
     "load_campaigns",
     "next_opening",
     "parse_duration",

@@ -17,7 +17,15 @@ from dripengine.campaigns.schema import Campaign, Loc
 from dripengine.exceptions import CampaignFileErrors
 from dripengine.yamlfile import YAMLDocument, read_yaml, validate
 
-__all__ = ["dump_campaign", "load_campaign_file", "load_campaigns", "validate_campaigns"]
+__all__ = [
+    "BrokenFile",
+    "CampaignFolder",
+    "dump_campaign",
+    "load_campaign_file",
+    "load_campaign_folder",
+    "load_campaigns",
+    "validate_campaigns",
+]
 
 CAMPAIGN_SUFFIXES = (".yaml", ".yml")
 
@@ -26,6 +34,28 @@ CAMPAIGN_SUFFIXES = (".yaml", ".yml")
 class _Parsed:
     campaign: Campaign
     document: YAMLDocument
+
+
+@dataclass(frozen=True)
+class BrokenFile:
+    """A campaign file that is not valid: left out, and its campaign paused until it is fixed."""
+
+    shown: str  # campaigns/x.yaml
+    campaign_id: str | None  # its id when the file says one, else None (a YAML syntax error)
+    errors: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CampaignFolder:
+    """The campaign folder as read: the valid campaigns and the files that are not."""
+
+    campaigns: list[Campaign]
+    broken: list[BrokenFile]
+    errors: list[str]  # every problem, in file order (the folder itself missing included)
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(c.id for c in self.campaigns)
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -57,15 +87,31 @@ def validate_campaigns(
     Reads ``*.yaml`` and ``*.yml`` directly in ``directory`` (dot files are skipped). A broken
     file is reported and left out; the others are still returned.
     """
+    folder = load_campaign_folder(
+        directory, known_reasons=known_reasons, templates_dir=templates_dir
+    )
+    return folder.campaigns, folder.errors
+
+
+def load_campaign_folder(
+    directory: Path,
+    *,
+    known_reasons: Collection[str] | None = None,
+    templates_dir: Path | None = None,
+) -> CampaignFolder:
+    """:func:`validate_campaigns`, with each broken file and the campaign id it names."""
     directory = Path(directory)
     if not directory.is_dir():
-        return [], [f"{directory}: no such directory (it should hold the campaign *.yaml files)"]
+        problem = f"{directory}: no such directory (it should hold the campaign *.yaml files)"
+        return CampaignFolder([], [], [problem])
     campaigns: list[Campaign] = []
+    broken: list[BrokenFile] = []
     errors: list[str] = []
     seen_ids: dict[str, str] = {}
     for path in _campaign_files(directory):
         shown = _display(directory, path.name)
-        parsed, file_errors = _parse_file(path, shown)
+        parsed, file_errors, named_id = _parse_file_named(path, shown)
+        first = None
         if parsed is not None:
             file_errors += _reference_problems(parsed, known_reasons, templates_dir)
             id_line = parsed.document.lines.get(("id",), 1)
@@ -80,7 +126,10 @@ def validate_campaigns(
         errors += file_errors
         if parsed is not None and not file_errors:
             campaigns.append(parsed.campaign)
-    return campaigns, errors
+        elif file_errors:
+            # a second file with a taken id names the first file's campaign, not one of its own
+            broken.append(BrokenFile(shown, None if first else named_id, tuple(file_errors)))
+    return CampaignFolder(campaigns, broken, errors)
 
 
 def load_campaign_file(
@@ -123,6 +172,12 @@ def _display(directory: Path, name: str) -> str:
 
 
 def _parse_file(path: Path, shown: str) -> tuple[_Parsed | None, list[str]]:
+    parsed, errors, _ = _parse_file_named(path, shown)
+    return parsed, errors
+
+
+def _parse_file_named(path: Path, shown: str) -> tuple[_Parsed | None, list[str], str | None]:
+    """The parsed file (None when not valid), its problems, and the id it names if any."""
     document, errors = read_yaml(
         path,
         shown,
@@ -130,11 +185,13 @@ def _parse_file(path: Path, shown: str) -> tuple[_Parsed | None, list[str]]:
         must_be="a campaign file must be a mapping of fields (id: ..., name: ...)",
     )
     if document is None:
-        return None, errors
+        return None, errors, None
+    named = document.data.get("id")
+    named_id = named.strip() if isinstance(named, str) and named.strip() else None
     campaign, errors = validate(document, Campaign)
     if campaign is None:
-        return None, errors
-    return _Parsed(campaign, document), []
+        return None, errors, named_id
+    return _Parsed(campaign, document), [], campaign.id
 
 
 # --- checks against the world outside the file -----------------------------------------------

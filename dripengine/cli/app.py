@@ -7,13 +7,15 @@ from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 
+import click
 from sqlalchemy.engine import Engine
 
-from dripengine.campaigns import Campaign, load_campaigns
+from dripengine.campaigns import Campaign
+from dripengine.campaigns.live import LiveCampaigns, TemplateCheck, load_live
 from dripengine.clock import Clock, FixedClock, SystemClock
 from dripengine.config import Settings, load_settings
 from dripengine.db import make_engine, require_current
-from dripengine.exceptions import CampaignError, CampaignFileErrors
+from dripengine.exceptions import CampaignError
 from dripengine.sla import SLA, load_sla
 
 
@@ -22,6 +24,8 @@ class App:
     config_path: str | None = None
     now_override: datetime | None = None
     _checked: bool = field(default=False, repr=False)
+    _announced: set[str] = field(default_factory=set, repr=False)
+    _told_validate: bool = field(default=False, repr=False)
 
     @cached_property
     def settings(self) -> Settings:
@@ -58,21 +62,67 @@ class App:
 
     @cached_property
     def campaigns(self) -> list[Campaign]:
+        """The valid campaigns; a broken file is said loudly on stderr and its campaign paused
+        (one broken file does not stop the others: :mod:`dripengine.campaigns.live`). With no
+        valid campaign at all, the first problem is the error: nothing could be enrolled."""
+        live = self.live_campaigns()
+        if live.broken and not live.campaigns:
+            raise CampaignError(
+                f"{live.problems[0]} (no campaign file is valid; `drip campaigns validate` "
+                f"lists {len(live.problems)} problem(s))"
+            )
+        return live.campaigns
+
+    def live_campaigns(self, *, check_templates: bool = False) -> LiveCampaigns:
+        """The campaign folder as :func:`~dripengine.campaigns.live.load_live` reads it (with
+        ``check_templates``, a campaign whose templates do not render is paused too); every
+        broken campaign is announced once on stderr."""
         directory = self.settings.path("campaigns")
         if not directory.is_dir():
             raise CampaignError(
                 f"{directory} does not exist: `drip init` makes one, or set paths.campaigns"
             )
-        try:
-            return load_campaigns(
-                directory,
-                known_reasons=list(self.sla.recycle_reasons),
-                templates_dir=self.settings.path("templates"),
+        live = load_live(
+            directory,
+            known_reasons=list(self.sla.recycle_reasons),
+            templates_dir=self.settings.path("templates"),
+            now=self.now(),
+            check_templates=self.template_check() if check_templates else None,
+        )
+        self.announce(live)
+        return live
+
+    def template_check(self) -> TemplateCheck:
+        from dripengine.templates import check_templates
+
+        templates_dir = self.settings.path("templates")
+        campaigns_dir = self.settings.path("campaigns")
+        sender = self.settings.sender
+
+        def check(campaign: Campaign) -> list[str]:
+            return check_templates(
+                [campaign],
+                templates_dir,
+                postal_address=sender.postal_address,
+                base_url=sender.base_url,
+                campaigns_dir=campaigns_dir,
             )
-        except CampaignFileErrors as exc:
-            raise CampaignError(
-                f"{exc.errors[0]} ({len(exc.errors)} problem(s); `drip campaigns validate` lists them)"
-            ) from None
+
+        return check
+
+    def announce(self, live: LiveCampaigns) -> None:
+        """Each broken campaign, once per process, on stderr: it must not go unnoticed."""
+        for notice in live.notices:
+            if notice not in self._announced:
+                self._announced.add(notice)
+                click.echo(f"warning: {notice}", err=True)
+        if live.notices and not self._told_validate:
+            self._told_validate = True
+            click.echo(
+                f"warning: {len(live.problems)} problem(s) in the campaign files: "
+                "`drip campaigns validate` lists them",
+                err=True,
+            )
 
     def relative(self, path: Path) -> str:
         try:

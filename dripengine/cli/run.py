@@ -24,15 +24,28 @@ def run(app: App, once: bool) -> None:
     provider = build_provider(app.settings, engine, app.clock)
     try:
         provider.check()  # a misconfigured provider stops here, with the setting named
-        dispatcher = Dispatcher(engine, app.settings, app.campaigns, app.sla, provider, app.clock)
+        # a broken campaign file (or template) pauses that campaign, not the others
+        live = app.live_campaigns(check_templates=True)
+        dispatcher = Dispatcher(
+            engine, app.settings, live.campaigns, app.sla, provider, app.clock, only=live.only
+        )
         if not once:
             import logging
 
+            from dripengine.campaigns.live import Reloader
             from dripengine.daemon import run_daemon
 
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
             logging.getLogger("apscheduler").setLevel(logging.WARNING)
-            run_daemon(dispatcher, app.settings)
+            reloader = Reloader(
+                live,
+                app.settings.path("campaigns"),
+                app.settings.path("templates"),
+                known_reasons=list(app.sla.recycle_reasons),
+                now=app.now,
+                check_templates=app.template_check(),
+            )
+            run_daemon(dispatcher, app.settings, reload=reloader.poll)
             return
         # a bar on a terminal (stderr): the due enrollments counted once, as the claim takes
         # them in batches; past that count (due meanwhile) the bar stays full

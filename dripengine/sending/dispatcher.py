@@ -22,7 +22,7 @@ import random
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -163,10 +163,13 @@ class Dispatcher:
         templates: TemplateEngine | None = None,
         rules: ScoringRules | None = None,
         rng: random.Random | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.campaigns: Mapping[str, Campaign] = {c.id: c for c in campaigns}
+        # with a campaign file broken: claim only from these campaigns (the broken one's wait)
+        self.only: frozenset[str] | None = None if only is None else frozenset(only)
         self.sla = sla
         self.provider = provider
         self.clock = clock
@@ -176,12 +179,17 @@ class Dispatcher:
         self.rng = rng or random.Random()
         self.lease = timedelta(seconds=settings.sending.lease_seconds)
 
+    def use_campaigns(self, campaigns: Sequence[Campaign], only: Collection[str] | None) -> None:
+        """Run these campaigns from the next batch on (the daemon re-read the campaign files)."""
+        self.campaigns = {c.id: c for c in campaigns}
+        self.only = None if only is None else frozenset(only)
+
     # -- the loop -------------------------------------------------------------------------------
 
     def count_due(self) -> int:
         """Enrollments due now and not leased: what :meth:`run_once` would claim (a bar's total)."""
         with self.engine.connect() as connection:
-            return count_due(connection, self.clock.now())
+            return count_due(connection, self.clock.now(), self.only)
 
     def run_once(
         self,
@@ -308,7 +316,14 @@ class Dispatcher:
         """Claim, decide and commit the 'sending' rows, then render; None when nothing is due."""
         now = self.clock.now()
         with self._transaction() as connection:
-            ids = claim(connection, self.worker, now, self.lease, self.settings.sending.batch_size)
+            ids = claim(
+                connection,
+                self.worker,
+                now,
+                self.lease,
+                self.settings.sending.batch_size,
+                self.only,
+            )
         tally.claimed = len(ids)
         if not ids:
             return None

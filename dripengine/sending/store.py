@@ -36,28 +36,37 @@ DONE = frozenset({"sending", "sent", "skipped", "failed", "unknown"})  # a step 
 DELIVERED = frozenset({"sending", "sent", "unknown"})  # counts as an email the lead got
 
 
-def _claimable(now: datetime) -> list[Any]:
-    return [
+def _claimable(now: datetime, only: Collection[str] | None = None) -> list[Any]:
+    conditions = [
         ENROLLMENT.c.status == "active",
         ENROLLMENT.c.next_due_at <= now,
         or_(ENROLLMENT.c.lease_until.is_(None), ENROLLMENT.c.lease_until < now),
         ENROLLMENT.c.campaign_id.not_in(paused_ids()),  # the complaint breaker's pauses
     ]
+    if only is not None:  # a campaign file is broken: its campaign's enrollments wait
+        conditions.append(ENROLLMENT.c.campaign_id.in_(sorted(only)))
+    return conditions
 
 
-def count_due(connection: Connection, now: datetime) -> int:
+def count_due(connection: Connection, now: datetime, only: Collection[str] | None = None) -> int:
     """How many enrollments :func:`claim` could take now (due, not leased): a progress bar's total."""
-    query = select(func.count()).select_from(ENROLLMENT).where(*_claimable(now))
+    query = select(func.count()).select_from(ENROLLMENT).where(*_claimable(now, only))
     return int(connection.execute(query).scalar_one())
 
 
 def claim(
-    connection: Connection, worker: str, now: datetime, lease: timedelta, limit: int
+    connection: Connection,
+    worker: str,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    only: Collection[str] | None = None,
 ) -> list[int]:
-    """Lease up to ``limit`` due enrollments to ``worker``; their ids, most overdue first."""
+    """Lease up to ``limit`` due enrollments to ``worker``; their ids, most overdue first. With
+    ``only``, enrollments of other campaigns are left alone."""
     due = (
         select(ENROLLMENT.c.id)
-        .where(*_claimable(now))
+        .where(*_claimable(now, only))
         .order_by(ENROLLMENT.c.next_due_at)
         .limit(limit)
         .with_for_update(skip_locked=True)

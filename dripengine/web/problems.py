@@ -9,8 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from dripengine.campaigns import Campaign, load_campaigns
-from dripengine.exceptions import CampaignFileErrors
+from dripengine.campaigns import Campaign
+from dripengine.campaigns.live import load_live
 from dripengine.web.auth import Unauthorised, require_token
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
@@ -48,20 +48,23 @@ async def json_body(request: Request, ctx: WebContext) -> Any:
 
 def campaigns(ctx: WebContext) -> list[Campaign]:
     """The campaign files, read at each request as the CLI reads them at each run: an edit counts
-    at once; files that are not valid are a 503 naming the first problem."""
+    at once. A broken file pauses its campaign and is logged, the valid ones are used; with no
+    valid campaign at all, 503 naming the first problem."""
     settings = ctx.settings
-    try:
-        return load_campaigns(
-            settings.path("campaigns"),
-            known_reasons=list(ctx.sla.recycle_reasons),
-            templates_dir=settings.path("templates"),
-        )
-    except CampaignFileErrors as exc:
-        log.error("campaign files not valid: %s", exc.errors[0])
+    live = load_live(
+        settings.path("campaigns"),
+        known_reasons=list(ctx.sla.recycle_reasons),
+        templates_dir=settings.path("templates"),
+        now=ctx.clock.now(),
+    )
+    for notice in live.notices:
+        log.error("%s", notice)
+    if live.broken and not live.campaigns:
         raise ApiProblem(
             503,
-            f"the campaign files are not valid ({exc.errors[0]}): `drip campaigns validate`",
-        ) from None
+            f"the campaign files are not valid ({live.problems[0]}): `drip campaigns validate`",
+        )
+    return live.campaigns
 
 
 def problem_response(problem: ApiProblem) -> JSONResponse:
