@@ -166,6 +166,13 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             return _try_again(brand)
         if result.unmatched:
             return show("Nothing to unsubscribe", GONE)
+        if one_click:
+            # the mail client's button: nobody reads this answer, so it costs no more reads (the
+            # person who opens the link afterwards is offered the undo on the GET page)
+            return show(
+                "You are unsubscribed",
+                f"{sender} will send no more emails to this address. It takes effect at once.",
+            )
         parts: list[str | Markup] = [
             f"{sender} will send no more emails to this address: not {await _series(view, uid)}, "
             "and nothing else. It takes effect at once."
