@@ -9,10 +9,12 @@ short aliases exist (``DRIP_PROVIDER``). Relative paths are taken from the folde
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -22,6 +24,8 @@ from dripengine.suggest import did_you_mean
 
 CONFIG_FILENAME = "drip.toml"
 Provider = Literal["outbox", "smtp", "sendgrid"]
+HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")  # BCP 47, as <html lang> takes it
 
 ALIASES = {
     "DRIP_PROVIDER": ("sending", "provider"),
@@ -100,6 +104,42 @@ class SenderSettings(_Section):
     base_url: str = "http://127.0.0.1:8080"
     # signs every email's unsubscribe and tracking links; `drip init` writes a random one
     secret_key: str | None = Field(default=None, min_length=16)
+    # how the unsubscribe and preferences pages present the sender (docs/tracking.md)
+    brand_name: str | None = Field(default=None, min_length=1, max_length=100)  # None: see below
+    logo_url: str | None = Field(default=None, max_length=2_000)  # https:// only
+    brand_color: str | None = None  # #rrggbb or #rgb: the pages' buttons and top border
+    language: str = "en"  # BCP 47 tag of the pages' <html lang>
+
+    @field_validator("logo_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.hostname or any(c in value for c in "\"' <>"):
+            raise ValueError(
+                f"{value!r} is not an https:// URL of an image (e.g. https://acme.example/logo.png)"
+            )
+        return value
+
+    @field_validator("brand_color")
+    @classmethod
+    def _hex_color(cls, value: str | None) -> str | None:
+        if value is not None and not HEX_COLOR.fullmatch(value):
+            raise ValueError(f"{value!r} is not a colour written #rrggbb or #rgb (e.g. #4338ca)")
+        return value.lower() if value else None
+
+    @field_validator("language")
+    @classmethod
+    def _bcp47(cls, value: str) -> str:
+        if not LANGUAGE_TAG.fullmatch(value) or value.lower() == "und":
+            raise ValueError(f"{value!r} is not a language tag (e.g. en, de, en-GB, pt-BR)")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        """``brand_name``, else the organisation the postal address starts with (``Acme GmbH``)."""
+        return self.brand_name or re.split(r"[,\n]", self.postal_address, maxsplit=1)[0].strip()
 
 
 class WebSettings(_Section):
@@ -118,6 +158,8 @@ class WebSettings(_Section):
     )  # open connections a process takes (503 past it)
     track_opens: bool = True  # our own pixel in SMTP / outbox mail (SendGrid tracks its own)
     track_clicks: bool = True  # our own click redirect in SMTP / outbox mail
+    # an unsubscribe from the page or the one-click button can be undone this long after (0: never)
+    unsubscribe_undo_minutes: float = Field(default=30.0, ge=0, le=24 * 60)
 
 
 class WebhookSettings(_Section):

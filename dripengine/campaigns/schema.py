@@ -230,6 +230,8 @@ class Campaign(_Model):
     version: Annotated[int, Field(ge=1)] = 1
     priority: int = 100
     description: str | None = None
+    # what recipients see on the unsubscribe and preferences pages (`name` is for the team)
+    public_name: Annotated[str, Field(min_length=1, max_length=120)] | None = None
     audience: Audience
     reentry: Reentry = Field(default_factory=Reentry)
     send: SendPolicy

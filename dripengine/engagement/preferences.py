@@ -14,6 +14,7 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Engine
 
 from dripengine.models import Enrollment, Lead, Message, Suppression
+from dripengine.optout import ERASED_DOMAIN
 
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
@@ -32,6 +33,7 @@ class MessageView:
     campaign_id: str | None
     enrollment_active: bool
     suppressed: bool
+    subject: str | None = None  # as the person got it
 
     @property
     def masked_email(self) -> str:
@@ -47,6 +49,7 @@ def find_message(engine: Engine, uid: str) -> MessageView | None:
             MESSAGE.c.uid,
             LEAD.c.email,
             MESSAGE.c.campaign_id,
+            MESSAGE.c.subject,
             ENROLLMENT.c.status,
             SUPPRESSION.c.id.label("suppression_id"),
         )
@@ -59,7 +62,7 @@ def find_message(engine: Engine, uid: str) -> MessageView | None:
     )
     with engine.connect() as connection:
         row = connection.execute(query).first()
-    if row is None:
+    if row is None or row.email.endswith("@" + ERASED_DOMAIN):  # `drip leads forget`
         return None
     return MessageView(
         uid=row.uid,
@@ -67,6 +70,7 @@ def find_message(engine: Engine, uid: str) -> MessageView | None:
         campaign_id=row.campaign_id,
         enrollment_active=row.status == "active",
         suppressed=row.suppression_id is not None,
+        subject=row.subject,
     )
 
 

@@ -32,6 +32,9 @@ UNSUBSCRIBE = "unsubscribe"
 GROUP_UNSUBSCRIBE = "group_unsubscribe"
 GROUP_RESUBSCRIBE = "group_resubscribe"
 COMPLAINT = "complaint"  # SendGrid "spamreport"
+# a person's own undo of their unsubscribe, within the grace period (engagement/undo.py): written
+# only there, never taken from outside, so it is not in TYPES
+RESUBSCRIBE = "resubscribe"
 # custom engagement pushed through the API
 SITE_VISIT = "site_visit"
 FORM_FILL = "form_fill"

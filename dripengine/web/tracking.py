@@ -26,7 +26,7 @@ from dripengine.engagement.tracking import PIXEL_GIF, machine_reason, read_click
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.tokens import BadToken
 from dripengine.web.context import WebContext
-from dripengine.web.pages import not_found
+from dripengine.web.pages import Brand, not_found
 from dripengine.web.recorder import GroupRecorder
 
 NO_CACHE = {
@@ -44,6 +44,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     engagement = Engagement(ctx.engine, ctx.settings, ctx.sla, ctx.clock)
     recorder = GroupRecorder(engagement.ingest)
     secret = ctx.settings.sender.secret_key
+    brand = Brand.from_settings(ctx.settings)
 
     async def record(request: Request, event: IncomingEvent) -> None:
         try:
@@ -77,7 +78,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         try:
             uid = read_open(secret, request.path_params["token"])
         except BadToken:
-            return not_found("This image link is not valid.")
+            return not_found("This image link is not valid.", brand)
         await record(request, hit(request, v.OPEN, uid))
         return Response(PIXEL_GIF, media_type="image/gif", headers=NO_CACHE)
 
@@ -87,7 +88,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         except BadToken:
             return not_found(
                 "This link is not valid: it was changed or cut short. "
-                "Open the link from the email again."
+                "Open the link from the email again.",
+                brand,
             )
         await record(
             request, hit(request, v.CLICK, target.message_uid, url=target.url, tag=target.tag)
