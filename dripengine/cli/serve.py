@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
 
 import click
@@ -11,6 +12,21 @@ from dripengine.cli.app import App
 from dripengine.exceptions import ConfigError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_config() -> dict[str, object]:
+    """One format for every line ``drip serve`` logs: ours, uvicorn's server and access logs
+    (uvicorn's default gives them its own two formats), in every worker process."""
+    handler = {"class": "logging.StreamHandler", "formatter": "drip", "stream": "ext://sys.stderr"}
+    quiet = {"handlers": ["drip"], "level": "INFO", "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"drip": {"format": LOG_FORMAT}},
+        "handlers": {"drip": handler},
+        "loggers": {"uvicorn": quiet, "uvicorn.error": {"level": "INFO"}, "uvicorn.access": quiet},
+        "root": {"handlers": ["drip"], "level": "INFO"},
+    }
 
 
 @click.command()
@@ -42,19 +58,19 @@ def serve(app: App, host: str | None, port: int | None, workers: int) -> None:
     port = port or settings.web.port
     if workers > 1 and app.now_override is not None:
         raise ConfigError("--now works with one worker only (drop --workers or --now)")
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logging.config.dictConfig(log_config())
+    log = logging.getLogger("dripengine.web")
     # everything checked here, once, so a bad setting is one line and not a worker crash loop
     ctx = WebContext(settings=settings, engine=app.ready_engine(), sla=app.sla, clock=app.clock)
     asgi = build_app(ctx)
-    click.echo(
-        f"drip serve on http://{host}:{port} ({workers} worker(s)); Ctrl-C stops it", err=True
-    )
+    log.info("drip serve on http://%s:%s (%s worker(s)); Ctrl-C stops it", host, port, workers)
     if workers == 1:
         uvicorn.run(
             asgi,
             host=host,
             port=port,
             log_level="info",
+            log_config=log_config(),
             proxy_headers=True,
             limit_concurrency=settings.web.max_connections,
         )
@@ -70,6 +86,7 @@ def serve(app: App, host: str | None, port: int | None, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        log_config=log_config(),
         proxy_headers=True,
         limit_concurrency=settings.web.max_connections,
     )
