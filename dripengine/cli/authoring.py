@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -20,7 +19,7 @@ from dripengine.authoring import (
 from dripengine.campaigns import Step
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
-from dripengine.cli.output import terminal_safe
+from dripengine.cli.output import emit_object, format_option, terminal_safe
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError
 from dripengine.sending.providers import provider_from_settings
@@ -114,7 +113,7 @@ def preview(
     type=click.FloatRange(min=0),
     help="Start from this score (default: the lead's; 0 for the sample, a fresh recycle).",
 )
-@click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
+@format_option
 @click.pass_obj
 def simulate_command(
     app: App,
@@ -162,24 +161,20 @@ def simulate_command(
         subject_for=lambda step: rendered(step)[0],
         tags_for=lambda step: rendered(step)[1],
     )
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "campaign_id": campaign.id,
-                    "email": lead.email,
-                    "engagement": engagement,
-                    "timezone": timeline.timezone.key,
-                    "outcome": timeline.outcome,
-                    "entries": [
-                        {k: (v.isoformat() if k == "at" else v) for k, v in vars(e).items()}
-                        for e in timeline.entries
-                    ],
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+    entries = [
+        {k: (v.isoformat() if k == "at" else v) for k, v in vars(e).items()}
+        for e in timeline.entries
+    ]
+    payload = {
+        "campaign_id": campaign.id,
+        "email": lead.email,
+        "engagement": engagement,
+        "timezone": timeline.timezone.key,
+        "outcome": timeline.outcome,
+        "entries": entries,
+    }
+    columns = list(entries[0]) if entries else ["at"]
+    if emit_object(payload, fmt, rows=(columns, entries)):  # csv: one row a timeline entry
         return
     for line in format_timeline(timeline):
         click.echo(line)

@@ -10,7 +10,6 @@ from rich.table import Table
 from dripengine.campaigns import WEEKDAYS, Campaign, validate_campaigns
 from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
-from dripengine.cli.choice import Choice
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
 from dripengine.exceptions import CampaignError, SLAError
@@ -92,7 +91,7 @@ def campaigns_list(app: App, fmt: str) -> None:
     """Campaigns in routing order (lowest priority number first)."""
     ordered = sorted(app.campaigns, key=lambda c: (c.priority, c.id))
     rows = [summary(c) for c in ordered]
-    if fmt == "table":
+    if fmt == "text":
         rows = [
             {
                 **r,
@@ -112,7 +111,7 @@ def campaigns_list(app: App, fmt: str) -> None:
 
 @campaigns.command("show")
 @click.argument("campaign_id")
-@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table")
+@format_option
 @click.pass_obj
 def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
     """Audience, re-entry policy, send window, tracks and steps of one campaign."""
@@ -123,7 +122,18 @@ def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
             f"(known: {', '.join(sorted(found)) or 'none'})"
         )
     campaign = found[campaign_id]
-    if emit_object(campaign.model_dump(mode="json", by_alias=True), fmt):
+    steps = [
+        {
+            "track": track,
+            "step": step.id,
+            "wait": step.wait,
+            "template": step.template,
+            "subject": step.subject,
+        }
+        for track, step in campaign.all_steps()
+    ]
+    columns = ["track", "step", "wait", "template", "subject"]
+    if emit_object(campaign.model_dump(mode="json", by_alias=True), fmt, rows=(columns, steps)):
         return
     out = console()
     out.print(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import getpass
-import json
 
 import click
 
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
-from dripengine.cli.output import terminal_safe
+from dripengine.cli.output import emit_object, format_option, terminal_safe
 from dripengine.feedback import FeedbackRequest, record
 from dripengine.funnel import RECYCLABLE
 from dripengine.recycle_plan import RecycleContext
@@ -40,7 +39,7 @@ from dripengine.recycle_plan import RecycleContext
 )
 @click.option("--note", help="Free text from sales, kept with the feedback.")
 @click.option("--actor", help="Who reports (default: your user name).")
-@click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
+@format_option
 @click.pass_obj
 def feedback(
     app: App,
@@ -79,9 +78,7 @@ def feedback(
         reset_score=app.settings.scoring.reset_on_recycle,
     )
     result = record(engine, request, ctx)
-    if fmt == "json":
-        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
-    else:
+    if not emit_object(result.as_dict(), fmt):  # csv: the result as one row
         click.echo(terminal_safe(result.describe()))  # it may quote lead data
 
 

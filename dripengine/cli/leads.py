@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +46,7 @@ def leads() -> None:
 @leads.command("import")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
-@click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
+@format_option
 @click.pass_obj
 def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
     """Add or update leads from a CSV (header row; an email column; other columns kept).
@@ -58,22 +57,18 @@ def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
     engine = app.ready_engine()
     with progress_bar("importing", count_data_lines(str(csv_file))) as tick:
         report = import_leads_file(engine, csv_file, now=app.now(), strict=strict, progress=tick)
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "rows": report.rows_read,
-                    "inserted": report.inserted,
-                    "updated": report.updated,
-                    "ignored_stage": report.ignored_stage,
-                    "errors": [e.__dict__ for e in report.errors],
-                    "seconds": round(report.seconds, 3),
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-    else:
+    errors = [dict(e.__dict__) for e in report.errors]
+    summary = {
+        "rows": report.rows_read,
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "ignored_stage": report.ignored_stage,
+        "errors": errors,
+        "seconds": round(report.seconds, 3),
+    }
+    # csv: the rows not taken, one a line (the counts are in text and json)
+    problems = (list(errors[0]) if errors else ["line", "email", "message"], errors)
+    if not emit_object(summary, fmt, rows=problems):
         rate = report.rows_read / report.seconds if report.seconds else 0
         click.echo(
             f"{report.rows_read} rows in {report.seconds:.2f}s ({rate:,.0f}/s): "
@@ -91,7 +86,7 @@ def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
 
 @leads.command("show")
 @click.argument("email")
-@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table")
+@format_option
 @click.pass_obj
 def leads_show(app: App, email: str, fmt: str) -> None:
     """Profile, score now, fit grade, suppression, stage history, recycles, enrollments and the
@@ -261,13 +256,13 @@ def leads_list(
     engine = app.ready_engine()
     if campaign:
         _known_campaign(app, engine, campaign)
-    if limit is None and fmt == "table" and not show_all:
+    if limit is None and fmt == "text" and not show_all:
         limit = TABLE_LIMIT
     with Session(engine) as session:
         rows, total = list_leads(
             session, stage=stage, campaign=campaign, search=search, limit=limit
         )
-    if fmt != "table":
+    if fmt != "text":
         emit_rows(rows, fmt, LEAD_COLUMNS, empty="no leads match")
         return
     rows = [{**r, "name": " ".join(filter(None, (r["first_name"], r["last_name"])))} for r in rows]
@@ -301,7 +296,7 @@ def _requalified(app: App, since: str | None, limit: int | None, fmt: str) -> No
             raise SinceError(f"--since: {exc}") from None
     with Session(app.ready_engine()) as session:
         rows = requalified(session, since=start, limit=limit)
-    if fmt == "table":
+    if fmt == "text":
         rows = [
             {
                 "email": r["email"],

@@ -17,7 +17,21 @@ from rich.table import Table
 
 from dripengine.cli.choice import Choice
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("text", "json", "csv")  # every command's --format: the same three
+FORMAT_ALIASES = {"table": "text", "markdown": "text"}  # the names some commands used before
+
+
+class FormatChoice(Choice):
+    """``--format text|json|csv``; the earlier ``table`` and ``markdown`` still mean ``text``."""
+
+    def __init__(self) -> None:
+        super().__init__(FORMATS, case_sensitive=False)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.lower() in FORMAT_ALIASES:
+            return FORMAT_ALIASES[value.lower()]
+        return super().convert(value, param, ctx)
+
 
 # OWASP "CSV injection": a cell a spreadsheet would run as a formula (or that Excel/LibreOffice
 # split on tab/CR) is written with a leading ' so it is shown as the text it is.
@@ -64,10 +78,10 @@ class SafeDictWriter(csv.DictWriter):
 format_option = click.option(
     "--format",
     "fmt",
-    type=Choice(FORMATS),
-    default="table",
+    type=FormatChoice(),
+    default="text",
     show_default=True,
-    help="table for people; json or csv for scripts.",
+    help="text for people; json or csv for scripts.",
 )
 
 
@@ -157,10 +171,25 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def emit_object(obj: Mapping[str, Any], fmt: str) -> bool:
-    """Print ``obj`` as JSON when asked for; return False when the caller should print a view."""
+def emit_object(
+    obj: Mapping[str, Any],
+    fmt: str,
+    rows: tuple[Sequence[str], Sequence[Mapping[str, Any]]] | None = None,
+) -> bool:
+    """Print ``obj`` as JSON, or as CSV, when asked for; False when the caller should print the
+    text view. The CSV is ``rows`` (``(columns, rows)``: the list the object is about, such as a
+    lead's score changes) when given, else ``obj`` as one row (nested values as JSON cells)."""
     if fmt == "json":
         click.echo(json.dumps(_plain(dict(obj)), indent=2, ensure_ascii=False))
+        return True
+    if fmt == "csv":
+        columns, lines = rows if rows is not None else (list(obj), [obj])
+        buffer = io.StringIO()
+        writer = SafeDictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
+        writer.writeheader()
+        for line in lines:
+            writer.writerow({c: _csv_cell(_plain(line.get(c))) for c in columns})
+        click.echo(buffer.getvalue(), nl=False)
         return True
     return False
 

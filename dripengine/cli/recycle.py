@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import getpass
+import io
 import json
 from pathlib import Path
+from typing import TextIO
 
 import click
 
 from dripengine.bulk import BulkReport, recycle_file
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
-from dripengine.cli.output import SafeDictWriter, terminal_safe
+from dripengine.cli.output import SafeDictWriter, emit_object, format_option, terminal_safe
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.cli.report import print_row_problems
 from dripengine.db import session_scope
@@ -56,7 +58,7 @@ from dripengine.recycling import recycle as recycle_one
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="With --csv: write every row's outcome (or why it was refused) to this CSV file.",
 )
-@click.option("--format", "fmt", type=Choice(["text", "json"]), default="text")
+@format_option
 @click.pass_obj
 def recycle(
     app: App,
@@ -95,7 +97,9 @@ def recycle(
             raise click.UsageError("give either EMAIL with --reason, or --csv FILE")
         with progress_bar("recycling", count_data_lines(str(csv_path))) as tick:
             report = recycle_file(engine, csv_path, ctx, actor=actor, strict=strict, progress=tick)
-        if fmt == "json":
+        if fmt == "csv":  # every row's outcome, as --report writes it
+            click.echo(report_csv(report), nl=False)
+        elif fmt == "json":
             click.echo(
                 json.dumps(
                     {
@@ -141,7 +145,7 @@ def recycle(
                 )
         if report_path is not None:
             written = write_report(report_path, report)
-            if fmt != "json":
+            if fmt == "text":
                 click.echo(f"{written} rows written to {report_path}")
         if report.errors and strict:
             raise click.ClickException(
@@ -159,9 +163,7 @@ def recycle(
     )
     with session_scope(engine) as session:
         outcome = recycle_one(session, request, ctx)
-    if fmt == "json":
-        click.echo(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
-    else:
+    if not emit_object(outcome.as_dict(), fmt):  # csv: the outcome as one row
         click.echo(terminal_safe(outcome.describe()))  # it may quote lead data
 
 
@@ -180,6 +182,26 @@ REPORT_COLUMNS = (
 
 def write_report(path: Path, report: BulkReport) -> int:
     """Every row's outcome, in file order, as CSV: what happened, or why it was refused."""
+    rows = report_rows(report)
+    with path.open("w", newline="", encoding="utf-8") as out:
+        _write_rows(out, rows)
+    return len(rows)
+
+
+def report_csv(report: BulkReport) -> str:
+    buffer = io.StringIO()
+    _write_rows(buffer, report_rows(report))
+    return buffer.getvalue()
+
+
+def _write_rows(out: TextIO, rows: list[dict[str, object]]) -> None:
+    writer = SafeDictWriter(out, fieldnames=list(REPORT_COLUMNS), restval="")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row)
+
+
+def report_rows(report: BulkReport) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for line, result in zip(report.result_lines, report.results, strict=True):
         rows.append(
@@ -205,12 +227,7 @@ def write_report(path: Path, report: BulkReport) -> int:
             }
         )
     rows.sort(key=lambda row: int(str(row["line"])))
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = SafeDictWriter(out, fieldnames=list(REPORT_COLUMNS), restval="")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row)
-    return len(rows)
+    return rows
 
 
 def _user() -> str | None:

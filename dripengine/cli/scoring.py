@@ -10,9 +10,8 @@ from rich.table import Table
 from sqlmodel import Session
 
 from dripengine.cli.app import App
-from dripengine.cli.choice import Choice
 from dripengine.cli.lazy import LazyGroup
-from dripengine.cli.output import console, emit_object, shown
+from dripengine.cli.output import console, emit_object, format_option, shown
 from dripengine.explain import Explanation
 from dripengine.funnel import label
 from dripengine.queries import explain_score
@@ -25,7 +24,7 @@ def scoring() -> None:
 
 @scoring.command("explain")
 @click.argument("email")
-@click.option("--format", "fmt", type=Choice(["table", "json"]), default="table")
+@format_option
 @click.pass_obj
 def scoring_explain(app: App, email: str, fmt: str) -> None:
     """Each score change (event, points, when) and what is left of it now, the total, the fit
@@ -36,7 +35,10 @@ def scoring_explain(app: App, email: str, fmt: str) -> None:
         address, stage, requalified_at = lead.email, lead.stage, lead.requalified_at
     handed_back = requalified_at if stage != "recycled" else None
     facts = {"email": address, "stage": stage, "requalified_at": requalified_at}
-    if emit_object({**facts, "now": now, **asdict(why), "ready": why.ready}, fmt):
+    changes = [asdict(line) for line in why.lines]
+    columns = list(changes[0]) if changes else ["at", "event", "points", "now"]
+    payload = {**facts, "now": now, **asdict(why), "ready": why.ready}
+    if emit_object(payload, fmt, rows=(columns, changes)):  # csv: one row a score change
         return
     _print(address, why, handed_back, stage)
 

@@ -9,8 +9,7 @@ import click
 from rich.table import Table
 
 from dripengine.cli.app import App
-from dripengine.cli.choice import Choice
-from dripengine.cli.output import FORMATS, SafeDictWriter, console
+from dripengine.cli.output import SafeDictWriter, console, format_option
 from dripengine.exceptions import DripError
 from dripengine.scoring_review import Review, review
 from dripengine.scoring_review_db import load_counts, load_handbacks
@@ -36,14 +35,7 @@ CSV_COLUMNS = (
     show_default=True,
     help="Feedback given since then (90d, 12w, or an ISO date like 2026-06-01).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="table for people; json or csv for scripts.",
-)
+@format_option
 @click.pass_obj
 def review_command(app: App, since: str, fmt: str) -> None:
     """How score and fit at the hand-back related to sales accepting the lead: acceptance rate

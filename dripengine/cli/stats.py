@@ -105,7 +105,7 @@ def stats_command(app: App, campaign: str | None, by: str, since: str | None, fm
     with app.ready_engine().connect() as connection:
         rows = stats.read(connection, by, window, campaign)
     view = stats.VIEWS[by]
-    if fmt != "table":
+    if fmt != "text":
         columns = [*view.keys, *(["first_step_sent"] if by == "step" else []), *view.counts]
         emit_rows([r.as_dict() for r in rows], fmt, [*columns, *view.rates])
         return

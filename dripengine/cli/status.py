@@ -7,8 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dripengine.cli.app import App
-from dripengine.cli.choice import Choice
-from dripengine.cli.output import _cell, console, emit_object, shown
+from dripengine.cli.output import FormatChoice, _cell, console, emit_object, shown
 from dripengine.status import Status, read_status
 
 
@@ -16,8 +15,8 @@ from dripengine.status import Status, read_status
 @click.option(
     "--format",
     "fmt",
-    type=Choice(["table", "json"]),
-    default="table",
+    type=FormatChoice(),
+    default="text",
     show_default=True,
     help="table for people; json for scripts (keys are the plain names).",
 )
