@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, text
 from dripengine.campaigns import load_campaign_file
 from dripengine.campaigns.window import WINDOW_SPREAD, first_due, in_window
 from dripengine.demo import first_send_time
+from dripengine.demo_folder import MARKER, prepare_folder
 from tests.conftest import REPO
 
 LINK = re.compile(r"^ {5}(?P<label>[^:]+): (?P<url>http://127\.0\.0\.1:\d+/\S+)$", re.M)
@@ -202,3 +203,19 @@ def test_the_first_send_falls_inside_every_window_all_year() -> None:
                     )
                     assert in_window(sent_at, window, tz), (email, started, sent_at)
                     assert due <= sent_at, (email, started, due, sent_at)
+
+
+def test_starting_over_empties_only_the_demo_folder(tmp_path: Path) -> None:
+    """A link inside the demo folder is removed, never what it points at."""
+    outside = tmp_path / "mine"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    folder = tmp_path / "demo"
+    assert prepare_folder(folder) is False  # new: nothing to start over
+    (folder / "outbox").mkdir()
+    (folder / "outbox" / "old.eml").write_text("x")
+    (folder / "drip.db").write_text("x")
+    (folder / "linked").symlink_to(outside, target_is_directory=True)
+    assert prepare_folder(folder) is True
+    assert sorted(p.name for p in folder.iterdir()) == [MARKER]
+    assert (outside / "keep.txt").read_text() == "mine"

@@ -112,6 +112,7 @@ class Shell:
     """Runs README lines one after another in one folder, the way a user's shell would."""
 
     def __init__(self, home: Path) -> None:
+        assert (BIN / "drip").is_file(), f"no drip console script in {BIN}: pip install -e . first"
         self.cwd = home
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("DRIP_", "SENDGRID"))}
         self.env.update(HOME=str(home), PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
