@@ -5,8 +5,13 @@ the real world uses — `drip serve` runs on a loopback port and the demo plays 
 SendGrid and the CRM: a pixel load and a click on links found in the .eml files, a one-click
 unsubscribe (RFC 8058 POST), a bounce posted by "SendGrid" as a signed webhook, a reply through
 Inbound Parse, a demo request through the API. Then a time jump, the rescoring, one lead
-requalified and handed back, the suppressed ones out for good. Time is a FixedClock the demo moves:
+requalified and handed back, the suppressed ones out for good. Time is a clock the demo moves:
 nothing waits for real days.
+
+The folder gets a marker file, so a second ``drip demo`` there starts it over; a folder with
+anything else in it is refused. The demo writes its port and API token into the folder's
+``drip.toml``, so the links in its emails are served again by a plain ``drip serve`` there; with
+``keep_serving`` (the default on a terminal) it serves them itself until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from typing import Any
 
 import urllib3
 
-from dripengine.clock import FixedClock
+from dripengine.demo_folder import remember_serving
+from dripengine.exceptions import DripError
 from dripengine.testing.serve_process import free_port
 
 Echo = Callable[[str], None]
@@ -40,14 +46,41 @@ PIXEL = re.compile(r'<img [^>]*src="(?P<src>[^"]+/o/[^"]+)"')
 TAGS = re.compile(r"<[^>]+>")
 
 
+SEND_AT = (14, 30)  # UTC; see first_send_time
+
+
 def first_send_time(now: datetime) -> datetime:
-    """15:00 UTC on the first Tuesday to Thursday at least two days after ``now``: inside both
-    example campaigns' send windows."""
-    day = now.astimezone(UTC).replace(hour=15, minute=0, second=0, microsecond=0)
-    day += timedelta(days=2)
+    """14:30 UTC on the first Tuesday to Thursday at least two days after ``now``.
+
+    Inside the example campaigns' windows (09:00-17:00) for the demo's leads in Europe and New
+    York in every season: 15:30 or 16:30 in Berlin, 09:30 or 10:30 in New York, past the half
+    hour a lead moved to a window's opening is spread over. (15:00 UTC was 17:00 in Berlin in
+    summer time: the window had closed and Jane got no email from April to October.)
+    """
+    earliest = now.astimezone(UTC) + timedelta(days=2)
+    day = earliest.replace(hour=SEND_AT[0], minute=SEND_AT[1], second=0, microsecond=0)
+    if day < earliest:
+        day += timedelta(days=1)
     while day.weekday() not in (1, 2, 3):
         day += timedelta(days=1)
     return day
+
+
+class DemoClock:
+    """The demo's clock: stands where the story puts it, then (while the demo keeps serving at the
+    end) runs on from there in real time."""
+
+    def __init__(self, current: datetime) -> None:
+        self.current = current
+        self._since: float | None = None
+
+    def now(self) -> datetime:
+        if self._since is None:
+            return self.current
+        return self.current + timedelta(seconds=time.monotonic() - self._since)
+
+    def run_on(self) -> None:
+        self._since = time.monotonic()
 
 
 @dataclass
@@ -119,7 +152,8 @@ class Demo:
 
     # --- the story -----------------------------------------------------------------------------------
 
-    def run(self, started: datetime) -> None:
+    def run(self, started: datetime, *, keep_serving: bool = False) -> None:
+        """The story from ``started`` on; with ``keep_serving``, serve its links until Ctrl-C."""
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         token = secrets.token_urlsafe(24)
@@ -139,6 +173,7 @@ class Demo:
         self.section(f"A working folder on the embedded defaults (SQLite, outbox): {self.folder}")
         self.drip("init", str(self.folder))
         os.chdir(self.folder)
+        remembered = remember_serving(self.folder / "drip.toml", base, port, token)
         self.drip("campaigns", "validate")
 
         self.section("Leads from the CRM, and the ones sales gave back")
@@ -155,8 +190,8 @@ class Demo:
         for mail in first:
             self.say(f"{mail.path.name}: to {mail.to}: {mail.subject}")
 
-        clock = FixedClock(t0 + timedelta(hours=2))
-        with self.serve(clock, port):
+        clock = DemoClock(t0 + timedelta(hours=2))
+        with self.serve(clock, port) as serving:
             self.section(f"drip serve listens on {base}: webhooks, tracking, unsubscribe, API")
             self.say("(the demo now plays the leads' mail clients, SendGrid and the CRM)")
             by_lead = {_address(m.to): m for m in first}
@@ -196,6 +231,19 @@ class Demo:
             self.drip("suppress", "list")
             self.drip("stats", now=clock.current)
             self.drip("report", "--out", "report.html", now=clock.current)
+            self.done(clock, base, port, remembered, first, serving if keep_serving else None)
+
+    def done(
+        self,
+        clock: DemoClock,
+        base: str,
+        port: int,
+        remembered: bool,
+        first: list[Mail],
+        serving: threading.Thread | None,
+    ) -> None:
+        """Where everything is, and the links to look at: served until Ctrl-C when ``serving`` is
+        the server's thread, otherwise with the command that serves them again."""
         self.section("Done")
         self.say(f"Everything is in {self.folder}: the emails in outbox/, the database drip.db.")
         self.say(f"The report with charts: {self.folder / 'report.html'} (opens with no network).")
@@ -203,6 +251,42 @@ class Demo:
             f"The demo's clock ran ahead; to look around as of then: "
             f"drip --now {clock.current.isoformat()} leads show jane@acme.example"
         )
+        by_lead = {_address(m.to): m for m in first}
+        self.say(
+            f"The links in the emails in outbox/ (open an .eml in a mail client) go to {base}."
+        )
+        shown = []
+        for who, email, state in (
+            ("Bob", "bob.miller@northwind.example", "he left with one click"),
+            ("Priya", "priya.nair@bluepeak.example", "she is still in"),
+        ):
+            if email in by_lead:
+                shown.append(
+                    (f"{who}'s unsubscribe page ({state})", by_lead[email].unsubscribe_url())
+                )
+        shown.append(
+            ("the report, live (any user, the password is drip.toml's api_token)", base + "/report")
+        )
+        command = f"cd {_quote(str(self.folder))} && drip serve" + (
+            "" if remembered else f" --port {port}"
+        )
+        if serving is None:
+            self.say(f"drip serve has stopped. These links work again once you run: {command}")
+            for label, url in shown:
+                self.say(f"  {label}: {url}")
+            return
+        clock.run_on()
+        self.say(f"drip serve keeps running on {base}, so these links work (Ctrl-C to stop):")
+        for label, url in shown:
+            self.say(f"  {label}: {url}")
+        self.say(f"(later, to serve them again: {command})")
+        try:
+            while serving.is_alive():
+                serving.join(0.5)
+            raise DripError(f"drip serve on {base} stopped by itself")
+        except KeyboardInterrupt:
+            self.echo("")
+            self.say("Stopped serving.")
 
     # --- the parts ------------------------------------------------------------------------------------
 
@@ -212,7 +296,7 @@ class Demo:
         return mails
 
     @contextmanager
-    def serve(self, clock: FixedClock, port: int) -> Iterator[Any]:
+    def serve(self, clock: DemoClock, port: int) -> Iterator[threading.Thread]:
         import uvicorn
 
         from dripengine.config import load_settings
@@ -236,7 +320,7 @@ class Demo:
                 raise RuntimeError(f"drip serve did not start on 127.0.0.1:{port}")
             time.sleep(0.02)
         try:
-            yield settings
+            yield thread
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -270,7 +354,7 @@ class Demo:
         )
         self.say(f"{who}'s mail client sends the one-click unsubscribe (RFC 8058): {answer.status}")
 
-    def bounce(self, who: str, mail: Mail, private_key: Any, clock: FixedClock) -> None:
+    def bounce(self, who: str, mail: Mail, private_key: Any, clock: DemoClock) -> None:
         from dripengine.sending.providers.sendgrid import UID_ARG
 
         uid = str(mail.message["Message-ID"]).strip("<>").split("@", 1)[0]

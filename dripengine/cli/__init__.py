@@ -6,7 +6,7 @@ errors exit 2 (click's convention); anything else is a bug and keeps its traceba
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import click
@@ -58,13 +58,13 @@ class DripGroup(LazyGroup):
 def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r} is not an ISO 8601 time (e.g. 2026-12-01T10:00:00+00:00)"
-        ) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    from dripengine.clock import SystemClock
+    from dripengine.nowtime import parse_now
+
+    try:  # relative forms count from the wall clock: this edge is where it is read
+        return parse_now(value, SystemClock().now())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(cls=DripGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,8 +79,11 @@ def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 @click.option(
     "--now",
     callback=_parse_now,
-    metavar="ISO-TIME",
-    help="Act as if it were this time (replays, catch-up, tests); default: the clock.",
+    metavar="TIME",
+    help=(
+        "Act as if it were this time: an ISO time, a span from now (+3d, -12h) or "
+        "'next tue 10:00' (UTC). For replays, catch-up, tests; default: the clock."
+    ),
 )
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, now: datetime | None) -> None:
