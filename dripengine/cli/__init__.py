@@ -6,35 +6,85 @@ errors exit 2 (click's convention); anything else is a bug and keeps its traceba
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy.exc import DBAPIError
 
 from dripengine import __version__
-from dripengine.cli.lazy import LazyGroup
+from dripengine.cli.lazy import LazyCommand, LazyGroup
 from dripengine.exceptions import DripError
 
-# Each command and where it lives, imported on first use (see :mod:`dripengine.cli.lazy`).
+# Each command, where it lives and its short help for `drip --help`, imported on first use (see
+# :mod:`dripengine.cli.lazy`); tests/test_cli_startup.py holds each short help to the command's own.
 COMMANDS = {
-    "init": "dripengine.cli.init:init",
-    "db": "dripengine.cli.db:db",
-    "leads": "dripengine.cli.leads:leads",
-    "recycle": "dripengine.cli.recycle:recycle",
-    "campaigns": "dripengine.cli.campaigns:campaigns",
-    "sla": "dripengine.cli.sla:sla",
-    "send-test": "dripengine.cli.authoring:send_test",
-    "run": "dripengine.cli.run:run",
-    "status": "dripengine.cli.status:status",
-    "serve": "dripengine.cli.serve:serve",
-    "events": "dripengine.cli.events:events",
-    "demo": "dripengine.cli.demo:demo",
-    "scoring": "dripengine.cli.scoring:scoring",
-    "suppress": "dripengine.cli.suppress:suppress",
-    "feedback": "dripengine.cli.feedback:feedback",
-    "stats": "dripengine.cli.stats:stats_command",
-    "report": "dripengine.cli.report_html:report_command",
+    "init": LazyCommand(
+        "dripengine.cli.init:init",
+        "Create a working folder: drip.toml, sla.yaml, campaigns/, templates/, drip.db.",
+    ),
+    "db": LazyCommand("dripengine.cli.db:db", "Database schema: upgrade and status."),
+    "leads": LazyCommand(
+        "dripengine.cli.leads:leads", "Leads: import a CSV, show one, list many, forget one."
+    ),
+    "recycle": LazyCommand(
+        "dripengine.cli.recycle:recycle",
+        "Take back a lead sales gave back and enroll it in the campaign that fits.",
+    ),
+    "campaigns": LazyCommand(
+        "dripengine.cli.campaigns:campaigns", "Campaign files: check them, list them, show one."
+    ),
+    "sla": LazyCommand(
+        "dripengine.cli.sla:sla",
+        "Print the agreed MQL/SQL definitions, recycle reasons and requalification rule.",
+    ),
+    "send-test": LazyCommand(
+        "dripengine.cli.authoring:send_test",
+        "Send one step to yourself through the configured provider, marked [TEST].",
+    ),
+    "run": LazyCommand(
+        "dripengine.cli.run:run",
+        "Send due emails: every enrollment whose next step is due, inside its send window.",
+    ),
+    "status": LazyCommand(
+        "dripengine.cli.status:status",
+        "What sending is doing: due now, in flight, retrying, failed, sent, rates, workers.",
+    ),
+    "serve": LazyCommand(
+        "dripengine.cli.serve:serve",
+        "Serve the web app: SendGrid's event webhook and Inbound Parse, tracking, unsubscribe, "
+        "API.",
+    ),
+    "events": LazyCommand(
+        "dripengine.cli.events:events", "Engagement events: replay provider exports."
+    ),
+    "demo": LazyCommand(
+        "dripengine.cli.demo:demo",
+        "Run the whole loop in a fresh folder DIRECTORY (default: ./demo).",
+    ),
+    "scoring": LazyCommand(
+        "dripengine.cli.scoring:scoring",
+        "Behaviour scoring: explain a lead's score; review how well scores predicted sales' "
+        "verdicts.",
+    ),
+    "suppress": LazyCommand(
+        "dripengine.cli.suppress:suppress",
+        "The suppression list: addresses that are never mailed again.",
+    ),
+    "feedback": LazyCommand(
+        "dripengine.cli.feedback:feedback",
+        "Record what became of a lead dripengine handed back to sales.",
+    ),
+    "stats": LazyCommand(
+        "dripengine.cli.stats:stats_command",
+        "What the campaigns did: enrolled, sent, delivered, human and machine opens, clicks, "
+        "replies, unsubscribes, bounces, complaints, requalified; rates beside the counts.",
+    ),
+    "report": LazyCommand(
+        "dripengine.cli.report_html:report_command",
+        "Write the stats as one HTML page with charts: the closed loop per campaign, the "
+        "requalification rate by recycle reason, sends, opens and clicks per week, step drop-off.",
+    ),
 }
 
 
@@ -47,12 +97,22 @@ class DripGroup(LazyGroup):
 
             # an error may quote what it refused (a value from a file, the database)
             raise click.ClickException(terminal_safe(exc.message)) from None
-        except DBAPIError as exc:
+        except Exception as exc:
+            if not _is_dbapi_error(exc):
+                raise
             # the driver's first line only: PostgreSQL's DETAIL line quotes the row's values
-            reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "failed"
+            orig = str(getattr(exc, "orig", "")).strip()
+            reason = orig.splitlines()[0] if orig else "failed"
             from dripengine.cli.output import terminal_safe
 
             raise click.ClickException(f"database error: {terminal_safe(reason)}") from None
+
+
+def _is_dbapi_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLAlchemy's ``DBAPIError``, without importing SQLAlchemy: a command
+    that never loaded it (``drip sla``, ``drip --help``) cannot have raised one."""
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    return sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.DBAPIError)
 
 
 def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:

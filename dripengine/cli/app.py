@@ -1,4 +1,8 @@
-"""What every command needs, loaded once and only when asked for: settings, engine, campaigns, SLA."""
+"""What every command needs, loaded once and only when asked for: settings, engine, campaigns, SLA.
+
+Each is imported when first asked for, too: ``drip sla`` never imports SQLAlchemy or the campaign
+schema, ``drip recycle`` never the web app (tests/test_cli_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.engine import Engine
 
-from dripengine.campaigns import Campaign
-from dripengine.campaigns.live import LiveCampaigns, TemplateCheck, load_live
 from dripengine.clock import Clock, FixedClock, SystemClock
-from dripengine.config import Settings, load_settings
-from dripengine.db import make_engine, require_current
 from dripengine.exceptions import CampaignError
-from dripengine.sla import SLA, load_sla
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from dripengine.campaigns import Campaign
+    from dripengine.campaigns.live import LiveCampaigns, TemplateCheck
+    from dripengine.config import Settings
+    from dripengine.sla import SLA
 
 
 @dataclass
@@ -29,6 +36,8 @@ class App:
 
     @cached_property
     def settings(self) -> Settings:
+        from dripengine.config import load_settings
+
         return load_settings(self.config_path)
 
     @cached_property
@@ -42,6 +51,8 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
+        from dripengine.db import make_engine
+
         return make_engine(self.settings.database_url, echo=self.settings.database.echo)
 
     def close(self) -> None:
@@ -52,12 +63,16 @@ class App:
     def ready_engine(self) -> Engine:
         """The engine, after checking that the schema is there and current."""
         if not self._checked:
+            from dripengine.db import require_current
+
             require_current(self.engine)
             self._checked = True
         return self.engine
 
     @cached_property
     def sla(self) -> SLA:
+        from dripengine.sla import load_sla
+
         return load_sla(self.settings.path("sla"))
 
     @cached_property
@@ -77,6 +92,8 @@ class App:
         """The campaign folder as :func:`~dripengine.campaigns.live.load_live` reads it (with
         ``check_templates``, a campaign whose templates do not render is paused too); every
         broken campaign is announced once on stderr."""
+        from dripengine.campaigns.live import load_live
+
         directory = self.settings.path("campaigns")
         if not directory.is_dir():
             raise CampaignError(

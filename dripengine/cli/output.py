@@ -8,14 +8,14 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from dripengine.cli.choice import Choice
+
+if TYPE_CHECKING:  # rich is imported when a table is printed, not by every command that prints
+    from rich.console import Console
 
 FORMATS = ("text", "json", "csv")  # every command's --format: the same three
 FORMAT_ALIASES = {"table": "text", "markdown": "text"}  # the names some commands used before
@@ -58,6 +58,8 @@ def terminal_safe(text: str) -> str:
 
 def shown(value: object) -> str:
     """Lead data for a rich console: terminal-safe, and ``[bold]`` stays text, not markup."""
+    from rich.markup import escape
+
     return escape(terminal_safe("" if value is None else str(value)))
 
 
@@ -136,6 +138,8 @@ def emit_rows(
     if key_width + 4 + (len(columns) - 1) * MIN_OTHER_COLUMN > out.width:
         _records(out, title, columns, cells)  # too narrow for a table that keeps the key whole
         return
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     # the key (an address, an id) is never cut: the other columns wrap instead
     table.add_column(columns[0], no_wrap=True, min_width=key_width)
@@ -198,6 +202,8 @@ PIPE_WIDTH = 160  # rich wraps at 80 columns when output is not a terminal: too 
 
 
 def console() -> Console:
+    from rich.console import Console
+
     probe = Console()
     width = None if probe.is_terminal else PIPE_WIDTH
     return Console(soft_wrap=False, highlight=False, width=width)

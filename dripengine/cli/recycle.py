@@ -6,20 +6,20 @@ import getpass
 import io
 import json
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
-from dripengine.bulk import BulkReport, recycle_file
-from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
 from dripengine.cli.output import SafeDictWriter, emit_object, format_option, terminal_safe
-from dripengine.cli.progress import count_data_lines, progress_bar
-from dripengine.cli.report import print_row_problems
 from dripengine.db import session_scope
 from dripengine.funnel import RECYCLABLE
 from dripengine.recycling import RecycleContext, RecycleRequest
 from dripengine.recycling import recycle as recycle_one
+
+if TYPE_CHECKING:  # --csv's machinery (CSV reading, the progress bar) is imported with --csv only
+    from dripengine.bulk import BulkReport
+    from dripengine.cli.app import App
 
 
 @click.command()
@@ -95,6 +95,10 @@ def recycle(
     if csv_path is not None:
         if email or reason:
             raise click.UsageError("give either EMAIL with --reason, or --csv FILE")
+        from dripengine.bulk import recycle_file
+        from dripengine.cli.progress import count_data_lines, progress_bar
+        from dripengine.cli.report import print_row_problems
+
         with progress_bar("recycling", count_data_lines(str(csv_path))) as tick:
             report = recycle_file(engine, csv_path, ctx, actor=actor, strict=strict, progress=tick)
         if fmt == "csv":  # every row's outcome, as --report writes it
