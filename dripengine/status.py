@@ -18,21 +18,29 @@ stopped beating without saying goodbye: kill -9, power loss, a lost network).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from dripengine.models import Enrollment, Handoff, Message, Worker
+from dripengine.campaign_status import CampaignStatus, Group, assess, local
+from dripengine.models import Enrollment, Handoff, Lead, Message, Worker
 from dripengine.pauses import Pause, paused
+from dripengine.timespan import relative
+
+if TYPE_CHECKING:
+    from dripengine.campaigns import Campaign
 
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 WORKER: Table = Worker.__table__  # type: ignore[attr-defined]
 HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
+LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
 
 HEARTBEAT_SECONDS = 15  # how often a `drip run` daemon writes its worker row
 ALIVE_WITHIN = timedelta(seconds=HEARTBEAT_SECONDS * 3)  # three missed beats: dead
@@ -92,6 +100,10 @@ class Status:
     handoffs_failing: int = 0  # of those, the ones whose last attempt failed
     handoff_error: str | None = None  # the latest attempt's error
     handoffs_delivered_24h: int = 0
+    active: int = 0  # active enrollments, due or not
+    sendable_now: int = 0  # of due_now, the ones the next run sends (window open, not paused)
+    campaigns: list[CampaignStatus] = field(default_factory=list)  # one per campaign: why
+    campaigns_error: str | None = None  # why the campaign files did not load, when they did not
     hints: list[str] = field(default_factory=list)
 
     @property
@@ -99,6 +111,7 @@ class Status:
         """Nothing due, scheduled, in flight or sent lately, and no worker ever: a fresh start."""
         return not any(
             (
+                self.active,
                 self.due_now,
                 self.scheduled_24h,
                 self.in_flight,
@@ -118,9 +131,19 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def read_status(engine: Engine, now: datetime) -> Status:
-    """Every figure of ``drip status`` at ``now``, one aggregate query per table and question."""
-    status = Status(now=now)
+def read_status(
+    engine: Engine,
+    now: datetime,
+    campaigns: Sequence[Campaign] | None = None,
+    *,
+    campaigns_error: str | None = None,
+    held: Mapping[str, str] | None = None,
+) -> Status:
+    """Every figure of ``drip status`` at ``now``, one aggregate query per table and question.
+
+    ``campaigns`` (the loaded campaign files) let each campaign's send window be judged; None
+    when they did not load (``campaigns_error`` says why): the database's figures still show."""
+    status = Status(now=now, campaigns_error=campaigns_error)
     with engine.connect() as connection:
         _enrollments(connection, now, status)
         _messages(connection, now, status)
@@ -128,6 +151,10 @@ def read_status(engine: Engine, now: datetime) -> Status:
         _workers(connection, now, status)
         status.paused_campaigns = paused(connection)
         _handoffs(connection, now, status)
+        groups = _campaign_groups(connection, now)
+    status.campaigns = assess(groups, campaigns, status.paused_campaigns, now, held)
+    status.active = sum(c.active for c in status.campaigns)
+    status.sendable_now = sum(c.sendable_now for c in status.campaigns)
     status.hints = _hints(status)
     return status
 
@@ -141,6 +168,27 @@ def _enrollments(connection: Connection, now: datetime, status: Status) -> None:
         ).where(ENROLLMENT.c.status == "active", due <= now + timedelta(hours=24))
     ).one()
     status.due_now, status.scheduled_24h = int(row.due_now), int(row.scheduled_24h)
+
+
+def _campaign_groups(connection: Connection, now: datetime) -> list[Group]:
+    """Active enrollments by campaign and lead time zone: how many, due now, the next due after."""
+    due = ENROLLMENT.c.next_due_at
+    zone = LEAD.c.timezone
+    rows = connection.execute(
+        select(
+            ENROLLMENT.c.campaign_id,
+            zone,
+            func.count().label("active"),
+            _count_if(due <= now).label("due_now"),
+            func.min(case((due > now, due))).label("next_due_at"),
+        )
+        .select_from(ENROLLMENT.join(LEAD, LEAD.c.id == ENROLLMENT.c.lead_id))
+        .where(ENROLLMENT.c.status == "active")
+        .group_by(ENROLLMENT.c.campaign_id, zone)
+    ).all()
+    return [
+        Group(r.campaign_id, r.timezone, int(r.active), int(r.due_now), r.next_due_at) for r in rows
+    ]
 
 
 def _messages(connection: Connection, now: datetime, status: Status) -> None:
@@ -274,9 +322,20 @@ def _hints(status: Status) -> list[str]:
             "(`drip recycle --csv FILE.csv`), then send with `drip run`"
         ]
     hints = []
-    if status.due_now and not status.workers_alive:
+    if status.sendable_now and not status.workers_alive:
         hints.append(
-            f"{status.due_now} due now and no worker alive: start `drip run` (or `drip run --once`)"
+            f"{status.sendable_now} due now and no worker alive: start `drip run` "
+            "(or `drip run --once`)"
+        )
+    elif status.active and not status.sendable_now:
+        hints.extend(_why_nothing_now(status))
+    if status.campaigns_error:
+        hints.append(f"the campaign files do not load: {status.campaigns_error}")
+    gone = [c.campaign_id for c in status.campaigns if c.state == "unknown_campaign"]
+    if gone:
+        hints.append(
+            f"enrolments in {', '.join(gone)}, which no campaign file defines: restore the file "
+            "before the next `drip run`, or that run ends them"
         )
     if status.workers_dead:
         hints.append(
@@ -287,6 +346,40 @@ def _hints(status: Status) -> list[str]:
         hints.append(
             f"{status.unknown} message(s) interrupted by a crash were not resent (unknown): "
             "see docs/sending.md, 'After a crash'"
+        )
+    return hints
+
+
+def _why_nothing_now(status: Status) -> list[str]:
+    """Enrolled leads, nothing to send now: when the next email goes out, or what holds it."""
+    hints = []
+    paused_with_work = [c for c in status.campaigns if c.state == "paused" and c.active]
+    for campaign in paused_with_work:
+        hints.append(
+            f"{campaign.campaign_id} is paused by the complaint breaker with {campaign.active} "
+            f"active enrolment(s): clean the list, then `drip campaigns resume "
+            f"{campaign.campaign_id}`"
+        )
+    upcoming = [
+        (
+            campaign.window_opens_at if campaign.state == "window_closed" else campaign.next_due_at,
+            campaign,
+        )
+        for campaign in status.campaigns
+        if campaign.state in ("window_closed", "waiting")
+    ]
+    dated = [(at, c) for at, c in upcoming if at is not None]
+    if dated:
+        at, campaign = min(dated, key=lambda pair: (pair[0], pair[1].campaign_id))
+        zone = ZoneInfo(campaign.timezone or "UTC")
+        keep = (
+            "the running `drip run` sends it then"
+            if status.workers_alive
+            else ("keep `drip run` running (or run `drip run --once` then)")
+        )
+        hints.append(
+            f"nothing goes out now: the next email ({campaign.campaign_id}) goes out "
+            f"{local(at, zone)} ({relative(at, status.now)}); {keep}"
         )
     return hints
 

@@ -143,7 +143,10 @@ def test_run_sends_nothing_from_a_paused_campaign_and_status_says_why(
         listed = json.loads(status.stdout)["paused_campaigns"]
         assert [p["campaign_id"] for p in listed] == campaigns
         text = CliRunner().invoke(main, ["--now", later, "status"]).stdout
-        assert f"{campaigns[0]}: complaint rate 0.40%" in text
+        assert (
+            f"{campaigns[0]}: paused by the complaint breaker since Mon 2026-11-23 11:00 CET "
+            "(3 d 5 h ago): complaint rate 0.40%"
+        ) in text
         for campaign in campaigns:
             code, out, err = drip("campaigns", "resume", campaign)
             assert code == 0 and "resumed" in out, err

@@ -8,6 +8,7 @@ leaves the campaign on its last good version.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -188,3 +189,15 @@ def test_the_daemon_rereads_campaign_files_without_a_restart(
     assert process.returncode == 0, err
     assert "campaign files re-read: running lost-sql-winback, rejected-mql-nurture" in err
     assert 'campaign "lost-sql-winback" is still sending the version loaded' in err
+
+
+def test_status_says_the_broken_campaign_is_held_not_ended(folder: Path) -> None:
+    enrolled(folder)
+    break_schema(folder)
+    code, out, err = drip("--now", LATER, "status", "--format", "json")
+    assert code == 0, err
+    states = {c["campaign_id"]: c for c in json.loads(out)["campaigns"]}
+    held = states["lost-sql-winback"]
+    assert held["state"] == "file_broken" and held["sendable_now"] == 0
+    assert f"{LOST_SQL} is broken" in held["reason"] and "none is ended" in held["reason"]
+    assert states["rejected-mql-nurture"]["state"] != "file_broken"

@@ -34,6 +34,7 @@ class LiveCampaigns:
     problems: tuple[str, ...] = ()  # every problem found, file:line: message
     notices: tuple[str, ...] = ()  # one line per broken campaign: what was done about it
     loaded_at: dict[str, datetime] = field(default_factory=dict)  # when each version was read
+    why_held: dict[str, str] = field(default_factory=dict)  # held id ("*": any not loaded) -> why
 
     @property
     def ids(self) -> frozenset[str]:
@@ -79,6 +80,7 @@ def combine(
     loaded_at = dict(previous.loaded_at) if previous else {}
     running: list[Campaign] = []
     held: set[str] = set()
+    why: dict[str, str] = {}
     for campaign in folder.campaigns:
         template_problems = check_templates(campaign) if check_templates else []
         if not template_problems:
@@ -97,6 +99,7 @@ def combine(
             )
         else:
             held.add(campaign.id)
+            why[campaign.id] = f"its templates have a problem: {template_problems[0]}"
             notices.append(
                 f'campaign "{campaign.id}" is paused: its templates have '
                 f"{len(template_problems)} problem(s) ({template_problems[0]})"
@@ -114,12 +117,14 @@ def combine(
         elif broken.campaign_id is not None:
             if all(c.id != broken.campaign_id for c in running):
                 held.add(broken.campaign_id)
+                why[broken.campaign_id] = f"{broken.shown} is broken: {first}"
             notices.append(
                 f'{broken.shown} is broken ({first}); campaign "{broken.campaign_id}" is paused: '
                 "nothing is sent from it and no lead is enrolled in it until the file is fixed"
             )
         else:
             hold_unknown = True
+            why["*"] = f"{broken.shown} is broken and names no campaign id: {first}"
             notices.append(
                 f"{broken.shown} is broken ({first}) and names no campaign id: every campaign "
                 "not loaded is paused (its leads wait) until the file is fixed"
@@ -133,6 +138,7 @@ def combine(
         tuple(problems),
         tuple(notices),
         loaded_at,
+        {k: v for k, v in why.items() if k == "*" or k not in kept},
     )
 
 

@@ -1,14 +1,37 @@
-"""``drip status``: due, in flight, failed, sent, per-provider rate, workers."""
+"""``drip status``: enrolments by campaign and why nothing goes out, due, in flight, failed, sent,
+per-provider rate, workers."""
 
 from __future__ import annotations
+
+from dataclasses import asdict
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from dripengine.campaign_status import CampaignStatus
 from dripengine.cli.app import App
-from dripengine.cli.output import FormatChoice, _cell, console, emit_object, shown
+from dripengine.cli.output import FormatChoice, _cell, console, emit_object, emit_rows, shown
+from dripengine.exceptions import CampaignError
 from dripengine.status import Status, read_status
+
+CSV_COLUMNS = (
+    "campaign_id",
+    "name",
+    "active",
+    "due_now",
+    "sendable_now",
+    "next_due_at",
+    "next_due_local",
+    "next_due_in",
+    "window",
+    "window_open",
+    "window_opens_at",
+    "paused_since",
+    "paused_reason",
+    "state",
+    "reason",
+)
 
 
 @click.command()
@@ -18,16 +41,28 @@ from dripengine.status import Status, read_status
     type=FormatChoice(),
     default="text",
     show_default=True,
-    help="table for people; json for scripts (keys are the plain names).",
+    help="text for people; json for scripts (every figure); csv: one row per campaign.",
 )
 @click.pass_obj
 def status(app: App, fmt: str) -> None:
-    """What sending is doing: due now, in flight, retrying, failed, sent, rates, workers.
+    """What sending is doing: active enrolments by campaign, when the next one is due and why
+    nothing goes out now (a step's wait, the send window, a breaker pause); due now, in flight,
+    retrying, failed, sent, rates, workers.
 
     Read at the app's clock: `drip --now ISO-TIME status` shows the database as of that time.
     A worker is alive when its heartbeat is at most 45 s old, stopped when it said so, else dead.
     """
-    report = read_status(app.ready_engine(), app.now())
+    engine = app.ready_engine()
+    held: dict[str, str] = {}
+    try:
+        live = app.live_campaigns()
+        campaigns, error, held = live.campaigns, None, live.why_held
+    except CampaignError as exc:  # the database's figures are still worth showing
+        campaigns, error = None, str(exc)
+    report = read_status(engine, app.now(), campaigns, campaigns_error=error, held=held)
+    if fmt == "csv":
+        emit_rows([asdict(c) for c in report.campaigns], fmt, CSV_COLUMNS)
+        return
     if emit_object(report.as_dict(), fmt):
         return
     _print(report, crm_configured=bool(app.settings.crm.webhook_url))
@@ -40,6 +75,7 @@ def _print(report: Status, *, crm_configured: bool) -> None:
     summary.add_column(justify="left")
     summary.add_column(justify="right")
     summary.add_column(justify="left")
+    summary.add_row("active", str(report.active), "enrollments in a campaign, due or not")
     summary.add_row("due now", str(report.due_now), "active enrollments whose next step is due")
     summary.add_row("scheduled (24 h)", str(report.scheduled_24h), "due in the next 24 hours")
     summary.add_row("in flight", str(report.in_flight), "recorded as sending")
@@ -51,6 +87,7 @@ def _print(report: Status, *, crm_configured: bool) -> None:
     summary.add_row("sent (1 h)", str(report.sent_1h), "")
     summary.add_row("sent (24 h)", str(report.sent_24h), "")
     out.print(summary)
+    _print_campaigns(out, report.campaigns)
 
     if report.providers:
         rates = Table(title="providers (last 5 minutes)", title_justify="left")
@@ -74,16 +111,27 @@ def _print(report: Status, *, crm_configured: bool) -> None:
         out.print(workers)
     _print_engagement(out, report, crm_configured)
     for hint in report.hints:
-        out.print(f"hint: {hint}")
+        out.print(f"hint: {shown(hint)}", soft_wrap=True)
+
+
+def _print_campaigns(out: Console, campaigns: list[CampaignStatus]) -> None:
+    """A row per campaign (next due in the campaign's own zone), then why, a line each."""
+    if not campaigns:
+        return
+    table = Table(title="campaigns", title_justify="left")
+    table.add_column("campaign", no_wrap=True)
+    table.add_column("active", justify="right")
+    table.add_column("due now", justify="right")
+    table.add_column("next due (campaign's time zone)")
+    for c in campaigns:
+        upcoming = f"{c.next_due_local} ({c.next_due_in})" if c.next_due_local else "-"
+        table.add_row(shown(c.campaign_id), str(c.active), str(c.due_now), upcoming)
+    out.print(table)
+    for c in campaigns:
+        out.print(f"  {shown(c.campaign_id)}: {shown(c.reason)}", soft_wrap=True)
 
 
 def _print_engagement(out: Console, report: Status, crm_configured: bool) -> None:
-    if report.paused_campaigns:
-        out.print("paused campaigns (the complaint breaker; `drip campaigns resume ID`):")
-        for pause in report.paused_campaigns:
-            out.print(
-                f"  {pause.campaign_id}: {pause.reason} (since {pause.paused_at:%Y-%m-%d %H:%M})"
-            )
     if report.handoffs_pending or report.handoffs_delivered_24h:
         line = (
             f"handoffs to the CRM: {report.handoffs_pending} pending, "

@@ -131,20 +131,41 @@ class _Send:
     attempts: int = 1
 
 
-class _ProgressHook:
-    """The running count for ``run_once(on_progress=…)``; called under a lock (two threads add)."""
+@dataclass(frozen=True)
+class RunCounts:
+    """How far ``run_once`` is: claimed enrollments whose outcome is committed, emails sent and
+    failed so far (recorded), for ``run_once(on_counts=…)``."""
 
-    def __init__(self, callback: Callable[[int], None] | None = None) -> None:
+    done: int
+    sent: int
+    failed: int
+
+
+class _ProgressHook:
+    """The running count for ``run_once(on_progress=…, on_counts=…)``; called under a lock (two
+    threads add)."""
+
+    def __init__(
+        self,
+        callback: Callable[[int], None] | None = None,
+        counts: Callable[[RunCounts], None] | None = None,
+    ) -> None:
         self.callback = callback
-        self.done = 0
+        self.counts = counts
+        self.done = self.sent = self.failed = 0
         self.lock = threading.Lock()
 
-    def add(self, count: int) -> None:
-        if self.callback is None or count <= 0:
+    def add(self, count: int, *, sent: int = 0, failed: int = 0) -> None:
+        if (self.callback is None and self.counts is None) or count <= 0:
             return
         with self.lock:
             self.done += count
-            self.callback(self.done)
+            self.sent += sent
+            self.failed += failed
+            if self.callback is not None:
+                self.callback(self.done)
+            if self.counts is not None:
+                self.counts(RunCounts(self.done, self.sent, self.failed))
 
 
 class Dispatcher:
@@ -197,6 +218,7 @@ class Dispatcher:
         max_batches: int | None = None,
         stop: Any = None,
         on_progress: Callable[[int], None] | None = None,
+        on_counts: Callable[[RunCounts], None] | None = None,
     ) -> Tally:
         """Dispatch batches until nothing is due (or ``stop()`` says so); the totals.
 
@@ -212,8 +234,10 @@ class Dispatcher:
         outcome is committed so far: those that wait, exit or complete when their batch's
         decisions are committed, those with an email when its result is recorded. Calls come
         from this thread and from the sending thread, one at a time, ``done`` never decreasing.
+        ``on_counts(RunCounts)``, if given, is called at the same moments with that count and
+        the emails sent and failed so far.
         """
-        self._progress = _ProgressHook(on_progress)
+        self._progress = _ProgressHook(on_progress, on_counts)
         try:
             return self._run_batches(max_batches, stop)
         finally:
@@ -386,7 +410,9 @@ class Dispatcher:
                 [{"id": s.enrollment["id"], **RELEASE} for s in prepared.dropped],
                 where_status="active",
             )
-        self._progress.add(len(prepared.sends) + len(prepared.dropped))
+        self._progress.add(
+            len(prepared.sends) + len(prepared.dropped), sent=tally.sent, failed=tally.failed
+        )
         return tally
 
     # -- deciding -------------------------------------------------------------------------------
