@@ -48,7 +48,7 @@ COMMANDS = {
     ),
     "status": LazyCommand(
         "dripengine.cli.status:status",
-        "What sending is doing: due now, in flight, retrying, failed, sent, rates, workers.",
+        "What sending is doing, each campaign's next email, why nothing goes out.",
     ),
     "serve": LazyCommand(
         "dripengine.cli.serve:serve",
@@ -77,13 +77,11 @@ COMMANDS = {
     ),
     "stats": LazyCommand(
         "dripengine.cli.stats:stats_command",
-        "What the campaigns did: enrolled, sent, delivered, human and machine opens, clicks, "
-        "replies, unsubscribes, bounces, complaints, requalified; rates beside the counts.",
+        "What the campaigns did: sent, opened, clicked, requalified, with rates.",
     ),
     "report": LazyCommand(
         "dripengine.cli.report_html:report_command",
-        "Write the stats as one HTML page with charts: the closed loop per campaign, the "
-        "requalification rate by recycle reason, sends, opens and clicks per week, step drop-off.",
+        "Write the stats as one HTML page with charts.",
     ),
 }
 

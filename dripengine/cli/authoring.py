@@ -97,7 +97,9 @@ def preview(
         click.echo("  (--out FILE writes the HTML; --text prints the plain-text part)")
 
 
-@click.command("simulate")
+@click.command(
+    "simulate", short_help="A campaign's timeline for one lead, step by step; sends nothing."
+)
 @click.argument("campaign_id")
 @lead_option
 @sample_option

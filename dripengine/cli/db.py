@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from dripengine.cli.app import App
+from dripengine.cli.lazy import LazyGroup
 from dripengine.db import current_revision, head_revision, upgrade
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 def db() -> None:
     """Database schema: upgrade and status."""
 

@@ -8,6 +8,7 @@ import click
 
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
+from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import terminal_safe
 from dripengine.engagement.event_files import read_items
 from dripengine.engagement.sendgrid_events import BadEvent, parse_event
@@ -18,12 +19,14 @@ BATCH = 1000  # events a transaction, as SendGrid posts them
 MAX_ERRORS_SHOWN = 50
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 def events() -> None:
     """Engagement events: replay provider exports."""
 
 
-@events.command("ingest")
+@events.command(
+    "ingest", short_help="Replay a provider's event export through the webhook's parser."
+)
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--provider",

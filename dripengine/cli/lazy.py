@@ -23,6 +23,9 @@ class LazyCommand(NamedTuple):
     short_help: str  # what `--help` lists: the command's own get_short_help_str(), untruncated
 
 
+FULL = 10_000  # a short help is never cut: the help formatter wraps it into its column
+
+
 class LazyGroup(click.Group):
     def __init__(
         self, *args: Any, lazy: Mapping[str, str | LazyCommand] | None = None, **kwargs: Any
@@ -43,8 +46,8 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """click's own listing, with the short help of a command not loaded yet from the table
-        (shortened to the width as click shortens a command's help)."""
+        """click's own listing, with the short help of a command not loaded yet from the table;
+        each command's first sentence in full, wrapped (click would cut it at the width, "…")."""
         commands: list[tuple[str, click.Command]] = []
         for name in self.list_commands(ctx):
             command = self.commands.get(name)
@@ -55,8 +58,7 @@ class LazyGroup(click.Group):
             if command is not None and not command.hidden:
                 commands.append((name, command))
         if commands:
-            limit = formatter.width - 6 - max(len(name) for name, _ in commands)
-            rows = [(name, command.get_short_help_str(limit)) for name, command in commands]
+            rows = [(name, command.get_short_help_str(FULL)) for name, command in commands]
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 

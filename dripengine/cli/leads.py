@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
+from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.cli.report import print_row_problems
@@ -38,7 +39,7 @@ from dripengine.suggest import did_you_mean
 TABLE_LIMIT = 50  # rows a `leads list` table shows unless --limit / --all
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 def leads() -> None:
     """Leads: import a CSV, show one, list many, forget one."""
 
@@ -84,7 +85,7 @@ def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
         raise click.ClickException(f"--strict: nothing imported, {len(report.errors)} bad row(s)")
 
 
-@leads.command("show")
+@leads.command("show", short_help="One lead: profile, score, stage history, recycles, enrollments.")
 @click.argument("email")
 @format_option
 @click.pass_obj
@@ -327,7 +328,7 @@ def _requalified(app: App, since: str | None, limit: int | None, fmt: str) -> No
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_obj
 def leads_forget(app: App, email: str, yes: bool) -> None:
-    """Erase a person (GDPR Art. 17): personal data gone, never mailed again.
+    """Erase a person (the GDPR right to erasure): personal data gone, never mailed again.
 
     The lead's address becomes erased-ID@erased.invalid; names, company, title, phone,
     country, time zone, source and attributes are emptied; its events' raw payloads, its emails' subjects, its recycle and

@@ -13,7 +13,7 @@ from dripengine.cli.stats import SINCE_HELP, check_campaign, window_of
 from dripengine.exceptions import StatsError
 
 
-@click.command("report")
+@click.command("report", short_help="Write the stats as one HTML page with charts.")
 @click.argument("campaign", required=False)
 @click.option(
     "--out",

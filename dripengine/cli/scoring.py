@@ -22,7 +22,9 @@ def scoring() -> None:
     """Behaviour scoring: explain a lead's score; review how well scores predicted sales' verdicts."""
 
 
-@scoring.command("explain")
+@scoring.command(
+    "explain", short_help="Why a lead has its score: each change, the fit grade, the gap."
+)
 @click.argument("email")
 @format_option
 @click.pass_obj

@@ -28,7 +28,7 @@ CSV_COLUMNS = (
 )
 
 
-@click.command("review")
+@click.command("review", short_help="How well scores at the hand-back predicted sales' verdicts.")
 @click.option(
     "--since",
     default="180d",

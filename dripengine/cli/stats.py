@@ -80,7 +80,9 @@ def check_campaign(app: App, campaign: str | None) -> None:
         raise StatsError(f'no campaign "{campaign}"{hint} (campaigns: {offer})')
 
 
-@click.command("stats")
+@click.command(
+    "stats", short_help="What the campaigns did: sent, opened, clicked, requalified, with rates."
+)
 @click.argument("campaign", required=False)
 @click.option(
     "--by",

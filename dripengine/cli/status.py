@@ -34,7 +34,9 @@ CSV_COLUMNS = (
 )
 
 
-@click.command()
+@click.command(
+    short_help="What sending is doing, each campaign's next email, why nothing goes out."
+)
 @click.option(
     "--format",
     "fmt",

@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
+from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import emit_rows, format_option
 from dripengine.optout import suppress as suppress_address
 from dripengine.optout import unsuppress
@@ -14,7 +15,7 @@ from dripengine.queries import SUPPRESSION_COLUMNS, list_suppressions
 from dripengine.suppression import REASONS
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 def suppress() -> None:
     """The suppression list: addresses that are never mailed again.
 
