@@ -74,7 +74,7 @@ def make_site(folder: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> Site
     monkeypatch.setenv("DRIP_BASE_URL", f"http://127.0.0.1:{port}")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    code, _, err = drip("recycle", "--csv", "lost-deals.csv")
+    code, _, err = drip("recycle", "--csv", "lost-deals.csv", "--create")
     assert code == 0, err
     result = CliRunner().invoke(main, ["--now", SENT_AT, "run", "--once"])
     assert result.exit_code == 0, result.output
