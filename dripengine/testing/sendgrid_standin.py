@@ -78,7 +78,11 @@ class _Fault:
 
 
 class SendGridStandIn:
-    """The stand-in server. Start and stop it with ``with``; ``url`` is its base URL."""
+    """The stand-in server. Start and stop it with ``with``; ``url`` is its base URL.
+
+    ``idle_timeout``: how long a kept-alive connection may wait for its next request before the
+    server closes it (uvicorn's keep-alive timeout, whole seconds, at least 1).
+    """
 
     def __init__(
         self,
