@@ -3,7 +3,7 @@
 The data: N leads, each enrolled in the skeleton's ``lost-sql-winback`` campaign with its first
 step (``checkin``) due now, built with SQLAlchemy Core bulk inserts; the skeleton's templates and
 ``drip.toml`` (``sending.batch_size`` 500, the frequency cap out of the way). The SendGrid stand-in
-runs in its own process (``standin_process``) over plain HTTP on loopback.
+runs in its own process (``benchmarks/fast_standin.py``) over plain HTTP on loopback.
 
 - ``dispatch.<db>.latency_50ms``: ``Dispatcher(...).run_once()`` with
   ``SendGridProvider(max_in_flight=128)`` (the default), the stand-in sleeping 50 ms a request and 100 ms a new
@@ -44,6 +44,7 @@ from benchmarks.common import (
     sqlite_engine,
     timed,
 )
+from benchmarks.fast_standin import fast_standin_process
 from dripengine.campaigns import Campaign, load_campaigns
 from dripengine.clock import FixedClock
 from dripengine.config import SendGridSettings, Settings, load_settings
@@ -54,7 +55,6 @@ from dripengine.sending.providers.sendgrid import SEND_PATH, SendGridProvider
 from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE
 from dripengine.sla import SLA, load_sla
 from dripengine.templates import Sender, build_context
-from dripengine.testing.sendgrid_standin import standin_process
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Berlin: inside the window
 CAMPAIGN = "lost-sql-winback"
@@ -314,7 +314,7 @@ def run(ctx: Context) -> Iterable[dict[str, Any]]:
     count = ctx.size(5_000, 300)
     naive_count = ctx.size(40, 6)
     for backend, fresh in backends(ctx):
-        with standin_process(per_request=0.05, per_connection=0.1) as (url, key):
+        with fast_standin_process(per_request=0.05, per_connection=0.1) as (url, key):
             with fresh("naive") as engine:
                 populate(engine, naive_count)
                 naive = naive_script(engine, url, key, naive_count)
@@ -339,7 +339,7 @@ def run(ctx: Context) -> Iterable[dict[str, Any]]:
             target_ratio=TARGET_NAIVE_RATIO,
             meets_target=rate >= TARGET_RATE and rate / naive >= TARGET_NAIVE_RATIO,
         )
-        with standin_process() as (url, key):
+        with fast_standin_process() as (url, key):
             with fresh("e2e-fast") as engine:
                 populate(engine, count)
                 tally, seconds, emails = end_to_end(engine, url, key, capture=True)

@@ -21,9 +21,9 @@ from typing import Any
 from sendgrid import SendGridAPIClient
 
 from benchmarks.common import Context, compared, measurement, timed
+from benchmarks.fast_standin import fast_standin_process
 from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.providers.sendgrid import DEFAULT_MAX_IN_FLIGHT, SendGridProvider
-from dripengine.testing.sendgrid_standin import standin_process
 
 HTML = "<table><tr><td><p>Hello {name},</p>" + "<p>A paragraph about your trial.</p>" * 40
 TEXT = "Hello {name},\n\n" + "A paragraph about your trial.\n\n" * 40
@@ -83,7 +83,10 @@ def run(ctx: Context) -> Iterable[dict[str, Any]]:
         ("latency_50ms", 0.05, 0.1, ctx.size(40, 6), ctx.size(3_000, 300)),
     ]
     for label, per_request, per_connection, naive_count, count in cases:
-        with standin_process(per_request=per_request, per_connection=per_connection) as (url, key):
+        with fast_standin_process(per_request=per_request, per_connection=per_connection) as (
+            url,
+            key,
+        ):
             naive = library_as_is(url, key, make_emails(naive_count))
             emails = make_emails(count)
             fast = ours(url, key, emails, default)

@@ -34,8 +34,8 @@ from sqlalchemy import func, select
 
 from benchmarks.bench_dispatch import NOW, populate
 from benchmarks.common import Context, compared, postgres_engine, skipped
+from benchmarks.fast_standin import fast_standin_process
 from dripengine.sending.store import MESSAGE
-from dripengine.testing.sendgrid_standin import standin_process
 
 BATCH = 200
 TARGET_RATIO = 1.6
@@ -109,7 +109,7 @@ def one_run(ctx: Context, folder: Path, count: int, workers: int) -> tuple[float
     with postgres_engine(ctx, f"workers{workers}") as engine:
         populate(engine, count)
         db_url = engine.url.render_as_string(hide_password=False)
-        with standin_process(per_request=0.05, per_connection=0.1) as (url, key):
+        with fast_standin_process(per_request=0.05, per_connection=0.1) as (url, key):
             seconds, cpu = drain(folder, db_url, url, key, workers)
         with engine.connect() as connection:
             sent = connection.execute(
