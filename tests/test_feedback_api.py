@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from dripengine.models import Enrollment, Feedback, Lead
 from tests.clirun import drip
 from tests.conftest import PG_ENV
 from tests.test_feedback import LATER, handed_back
+from tests.waiting import wait_for
 
 TOKEN = "feedback-api-token-0123456789"
 
@@ -127,17 +127,21 @@ class Server:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
+        process = self.process
+
+        def healthy() -> bool:
+            assert process.poll() is None, self.log.read_text()
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
+                    return bool(response.status == 200)
             except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("drip serve did not answer /healthz in 30 s")
+                return False
+
+        try:
+            wait_for(healthy, timeout=30, what="drip serve to answer /healthz")
+        except AssertionError:
+            self.stop()
+            raise
 
     def post(self, body: Any, token: str | None = TOKEN) -> tuple[int, dict[str, Any], Any]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()

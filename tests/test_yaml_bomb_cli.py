@@ -13,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,13 +47,12 @@ def drip(folder: Path, *args: str) -> tuple[int, str, str, float, int]:
             stderr=err,
             preexec_fn=_capped,
         )
-    while True:  # os.wait4, not Popen.wait: it gives the child's own peak RSS
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() - started > 60:
-            process.kill()
-        time.sleep(0.02)
+    killer = threading.Timer(60, process.kill)  # a runaway command is killed, then reaped below
+    killer.start()
+    try:  # os.wait4, not Popen.wait: it gives the child's own peak RSS; it blocks, no polling
+        _pid, status, usage = os.wait4(process.pid, 0)
+    finally:
+        killer.cancel()
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     return (
