@@ -20,6 +20,8 @@ from dripengine.testing.sendgrid_webhook import TIMESTAMP_HEADER, Signer, sendgr
 from dripengine.testing.serve_process import ServeProcess
 from tests.served import init_folder
 
+pytestmark = pytest.mark.slow  # a `drip serve` subprocess and read deadlines
+
 WEBHOOK = "/webhooks/sendgrid"
 IDLE = 1.0
 

@@ -146,6 +146,7 @@ def test_with_no_valid_campaign_recycle_refuses(folder: Path) -> None:
     assert code == 1 and "no campaign file is valid" in err
 
 
+@pytest.mark.slow  # `drip run` as a subprocess
 def test_the_daemon_rereads_campaign_files_without_a_restart(
     folder: Path, db_url: str, database: Engine
 ) -> None:

@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from dripengine.cli import main
 from tests.clirun import drip
 from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow  # `drip run` as a subprocess
 
 
 def test_daemon_sends_due_mail_and_stops_cleanly_on_sigterm(folder: Path, db_url: str) -> None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import urllib3
 from sqlalchemy import create_engine, text
 
@@ -24,6 +25,8 @@ from dripengine.demo import first_send_time
 from dripengine.demo_folder import MARKER, prepare_folder
 from tests.conftest import REPO
 from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow  # `drip demo` end to end in subprocesses
 
 LINK = re.compile(r"^ {5}(?P<label>[^:]+): (?P<url>http://127\.0\.0\.1:\d+/\S+)$", re.M)
 HTTP = urllib3.PoolManager(retries=False, timeout=10.0)

@@ -183,6 +183,7 @@ def server(folder: Path, site_engine: Engine, tmp_path: Path) -> Iterator[Server
     running.stop()
 
 
+@pytest.mark.slow  # a `drip serve` subprocess
 def test_post_api_feedback_records_and_recycles(server: Server, site_engine: Engine) -> None:
     status, body, _ = server.post({"email": "jane@acme.example", "outcome": "accepted"})
     assert (status, body["stage"], body["noop"]) == (201, "sal", False)
@@ -209,6 +210,7 @@ def test_post_api_feedback_records_and_recycles(server: Server, site_engine: Eng
     ]
 
 
+@pytest.mark.slow  # a `drip serve` subprocess
 def test_post_api_feedback_refusals(server: Server, site_engine: Engine) -> None:
     status, body, headers = server.post({"email": "jane@acme.example", "outcome": "won"}, None)
     assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
@@ -237,6 +239,7 @@ def test_post_api_feedback_refusals(server: Server, site_engine: Engine) -> None
     assert _leads(site_engine)["jane@acme.example"] == "mql"
 
 
+@pytest.mark.slow  # a `drip serve` subprocess
 def test_without_a_configured_token_the_api_is_closed(
     folder: Path, site_engine: Engine, tmp_path: Path
 ) -> None:

@@ -29,6 +29,9 @@ import urllib3
 from dripengine.testing.serve_process import free_port
 from tests.waiting import wait_for
 
+# the README's command blocks run in a shell, `drip serve` among them
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 BIN = Path(sys.executable).parent  # the venv's bin: its `drip` is the console script pip made

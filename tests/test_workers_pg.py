@@ -31,6 +31,7 @@ from tests.conftest import PG_ENV
 from tests.waiting import wait_for
 
 pytestmark = [
+    pytest.mark.slow,  # several `drip run` subprocesses, thousands of messages, a kill -9
     pytest.mark.postgres,
     pytest.mark.skipif(
         not os.environ.get(PG_ENV),

@@ -21,6 +21,8 @@ import pytest
 
 from tests.test_yamlfile import BILLION_LAUGHS
 
+pytestmark = pytest.mark.slow  # `drip` subprocesses in capped memory
+
 SKELETON = Path(__file__).parent.parent / "dripengine" / "skeleton"
 ADDRESS_SPACE = 768 * 2**20  # the command needs ~70 MB resident; the bomb needed 1.18 GB
 BOMB_ERROR = (
