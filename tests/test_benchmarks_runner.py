@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # benchmarks/run.py as a subprocess
+
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from dripengine.cli import main
 from tests.clirun import drip
+from tests.waiting import wait_for
 
 LATER = "2026-11-26T10:00:00+00:00"  # Thursday: the first steps of both campaigns are due
 LOST_SQL = "campaigns/lost-sql-winback.yaml"
@@ -145,15 +146,7 @@ def test_with_no_valid_campaign_recycle_refuses(folder: Path) -> None:
     assert code == 1 and "no campaign file is valid" in err
 
 
-def _wait(predicate: object, seconds: float = 30) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
+@pytest.mark.slow  # `drip run` as a subprocess
 def test_the_daemon_rereads_campaign_files_without_a_restart(
     folder: Path, db_url: str, database: Engine
 ) -> None:
@@ -162,30 +155,43 @@ def test_the_daemon_rereads_campaign_files_without_a_restart(
     env = {**os.environ, "DRIP_SENDING_TICK_SECONDS": "0.2"}
     if not db_url.startswith("sqlite"):
         env["DRIP_DATABASE_URL"] = db_url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "dripengine", "--now", LATER, "run"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log = folder / "run.log"  # a file, not a pipe: read while the daemon runs
+    with log.open("wb") as handle:  # the child keeps its own handle
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dripengine", "--now", LATER, "run"],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=handle,
+        )
     try:
-        assert _wait(lambda: sent_by_campaign(database).get("rejected-mql-nurture", 0) >= 1)
-        time.sleep(0.5)  # a few more ticks: the broken campaign stays paused
+        wait_for(
+            lambda: sent_by_campaign(database).get("rejected-mql-nurture", 0) >= 1,
+            what="a send of the valid campaign rejected-mql-nurture",
+        )
+        time.sleep(
+            0.5
+        )  # the point: a few more ticks (0.2 s each) in which the broken one stays paused
         assert "lost-sql-winback" not in sent_by_campaign(database)
         (folder / LOST_SQL).write_text(good)
-        assert _wait(lambda: sent_by_campaign(database).get("lost-sql-winback", 0) >= 1), (
-            "the fixed campaign was not picked up"
+        wait_for(
+            lambda: sent_by_campaign(database).get("lost-sql-winback", 0) >= 1,
+            what="the fixed campaign lost-sql-winback to be picked up and send",
         )
         # broken again while running: the last good version keeps going, said in the log
         break_schema(folder)
-        time.sleep(1.0)
+        wait_for(
+            lambda: (
+                'campaign "lost-sql-winback" is still sending the version loaded' in log.read_text()
+            ),
+            what="the daemon to say it keeps the last good version of lost-sql-winback",
+        )
         process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=30)
+        process.wait(timeout=30)
     finally:
         if process.poll() is None:
             process.kill()
+    err = log.read_text()
     assert process.returncode == 0, err
     assert "campaign files re-read: running lost-sql-winback, rejected-mql-nurture" in err
     assert 'campaign "lost-sql-winback" is still sending the version loaded' in err

@@ -586,6 +586,7 @@ def campaigns(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow  # a large hypothesis search
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(campaigns())
 def test_load_dump_load_round_trips(data: dict[str, Any]) -> None:

@@ -195,6 +195,7 @@ def test_every_command_has_help_and_a_place_in_the_docs() -> None:
     assert {"run", "campaigns preview", "campaigns simulate", "scoring review"} <= set(paths)
 
 
+@pytest.mark.slow  # a fresh interpreter per command
 def test_a_command_imports_only_what_it_uses() -> None:
     """`drip run` (cron, every worker) does not pay for the web app or the report at start-up."""
     probe = (
@@ -208,6 +209,7 @@ def test_a_command_imports_only_what_it_uses() -> None:
     assert result.stdout.strip().endswith("[]"), result.stdout
 
 
+@pytest.mark.slow  # the installed `drip` script in subprocesses
 def test_console_script_end_to_end(tmp_path: Path) -> None:
     """The installed `drip` entry point, as a subprocess."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}

@@ -59,6 +59,7 @@ def test_run_once_without_a_terminal_prints_the_summary_on_stdout(folder: Path) 
     assert summary(result.stdout) == len(list((folder / "outbox").rglob("*.eml"))) > 0
 
 
+@pytest.mark.slow  # runs long enough for progress lines
 def test_a_long_run_without_a_terminal_logs_progress_lines_on_stderr(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,6 +90,7 @@ def test_a_long_run_without_a_terminal_logs_progress_lines_on_stderr(
     assert {int(match[2]) for match in progress if match} == {due}
 
 
+@pytest.mark.slow  # `drip run` on a pseudo-terminal
 def test_run_once_on_a_terminal_shows_a_bar_on_stderr_and_the_same_summary(
     folder: Path,
 ) -> None:

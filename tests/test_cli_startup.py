@@ -21,6 +21,8 @@ from click.testing import CliRunner
 from dripengine.cli import COMMANDS, main
 from dripengine.cli.lazy import LazyGroup, load
 
+pytestmark = pytest.mark.slow  # fresh interpreters, to see what `drip` imports
+
 HEAVY = ("sqlalchemy", "sqlmodel", "alembic", "rich", "jinja2", "mjml", "starlette", "uvicorn")
 WIDTH = 80  # COLUMNS for the subprocess; click's help is 2 narrower
 

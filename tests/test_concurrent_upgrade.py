@@ -14,6 +14,8 @@ import pytest
 from dripengine.db import current_revision, head_revision, make_engine
 from tests.conftest import PG_ENV, _pg_admin_url, cloned_database
 
+pytestmark = pytest.mark.slow  # `drip` subprocesses racing to migrate
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:

@@ -10,6 +10,7 @@ import io
 import re
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
@@ -92,6 +93,7 @@ cell = st.one_of(
 )
 
 
+@pytest.mark.slow  # hypothesis through the CLI and the database
 @settings(
     max_examples=40,
     deadline=None,

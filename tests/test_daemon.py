@@ -6,13 +6,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from dripengine.cli import main
 from tests.clirun import drip
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow  # `drip run` as a subprocess
 
 
 def test_daemon_sends_due_mail_and_stops_cleanly_on_sigterm(folder: Path, db_url: str) -> None:
@@ -30,10 +33,11 @@ def test_daemon_sends_due_mail_and_stops_cleanly_on_sigterm(folder: Path, db_url
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not list((folder / "outbox").rglob("*.eml")):
-            time.sleep(0.1)
-        assert list((folder / "outbox").rglob("*.eml")), "the daemon sent nothing"
+        wait_for(
+            lambda: next((folder / "outbox").rglob("*.eml"), None),
+            timeout=30,
+            what="the daemon to send (an .eml in the outbox)",
+        )
         process.send_signal(signal.SIGTERM)
         _out, err = process.communicate(timeout=30)
     finally:

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 import urllib3
 from sqlalchemy import create_engine, text
 
@@ -24,6 +24,9 @@ from dripengine.campaigns.window import WINDOW_SPREAD, first_due, in_window
 from dripengine.demo import first_send_time
 from dripengine.demo_folder import MARKER, prepare_folder
 from tests.conftest import REPO
+from tests.waiting import wait_for
+
+pytestmark = pytest.mark.slow  # `drip demo` end to end in subprocesses
 
 LINK = re.compile(r"^ {5}(?P<label>[^:]+): (?P<url>http://127\.0\.0\.1:\d+/\S+)$", re.M)
 HTTP = urllib3.PoolManager(retries=False, timeout=10.0)
@@ -65,14 +68,15 @@ def _serving(command: str) -> Iterator[None]:
     try:
         folder = Path(command.split("cd ", 1)[1].split(" &&", 1)[0])
         port = tomllib.loads((folder / "drip.toml").read_text())["web"]["port"]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
             assert process.poll() is None, f"`{command}` exited {process.returncode}"
             try:
-                if HTTP.request("GET", f"http://127.0.0.1:{port}/healthz").status == 200:
-                    break
+                return HTTP.request("GET", f"http://127.0.0.1:{port}/healthz").status == 200
             except urllib3.exceptions.HTTPError:
-                time.sleep(0.1)
+                return False
+
+        wait_for(healthy, timeout=60, what=f"`{command}` to answer /healthz on port {port}")
         yield
     finally:
         process.terminate()

@@ -89,6 +89,7 @@ addresses = st.one_of(
 )
 
 
+@pytest.mark.slow  # a large hypothesis search
 @settings(max_examples=3000, deadline=None)
 @given(addresses)
 @example("Jane.Doe@Acme.example")

@@ -9,7 +9,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from dripengine.models import Enrollment, Feedback, Lead
 from tests.clirun import drip
 from tests.conftest import PG_ENV
 from tests.test_feedback import LATER, handed_back
+from tests.waiting import wait_for
 
 TOKEN = "feedback-api-token-0123456789"
 
@@ -127,17 +127,21 @@ class Server:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
+        process = self.process
+
+        def healthy() -> bool:
+            assert process.poll() is None, self.log.read_text()
             try:
                 with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
+                    return bool(response.status == 200)
             except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("drip serve did not answer /healthz in 30 s")
+                return False
+
+        try:
+            wait_for(healthy, timeout=30, what="drip serve to answer /healthz")
+        except AssertionError:
+            self.stop()
+            raise
 
     def post(self, body: Any, token: str | None = TOKEN) -> tuple[int, dict[str, Any], Any]:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -179,6 +183,7 @@ def server(folder: Path, site_engine: Engine, tmp_path: Path) -> Iterator[Server
     running.stop()
 
 
+@pytest.mark.slow  # a `drip serve` subprocess
 def test_post_api_feedback_records_and_recycles(server: Server, site_engine: Engine) -> None:
     status, body, _ = server.post({"email": "jane@acme.example", "outcome": "accepted"})
     assert (status, body["stage"], body["noop"]) == (201, "sal", False)
@@ -205,6 +210,7 @@ def test_post_api_feedback_records_and_recycles(server: Server, site_engine: Eng
     ]
 
 
+@pytest.mark.slow  # a `drip serve` subprocess
 def test_post_api_feedback_refusals(server: Server, site_engine: Engine) -> None:
     status, body, headers = server.post({"email": "jane@acme.example", "outcome": "won"}, None)
     assert status == 401 and headers["WWW-Authenticate"] == "Bearer"
@@ -233,6 +239,7 @@ def test_post_api_feedback_refusals(server: Server, site_engine: Engine) -> None
     assert _leads(site_engine)["jane@acme.example"] == "mql"
 
 
+@pytest.mark.slow  # a `drip serve` subprocess
 def test_without_a_configured_token_the_api_is_closed(
     folder: Path, site_engine: Engine, tmp_path: Path
 ) -> None:

@@ -36,6 +36,8 @@ from dripengine.tokens import sign
 from tests.conftest import PG_ENV, cloned_database
 from tests.served import init_folder
 
+pytestmark = pytest.mark.slow  # hypothesis against a `drip serve` subprocess
+
 TOKEN = "api-token-for-hostile-tests-0123456789"
 INBOUND_SECRET = "inbound-secret-for-tests-0123456789"
 NOW = "2026-11-23T10:00:00+00:00"

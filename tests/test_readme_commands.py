@@ -18,7 +18,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +27,10 @@ import pytest
 import urllib3
 
 from dripengine.testing.serve_process import free_port
+from tests.waiting import wait_for
+
+# the README's command blocks run in a shell, `drip serve` among them
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -183,19 +186,22 @@ class Shell:
             )
         self.background.append(process)
         http = urllib3.PoolManager(retries=False, timeout=2.0)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             assert process.poll() is None, (
                 f"README.md:{command.line}: `{command.text}` exited {process.returncode}: "
                 + (self.cwd / "serve.log").read_text()
             )
             try:
-                if http.request("GET", f"http://127.0.0.1:{port}{health}").status == 200:
-                    return
+                return http.request("GET", f"http://127.0.0.1:{port}{health}").status == 200
             except urllib3.exceptions.HTTPError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"README.md:{command.line}: `{command.text}` did not answer on port {port}")
+                return False
+
+        wait_for(
+            answers,
+            timeout=60,
+            what=f"README.md:{command.line}: `{command.text}` to answer on port {port}",
+        )
 
     def close(self) -> None:
         for process in self.background:

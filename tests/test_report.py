@@ -140,6 +140,7 @@ def browser() -> Iterator[ReportBrowser]:
         yield chromium
 
 
+@pytest.mark.slow  # headless Chromium
 def test_every_chart_draws_in_chromium_with_no_request_and_no_error(
     engine: Engine, browser: ReportBrowser, tmp_path: Path
 ) -> None:
@@ -157,6 +158,7 @@ def test_every_chart_draws_in_chromium_with_no_request_and_no_error(
         assert canvas["painted"] > 1000, canvas  # bars, lines, axes: not a blank canvas
 
 
+@pytest.mark.slow  # headless Chromium
 def test_an_empty_database_gives_a_page_with_a_hint(
     engine: Engine, browser: ReportBrowser, tmp_path: Path
 ) -> None:
@@ -204,6 +206,7 @@ def loaded_report(
     return {"loaded": loaded, "charts": browser.charts(), "layout": browser.layout()}
 
 
+@pytest.mark.slow  # headless Chromium
 def test_counts_are_on_a_linear_axis_with_whole_number_ticks(
     engine: Engine, browser: ReportBrowser, tmp_path: Path
 ) -> None:
@@ -224,6 +227,7 @@ def rgb(colour: str) -> str:
     return f"rgb({red}, {green}, {blue})"
 
 
+@pytest.mark.slow  # headless Chromium
 def test_each_campaign_has_one_colour_on_every_chart_and_table(
     engine: Engine, browser: ReportBrowser, tmp_path: Path
 ) -> None:
@@ -270,6 +274,7 @@ def test_campaign_colours_are_distinct_stable_and_never_a_series_grey() -> None:
     assert campaign_colours(["b", "a"]) == {"a": PALETTE[0], "b": PALETTE[1]}
 
 
+@pytest.mark.slow  # headless Chromium
 @pytest.mark.parametrize("width", [375, 1280])
 def test_the_page_fits_the_window_at_375_and_1280_px(
     engine: Engine, browser: ReportBrowser, tmp_path: Path, width: int
@@ -314,6 +319,7 @@ def test_drip_report_writes_the_file(folder: Path, db_url: str) -> None:
     assert code == 1 and '--since: "yesterday"' in err
 
 
+@pytest.mark.slow  # a `drip serve` subprocess
 def test_get_report_behind_the_api_token(folder: Path) -> None:
     port = free_port()
     with drip_serve(folder, port, env={"DRIP_API_TOKEN": TOKEN}) as base:
@@ -348,6 +354,7 @@ def test_get_report_behind_the_api_token(folder: Path) -> None:
         assert answer.status == 400 and 'since: "soon"' in answer.text
 
 
+@pytest.mark.slow  # a `drip serve` subprocess
 def test_get_report_is_closed_without_a_configured_token(
     folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from dripengine.testing import SendGridStandIn, sendgrid_contract
 from dripengine.testing.sendgrid_contract import MAX_BODY_BYTES
+from tests.waiting import wait_for
 
 NOW = 1_800_000_000.0
 
@@ -263,13 +264,6 @@ def closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
-def wait_until(condition: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def test_pipelined_requests_are_answered_in_order_on_one_connection(
     sendgrid: SendGridStandIn,
 ) -> None:
@@ -300,11 +294,11 @@ def test_a_client_gone_mid_body_is_forgotten_quietly(
 ) -> None:
     sock = connect(sendgrid)
     sock.sendall(raw_request(sendgrid, b'{"personalizations": [', length=10_000))
-    wait_until(lambda: sendgrid.requests == 1)  # it is reading the body
+    wait_for(lambda: sendgrid.requests == 1, timeout=5, what="the stand-in to be reading the body")
     if how == "rst":
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
-    time.sleep(0.1)
+    time.sleep(0.1)  # the point: time for a traceback or log line, if the close made one, to show
     client = Client(sendgrid)
     try:
         assert client.post(payload())[0] == 202
@@ -324,13 +318,15 @@ def test_stop_cuts_connections_in_every_state_and_no_thread_outlives_it() -> Non
             assert read_response(stream)[0] == 202
         mid_body = connect(standin)
         mid_body.sendall(raw_request(standin, b"{", length=1000))
-        wait_until(lambda: standin.requests == 2)
+        wait_for(lambda: standin.requests == 2, timeout=5, what="the stand-in to count 2 requests")
         standin.slow(seconds=30)
         sleeping = connect(standin)
         sleeping.sendall(raw_request(standin, json.dumps(payload()).encode()))
-        wait_until(lambda: standin.requests == 3)
+        wait_for(lambda: standin.requests == 3, timeout=5, what="the stand-in to count 3 requests")
         silent = connect(standin)  # connected, nothing sent
-        wait_until(lambda: standin.connections == 4)
+        wait_for(
+            lambda: standin.connections == 4, timeout=5, what="the stand-in to count 4 connections"
+        )
     finally:
         started = time.perf_counter()
         standin.stop()

@@ -1,12 +1,7 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
 from dripengine.campaigns import Campaign
-from dripengine.scoring import ScoringRules, add, decayed, requalifies
 from dripengine.sequence import Progress, condition_met, next_step
 
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
@@ -85,32 +80,3 @@ def test_conditions() -> None:
     sent_a = Progress(last_at=T0).after("a", T0, sent=True)
     assert condition_met(cond_b, sent_a)
     assert not condition_met(cond_b, sent_a.with_engagement([("a", "clicked")]))
-
-
-def test_points_and_machine_events() -> None:
-    rules = ScoringRules()
-    assert rules.points("click", tag="pricing") == 20
-    assert rules.points("click", tag="pricing", machine=True) == 0
-    assert rules.points("open") == 1
-    assert rules.points("unknown_event") == 0
-
-
-def test_decay_halves_per_half_life() -> None:
-    assert decayed(80, T0, T0 + timedelta(days=45), 45) == pytest.approx(40)
-    assert decayed(80, T0, T0 - timedelta(days=1), 45) == 80
-    assert add(80, T0, T0 + timedelta(days=90), 10, ScoringRules()) == pytest.approx(30)
-
-
-@given(
-    score=st.floats(min_value=0, max_value=1e6),
-    days=st.floats(min_value=0, max_value=3650),
-    half_life=st.floats(min_value=0.1, max_value=1000),
-)
-def test_decay_never_raises_a_score(score: float, days: float, half_life: float) -> None:
-    assert decayed(score, T0, T0 + timedelta(days=days), half_life) <= score
-
-
-def test_requalification_rule() -> None:
-    assert requalifies(60, 60, reason_may_requalify=True)
-    assert not requalifies(59.9, 60, reason_may_requalify=True)
-    assert not requalifies(99, 60, reason_may_requalify=False)

@@ -12,6 +12,8 @@ from click.testing import CliRunner
 from dripengine.cli import main
 from dripengine.testing.serve_process import ServeProcess
 
+pytestmark = pytest.mark.slow  # `drip serve` subprocesses
+
 LINE = re.compile(
     r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: \S"
 )

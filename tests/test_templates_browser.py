@@ -22,6 +22,8 @@ from dripengine.scaffold import SKELETON
 from dripengine.templates import RenderedEmail, TemplateEngine
 from tests.browser import CHROMIUM, Browser, Page
 
+pytestmark = pytest.mark.slow  # headless Chromium
+
 CAMPAIGNS = ("rejected-mql-nurture", "lost-sql-winback")
 WIDTHS = (375, 800)
 

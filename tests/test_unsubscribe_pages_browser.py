@@ -13,9 +13,10 @@ from tests.browser import CHROMIUM
 from tests.report_browser import ReportBrowser
 from tests.test_web_unsubscribe_pages import LATER, make_site, post
 
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None, reason=f"{CHROMIUM} is not installed"
-)
+pytestmark = [
+    pytest.mark.slow,  # headless Chromium over a `drip serve` subprocess
+    pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason=f"{CHROMIUM} is not installed"),
+]
 
 LOOK = """
 (() => {

@@ -17,6 +17,8 @@ from dripengine.db import make_engine
 from tests.clirun import NOW, drip
 from tests.served import Answer, drip_serve, free_port, request
 
+pytestmark = pytest.mark.slow  # `drip serve` subprocesses
+
 TOKEN = "api-token-for-tests-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 

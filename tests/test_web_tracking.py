@@ -21,6 +21,8 @@ from dripengine.engagement.tracking import PIXEL_GIF, click_token
 from tests.clirun import drip
 from tests.served import drip_serve, free_port, html_of, request, sent_emails
 
+pytestmark = pytest.mark.slow  # `drip serve` subprocesses
+
 SENT_AT = "2026-11-26T15:00:00+00:00"  # Thursday 15:00 UTC: inside the example windows
 LATER = "2026-11-26T18:00:00+00:00"  # the lead reads the email three hours later
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

@@ -28,6 +28,8 @@ from dripengine.sla import load_sla
 from tests.clirun import drip
 from tests.served import Answer, drip_serve, free_port, request, sent_emails
 
+pytestmark = pytest.mark.slow  # a `drip serve` subprocess per test
+
 SENT_AT = "2026-11-26T15:00:00+00:00"  # Thursday 15:00 UTC: inside the example windows
 LATER = datetime.fromisoformat("2026-11-26T18:00:00+00:00")  # the lead reads the email
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}

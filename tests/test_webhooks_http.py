@@ -30,6 +30,8 @@ from dripengine.testing.sendgrid_webhook import Signer, sendgrid_event
 from dripengine.testing.serve_process import ServeProcess
 from tests.conftest import PG_ENV, cloned_database
 
+pytestmark = pytest.mark.slow  # `drip serve` subprocesses
+
 SECRET = "inbound-secret-0123456789"
 WEBHOOK = "/webhooks/sendgrid"
 INBOUND = "/webhooks/sendgrid/inbound"

@@ -28,8 +28,10 @@ from sqlalchemy.engine import Engine
 from dripengine.db import make_engine
 from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE
 from tests.conftest import PG_ENV
+from tests.waiting import wait_for
 
 pytestmark = [
+    pytest.mark.slow,  # several `drip run` subprocesses, thousands of messages, a kill -9
     pytest.mark.postgres,
     pytest.mark.skipif(
         not os.environ.get(PG_ENV),
@@ -230,11 +232,12 @@ def test_kill_9_mid_batch_then_restart_loses_none_and_sends_none_twice(
     )
     daemon = start_drip(folder, env, T)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and daemon.poll() is None:
-            if next(outbox.rglob("*.eml"), None) is not None:
-                break
-            time.sleep(0.002)
+        wait_for(  # checked every 2 ms at most: the kill must land mid-batch
+            lambda: daemon.poll() is not None or next(outbox.rglob("*.eml"), None) is not None,
+            timeout=60,
+            what="the first .eml in the outbox",
+            interval=0.002,
+        )
         daemon.send_signal(signal.SIGKILL)
     finally:
         code = finish(daemon, timeout=30)

@@ -13,12 +13,15 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.test_yamlfile import BILLION_LAUGHS
+
+pytestmark = pytest.mark.slow  # `drip` subprocesses in capped memory
 
 SKELETON = Path(__file__).parent.parent / "dripengine" / "skeleton"
 ADDRESS_SPACE = 768 * 2**20  # the command needs ~70 MB resident; the bomb needed 1.18 GB
@@ -46,13 +49,12 @@ def drip(folder: Path, *args: str) -> tuple[int, str, str, float, int]:
             stderr=err,
             preexec_fn=_capped,
         )
-    while True:  # os.wait4, not Popen.wait: it gives the child's own peak RSS
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() - started > 60:
-            process.kill()
-        time.sleep(0.02)
+    killer = threading.Timer(60, process.kill)  # a runaway command is killed, then reaped below
+    killer.start()
+    try:  # os.wait4, not Popen.wait: it gives the child's own peak RSS; it blocks, no polling
+        _pid, status, usage = os.wait4(process.pid, 0)
+    finally:
+        killer.cancel()
     process.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     return (
