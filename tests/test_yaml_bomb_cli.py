@@ -9,7 +9,6 @@ guards against (1.18 GB) fails the test instead of eating the machine; its peak 
 from __future__ import annotations
 
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -31,8 +30,13 @@ BOMB_ERROR = (
 )
 
 
-def _capped() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
+# The cap is set by a small Python that then execs the command: a preexec_fn would fork pytest
+# itself, and the child's peak RSS (ru_maxrss, kept across exec) would then count pytest's memory.
+CAP_AND_EXEC = (
+    "import os, resource, sys; "
+    f"resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE}, {ADDRESS_SPACE})); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'dripengine', *sys.argv[1:]])"
+)
 
 
 def drip(folder: Path, *args: str) -> tuple[int, str, str, float, int]:
@@ -42,12 +46,11 @@ def drip(folder: Path, *args: str) -> tuple[int, str, str, float, int]:
     started = time.perf_counter()
     with out_path.open("w") as out, err_path.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dripengine", *args],
+            [sys.executable, "-c", CAP_AND_EXEC, *args],
             cwd=folder,
             env=env,
             stdout=out,
             stderr=err,
-            preexec_fn=_capped,
         )
     killer = threading.Timer(60, process.kill)  # a runaway command is killed, then reaped below
     killer.start()
