@@ -19,6 +19,7 @@ from dripengine.config import Settings
 from dripengine.exceptions import CampaignError
 from dripengine.models import RecycleRecord
 from dripengine.queries import find_lead
+from dripengine.sending.compose import compose
 from dripengine.sending.message import OutgoingEmail, as_test
 from dripengine.sla import SLA
 from dripengine.suggest import did_you_mean
@@ -27,10 +28,8 @@ from dripengine.templates import (
     RenderedEmail,
     Sender,
     TemplateEngine,
-    build_context,
 )
 from dripengine.templates.context import SAMPLE_RECYCLE
-from dripengine.templates.links import utm_from
 
 
 @dataclass(frozen=True)
@@ -100,23 +99,21 @@ def render_step(
     *,
     purpose: str = "preview",
 ) -> RenderedEmail:
+    """``step`` as a lead would get it, through :func:`~dripengine.sending.compose.compose` (the
+    daemon's own path), with placeholder links: a preview never unsubscribes anyone."""
     base = settings.sender.base_url.rstrip("/")
-    context = build_context(
+    return compose(
+        engine,
+        campaign,
+        track,
+        step,
         lead.fields,
-        campaign_id=campaign.id,
-        campaign_name=campaign.name,
-        step_id=step.id,
-        track=track,
         sender=Sender(
             campaign.send.sender_name, campaign.send.sender_email, settings.sender.postal_address
         ),
-        # not a real token: previews and tests must never unsubscribe anyone
+        recycle=lead.recycle,
         unsubscribe_url=f"{base}/u/{purpose}",
         preferences_url=f"{base}/p/{purpose}",
-        recycle=lead.recycle,
-    )
-    return engine.render(
-        step.template, context, subject=step.subject, utm=utm_from(campaign.send.utm)
     )
 
 

@@ -37,6 +37,7 @@ from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.engagement import tracking
 from dripengine.scoring import ScoringRules, decayed, rules_from_settings
+from dripengine.sending.compose import compose
 from dripengine.sending.message import OutgoingEmail, mailbox
 from dripengine.sending.policy import DueLead, decide
 from dripengine.sending.providers.base import Provider, SendResult
@@ -56,8 +57,7 @@ from dripengine.sending.store import (
 )
 from dripengine.sequence import Progress, next_step
 from dripengine.sla import SLA
-from dripengine.templates import Sender, TemplateEngine, TemplateError, build_context
-from dripengine.templates.links import utm_from
+from dripengine.templates import Sender, TemplateEngine, TemplateError
 from dripengine.templates.text import one_line
 from dripengine.tokens import sign
 
@@ -641,23 +641,17 @@ class Dispatcher:
                     settings.sender.postal_address,
                 )
             token = sign(settings.sender.secret_key, "unsubscribe", send.uid)
-            context = build_context(
-                send.lead,
-                campaign_id=campaign.id,
-                campaign_name=campaign.name,
-                step_id=send.step.id,
-                track=send.track,
-                sender=sender,
-                unsubscribe_url=f"{base}/u/{token}",
-                preferences_url=f"{base}/p/{token}",
-                recycle=send.recycle,
-            )
             try:
-                rendered = self.templates.render(
-                    send.step.template,
-                    context,
-                    subject=send.step.subject,
-                    utm=utm_from(campaign.send.utm),
+                rendered = compose(
+                    self.templates,
+                    campaign,
+                    send.track,
+                    send.step,
+                    send.lead,
+                    sender=sender,
+                    recycle=send.recycle,
+                    unsubscribe_url=f"{base}/u/{token}",
+                    preferences_url=f"{base}/p/{token}",
                     rewrite_link=(
                         tracking.click_rewriter(base, secret, send.uid)
                         if track_clicks
