@@ -3,7 +3,8 @@ file:line error, fast, in bounded memory; anchors and merge keys a marketer writ
 
 The command runs as a subprocess with its address space capped, so the unbounded expansion this
 guards against (1.18 GB) fails the test instead of eating the machine; its peak RSS is read from
-``os.wait4``.
+``os.wait4`` by a small launcher process: a child forked from pytest itself would count pytest's
+own resident memory at the fork (Linux keeps the larger of the two in ``ru_maxrss``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -30,42 +30,48 @@ BOMB_ERROR = (
 )
 
 
-# The cap is set by a small Python that then execs the command: a preexec_fn would fork pytest
-# itself, and the child's peak RSS (ru_maxrss, kept across exec) would then count pytest's memory.
-CAP_AND_EXEC = (
-    "import os, resource, sys; "
-    f"resource.setrlimit(resource.RLIMIT_AS, ({ADDRESS_SPACE}, {ADDRESS_SPACE})); "
-    "os.execv(sys.executable, [sys.executable, '-m', 'dripengine', *sys.argv[1:]])"
-)
+# Forks the command from a small process, caps its address space, waits and reports its peak RSS.
+LAUNCHER = """
+import os, resource, sys
+limit, report, *args = sys.argv[1:]
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (int(limit), int(limit)))
+    os.execv(sys.executable, [sys.executable, "-m", "dripengine", *args])
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as file:
+    file.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
 
 def drip(folder: Path, *args: str) -> tuple[int, str, str, float, int]:
     """Exit code, stdout, stderr, seconds and peak RSS (MB) of ``drip *args`` in ``folder``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRIP_")}
     out_path, err_path = folder / "out.txt", folder / "err.txt"
+    report = folder / "peak-rss.txt"
     started = time.perf_counter()
     with out_path.open("w") as out, err_path.open("w") as err:
         process = subprocess.Popen(
-            [sys.executable, "-c", CAP_AND_EXEC, *args],
+            [sys.executable, "-c", LAUNCHER, str(ADDRESS_SPACE), str(report), *args],
             cwd=folder,
             env=env,
             stdout=out,
             stderr=err,
+            start_new_session=True,
         )
-    killer = threading.Timer(60, process.kill)  # a runaway command is killed, then reaped below
-    killer.start()
-    try:  # os.wait4, not Popen.wait: it gives the child's own peak RSS; it blocks, no polling
-        _pid, status, usage = os.wait4(process.pid, 0)
-    finally:
-        killer.cancel()
-    process.returncode = os.waitstatus_to_exitcode(status)
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            raise
     seconds = time.perf_counter() - started
     return (
-        process.returncode,
+        code,
         out_path.read_text(),
         err_path.read_text(),
         seconds,
-        usage.ru_maxrss // 1024,  # Linux: KB
+        int(report.read_text()) // 1024,  # Linux: KB
     )
 
 
