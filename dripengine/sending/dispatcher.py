@@ -625,8 +625,8 @@ class Dispatcher:
     ) -> None:
         settings = self.settings
         secret = settings.sender.secret_key
-        # our own tracking for mail SendGrid does not track (see dripengine.engagement.tracking)
-        own_tracking = self.provider.name != "sendgrid"
+        # our own tracking for mail the provider does not track (see dripengine.engagement.tracking)
+        own_tracking = not self.provider.tracks_engagement
         track_clicks, track_opens = (
             own_tracking and settings.web.track_clicks,
             own_tracking and settings.web.track_opens,

@@ -26,6 +26,10 @@ class SendResult:
 
 class Provider(ABC):
     name: str
+    # the provider tracks opens and clicks itself and reports them as events (SendGrid's tracking
+    # settings): dripengine then adds no pixel and rewrites no link, and a link's tag rides in its
+    # URL so the provider's click event still names it
+    tracks_engagement: bool = False
 
     @abstractmethod
     def send(self, emails: Sequence[OutgoingEmail]) -> list[SendResult]:

@@ -79,6 +79,7 @@ _API_KEY_CHECK = ValidateApiKey()  # what the helper's content classes run on ev
 
 class SendGridProvider(Provider):
     name = "sendgrid"
+    tracks_engagement = True  # its click and open tracking, reported by the event webhook
 
     def __init__(
         self,
