@@ -135,6 +135,15 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> Path
 
 
 @pytest.fixture
+def folder_engine(folder: Path, db_url: str) -> Iterator[Engine]:
+    """The engine of the `drip init` folder's database (SQLite in the folder, or PostgreSQL)."""
+    url = f"sqlite:///{folder / 'drip.db'}" if db_url.startswith("sqlite") else db_url
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def clock() -> FixedClock:
     """Monday 23 November 2026, 10:00 UTC."""
     return FixedClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))

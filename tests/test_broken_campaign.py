@@ -14,12 +14,11 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from dripengine.cli import main
@@ -35,14 +34,6 @@ def run_once(now: str = LATER) -> tuple[int, str, str]:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr
-
-
-@pytest.fixture
-def database(folder: Path, db_url: str) -> Iterator[Engine]:
-    url = db_url if not db_url.startswith("sqlite") else f"sqlite:///{folder / 'drip.db'}"
-    engine = create_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def enrolled(folder: Path) -> None:
@@ -80,7 +71,7 @@ def break_schema(folder: Path) -> str:
 
 
 def test_run_sends_the_valid_campaign_and_holds_the_broken_one_until_fixed(
-    folder: Path, database: Engine
+    folder: Path, folder_engine: Engine
 ) -> None:
     enrolled(folder)
     good = break_schema(folder)
@@ -89,32 +80,32 @@ def test_run_sends_the_valid_campaign_and_holds_the_broken_one_until_fixed(
     assert f"warning: {LOST_SQL} is broken ({LOST_SQL}:" in err
     assert 'campaign "lost-sql-winback" is paused' in err
     assert "`drip campaigns validate` lists them" in err
-    sent = sent_by_campaign(database)
+    sent = sent_by_campaign(folder_engine)
     assert sent.get("rejected-mql-nurture", 0) >= 1 and "lost-sql-winback" not in sent
-    held = enrollments(database, "lost-sql-winback")
+    held = enrollments(folder_engine, "lost-sql-winback")
     assert held and all(status == "active" and reason is None for status, reason in held)
 
     (folder / LOST_SQL).write_text(good)  # fixed: its leads go out on the next run
     code, _, err = run_once()
     assert code == 0 and "warning" not in err
-    assert sent_by_campaign(database).get("lost-sql-winback", 0) >= 1
+    assert sent_by_campaign(folder_engine).get("lost-sql-winback", 0) >= 1
 
 
 def test_a_file_that_names_no_id_holds_every_campaign_not_loaded(
-    folder: Path, database: Engine
+    folder: Path, folder_engine: Engine
 ) -> None:
     enrolled(folder)
     (folder / LOST_SQL).write_text("id: [lost-sql-winback\nname: oops\n")  # YAML syntax error
     code, _, err = run_once()
     assert code == 0, err
     assert "names no campaign id: every campaign not loaded is paused" in err
-    assert "lost-sql-winback" not in sent_by_campaign(database)
-    held = enrollments(database, "lost-sql-winback")
+    assert "lost-sql-winback" not in sent_by_campaign(folder_engine)
+    held = enrollments(folder_engine, "lost-sql-winback")
     assert held and all(status == "active" and reason is None for status, reason in held)
 
 
 def test_a_broken_template_pauses_its_campaign_with_the_file_and_line(
-    folder: Path, database: Engine
+    folder: Path, folder_engine: Engine
 ) -> None:
     enrolled(folder)
     template = folder / "templates/lost-sql/checkin.mjml"
@@ -123,7 +114,7 @@ def test_a_broken_template_pauses_its_campaign_with_the_file_and_line(
     assert code == 0, err
     assert 'campaign "lost-sql-winback" is paused: its templates have' in err
     assert "templates/lost-sql/checkin.mjml:" in err and "unknown tag <mj-txt>" in err
-    sent = sent_by_campaign(database)
+    sent = sent_by_campaign(folder_engine)
     assert "lost-sql-winback" not in sent and sent.get("rejected-mql-nurture", 0) >= 1
 
 
@@ -148,7 +139,7 @@ def test_with_no_valid_campaign_recycle_refuses(folder: Path) -> None:
 
 @pytest.mark.slow  # `drip run` as a subprocess
 def test_the_daemon_rereads_campaign_files_without_a_restart(
-    folder: Path, db_url: str, database: Engine
+    folder: Path, db_url: str, folder_engine: Engine
 ) -> None:
     enrolled(folder)
     good = break_schema(folder)
@@ -166,16 +157,16 @@ def test_the_daemon_rereads_campaign_files_without_a_restart(
         )
     try:
         wait_for(
-            lambda: sent_by_campaign(database).get("rejected-mql-nurture", 0) >= 1,
+            lambda: sent_by_campaign(folder_engine).get("rejected-mql-nurture", 0) >= 1,
             what="a send of the valid campaign rejected-mql-nurture",
         )
         time.sleep(
             0.5
         )  # the point: a few more ticks (0.2 s each) in which the broken one stays paused
-        assert "lost-sql-winback" not in sent_by_campaign(database)
+        assert "lost-sql-winback" not in sent_by_campaign(folder_engine)
         (folder / LOST_SQL).write_text(good)
         wait_for(
-            lambda: sent_by_campaign(database).get("lost-sql-winback", 0) >= 1,
+            lambda: sent_by_campaign(folder_engine).get("lost-sql-winback", 0) >= 1,
             what="the fixed campaign lost-sql-winback to be picked up and send",
         )
         # broken again while running: the last good version keeps going, said in the log

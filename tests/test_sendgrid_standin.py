@@ -18,6 +18,7 @@ import pytest
 
 from dripengine.testing import SendGridStandIn, sendgrid_contract
 from dripengine.testing.sendgrid_contract import MAX_BODY_BYTES
+from tests.test_sendgrid_contract import payload
 from tests.waiting import wait_for
 
 NOW = 1_800_000_000.0
@@ -27,21 +28,6 @@ NOW = 1_800_000_000.0
 def sendgrid() -> Iterator[SendGridStandIn]:
     with SendGridStandIn(clock=lambda: NOW) as standin:
         yield standin
-
-
-def payload(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "from": {"email": "news@acme.example", "name": "Acme"},
-        "subject": "Hello",
-        "personalizations": [{"to": [{"email": "lead@example.com", "name": "Lead"}]}],
-        "content": [
-            {"type": "text/plain", "value": "Hi"},
-            {"type": "text/html", "value": "<p>Hi</p>"},
-        ],
-        "custom_args": {"drip_uid": "m-1"},
-    }
-    body.update(changes)
-    return body
 
 
 class Client:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,6 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from dripengine.db import make_engine
 from dripengine.sending.store import LEAD
 from dripengine.status import ENROLLMENT, MESSAGE, WORKER, read_status
 from tests.clirun import NOW, drip
@@ -193,15 +191,6 @@ def test_an_empty_database_is_zeros_and_a_hint(engine: Engine) -> None:
     assert (status.due_now, status.in_flight, status.sent_24h, status.workers) == (0, 0, 0, [])
     assert status.providers == [] and status.failed_reasons == []
     assert len(status.hints) == 1 and "drip run" in status.hints[0]
-
-
-@pytest.fixture
-def folder_engine(folder: Path, db_url: str) -> Iterator[Engine]:
-    """The engine of the `drip init` folder's database (SQLite in the folder, or PostgreSQL)."""
-    url = f"sqlite:///{folder / 'drip.db'}" if db_url.startswith("sqlite") else db_url
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def test_drip_status_json_uses_the_now_option(folder_engine: Engine) -> None:

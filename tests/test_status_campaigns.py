@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,6 @@ from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
 from dripengine.cli import main
-from dripengine.db import make_engine
 from dripengine.pauses import pause
 from tests.clirun import NOW, drip
 
@@ -49,14 +47,6 @@ def recycled(folder: Path) -> Path:
     code, _, err = drip("recycle", "--csv", "lost-deals.csv", "--create")
     assert code == 0, err
     return folder
-
-
-@pytest.fixture
-def folder_engine(folder: Path, db_url: str) -> Iterator[Engine]:
-    url = f"sqlite:///{folder / 'drip.db'}" if db_url.startswith("sqlite") else db_url
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
 
 
 def test_just_after_recycling_every_enrolment_waits_for_its_first_step(recycled: Path) -> None:

@@ -45,7 +45,7 @@ T = datetime.fromisoformat("2026-11-24T10:00:00+00:00")  # Tuesday, 11:00 in Ber
 CAMPAIGN, STEP = "lost-sql-winback", "checkin"
 
 # The stand-in in its own process (so its threads do not share a GIL with anything else), telling
-# on exit every drip_uid it accepted: `standin_process` only reports a count.
+# on exit every drip_uid it accepted.
 STANDIN = """
 import json, sys
 from dripengine.testing.sendgrid_standin import SendGridStandIn

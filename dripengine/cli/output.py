@@ -188,12 +188,7 @@ def emit_object(
         return True
     if fmt == "csv":
         columns, lines = rows if rows is not None else (list(obj), [obj])
-        buffer = io.StringIO()
-        writer = SafeDictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
-        writer.writeheader()
-        for line in lines:
-            writer.writerow({c: _csv_cell(_plain(line.get(c))) for c in columns})
-        click.echo(buffer.getvalue(), nl=False)
+        emit_rows([_plain(dict(line)) for line in lines], "csv", columns)
         return True
     return False
 

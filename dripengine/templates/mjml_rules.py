@@ -41,10 +41,7 @@ class Spec:
     ending: frozenset[str]  # tags whose content is HTML, not MJML
     children: dict[str, tuple[str, ...]]  # tag -> the tags it may hold
     any_child: frozenset[str]  # tags that may hold any tag (mj-attributes)
-
-    @property
-    def tags(self) -> frozenset[str]:
-        return frozenset({self.root, *self.attributes, *self.componentless})
+    tags: frozenset[str]  # every tag MJML knows: the root, the components, the componentless
 
     def allows(self, parent: str, child: str) -> bool:
         return parent in self.any_child or child in self.children.get(parent, ())
@@ -69,6 +66,7 @@ def spec() -> Spec:
         root_attributes=dict.fromkeys(root["attributes"], "string"),
         global_attributes=frozenset(data["global_attributes"]),
         componentless=frozenset(data["componentless_tags"]),
+        tags=frozenset({root["tag"], *data["components"], *data["componentless_tags"]}),
         attributes={tag: dict(c["attributes"]) for tag, c in data["components"].items()},
         ending=frozenset(tag for tag, c in data["components"].items() if c["ending_tag"]),
         children=children,

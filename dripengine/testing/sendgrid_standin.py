@@ -24,17 +24,14 @@ is aborted); a subclass of uvicorn's HTTP protocol keeps the connections for tha
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import concurrent.futures
 import contextlib
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,7 +44,7 @@ from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from dripengine.testing import sendgrid_contract as contract
 
-__all__ = ["Accepted", "SendGridStandIn", "standin_process"]
+__all__ = ["Accepted", "SendGridStandIn"]
 
 BACKLOG = 1024  # many clients connect at once; a small backlog (http.server's was 5) drops SYNs
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]  # the contract answers all
@@ -410,47 +407,3 @@ def _response(answer: contract.Answer) -> Response:
     if answer.close:
         headers["Connection"] = "close"  # uvicorn closes the connection after this answer
     return Response(answer.body, answer.status, headers)
-
-
-@contextlib.contextmanager
-def standin_process(
-    *, per_request: float = 0.0, per_connection: float = 0.0, api_key: str | None = None
-) -> Iterator[tuple[str, str]]:
-    """Run a stand-in in its own Python process; yields ``(url, api_key)``.
-
-    For benchmarks: the server's threads then do not compete with the client's for one GIL.
-    """
-    key = api_key or SendGridStandIn().api_key
-    command = [sys.executable, "-c", f"from {__name__} import main; main()", "--api-key", key]
-    command += ["--per-request", str(per_request), "--per-connection", str(per_connection)]
-    with subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    ) as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            url = proc.stdout.readline().strip()
-            if not url.startswith("http://"):
-                raise RuntimeError(f"the stand-in process did not start (said {url!r})")
-            yield url, key
-        finally:
-            proc.stdin.close()  # the signal to stop
-            proc.wait(timeout=30)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Serve a stand-in: print its URL, serve until stdin ends, then print what it accepted."""
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--api-key", default=SendGridStandIn().api_key)
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--per-request", type=float, default=0.0, help="latency, seconds")
-    parser.add_argument("--per-connection", type=float, default=0.0, help="latency, seconds")
-    args = parser.parse_args(argv)
-    with SendGridStandIn(args.api_key, port=args.port) as standin:
-        standin.set_latency(per_request=args.per_request, per_connection=args.per_connection)
-        print(standin.url, flush=True)
-        sys.stdin.read()
-        print(f"accepted {len(standin.accepted)} connections {standin.connections}", flush=True)
-
-
-if __name__ == "__main__":
-    main()
