@@ -26,12 +26,12 @@ from benchmarks.common import (
     sqlite_engine,
     timed,
 )
-from dripengine.bulk import recycle_file
 from dripengine.campaigns import load_campaigns
-from dripengine.db import session_scope
-from dripengine.recycling import RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle_csv import recycle_file
+from dripengine.funnel.sla import load_sla
 from dripengine.scaffold import SKELETON
-from dripengine.sla import load_sla
+from dripengine.storage.engine import session_scope
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 PAIRS = [

@@ -48,12 +48,12 @@ from benchmarks.fast_standin import fast_standin_process
 from dripengine.campaigns import Campaign, load_campaigns
 from dripengine.clock import FixedClock
 from dripengine.config import SendGridSettings, Settings, load_settings
+from dripengine.funnel.sla import SLA, load_sla
+from dripengine.providers.sendgrid.provider import SEND_PATH, SendGridProvider
 from dripengine.scaffold import SKELETON
 from dripengine.sending.dispatcher import Dispatcher, Tally
 from dripengine.sending.message import OutgoingEmail
-from dripengine.sending.providers.sendgrid import SEND_PATH, SendGridProvider
 from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE
-from dripengine.sla import SLA, load_sla
 from dripengine.templates import Sender, build_context
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Berlin: inside the window

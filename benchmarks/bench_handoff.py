@@ -1,7 +1,7 @@
 """CRM handoffs delivered: pending Handoff rows POSTed, signed, to a receiver on loopback.
 
 2,000 pending handoffs (quick: 100) of one lead, payloads shaped as ingest writes them (ten
-evidence items each); :class:`dripengine.handoff_delivery.HandoffDelivery` claims them in batches
+evidence items each); :class:`dripengine.handoff.delivery.HandoffDelivery` claims them in batches
 (lease, ``FOR UPDATE SKIP LOCKED``), POSTs each one (HMAC-SHA256 over timestamp + body) to
 :class:`dripengine.testing.crm_receiver.CRMReceiver` (a threaded ``http.server``, which verifies
 every signature) and records each 2xx in its own transaction. ``handoff.<db>.per_s``: handoffs
@@ -33,9 +33,9 @@ from benchmarks.common import (
 )
 from dripengine.clock import FixedClock
 from dripengine.config import Settings
-from dripengine.db import make_engine
-from dripengine.handoff_delivery import HANDOFF, HandoffDelivery
-from dripengine.models import Lead
+from dripengine.handoff.delivery import HANDOFF, HandoffDelivery
+from dripengine.storage.engine import make_engine
+from dripengine.storage.models import Lead
 from dripengine.testing.crm_receiver import CRMReceiver
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -32,8 +32,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from benchmarks.common import Context, measurement, postgres_engine, skipped
-from dripengine.db import make_engine
-from dripengine.models import Enrollment, Lead, Message, RecycleRecord
+from dripengine.storage.engine import make_engine
+from dripengine.storage.models import Enrollment, Lead, Message, RecycleRecord
 from dripengine.testing.sendgrid_webhook import Signer, sendgrid_event
 from dripengine.testing.serve_process import ServeProcess
 

@@ -31,7 +31,7 @@ from benchmarks.common import (
     timed,
 )
 from dripengine.leads import import_leads_file
-from dripengine.models import Lead
+from dripengine.storage.models import Lead
 
 TARGET_ROWS_PER_S = 50_000
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -28,7 +28,7 @@ from sqlalchemy import text
 
 from benchmarks.bench_dispatch import NOW
 from benchmarks.common import Context, compared
-from dripengine.db import make_engine
+from dripengine.storage.engine import make_engine
 
 DUE = 500
 TARGET_MB = 150.0

@@ -9,9 +9,9 @@ recursive CTE on SQLite), then ``ANALYZE``. ``--quick``: 20,000 emails.
 
 Measured, each the best of 3 (after one warm-up), on SQLite and PostgreSQL:
 
-- ``stats.<db>.by_campaign``: :func:`dripengine.stats.by_campaign` (what ``drip stats`` runs), the
+- ``stats.<db>.by_campaign``: :func:`dripengine.reports.stats.by_campaign` (what ``drip stats`` runs), the
   target ≤ 5 s on SQLite; and the other views (``by_step``, ``by_week``, ``by_reason``);
-- ``stats.<db>.report``: :func:`dripengine.report.build` end to end (every query the page needs,
+- ``stats.<db>.report``: :func:`dripengine.reports.html.build` end to end (every query the page needs,
   and the HTML), with the file's size.
 """
 
@@ -27,7 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from benchmarks.common import Context, measurement, postgres_engine, skipped, sqlite_engine
-from dripengine import stats
+from dripengine.reports import stats
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 START = "2026-05-18 00:00:00"  # a Monday, 26 weeks before NOW
@@ -193,7 +193,7 @@ def backends(
 
 
 def run(ctx: Context) -> Iterable[dict[str, Any]]:
-    from dripengine import report
+    from dripengine.reports import html as report
 
     emails = ctx.size(1_000_000, 20_000)
     window = stats.Window(now=NOW)

@@ -43,9 +43,9 @@ from sqlalchemy.engine import Engine
 
 from benchmarks.common import Context, measurement, postgres_engine, skipped
 from dripengine.config import load_settings
-from dripengine.db import make_engine
 from dripengine.engagement.tracking import click_token, open_token
-from dripengine.models import Lead, Message
+from dripengine.storage.engine import make_engine
+from dripengine.storage.models import Lead, Message
 from dripengine.testing.serve_process import ServeProcess
 
 CONNECTIONS = 16

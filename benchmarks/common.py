@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
-from dripengine.db import make_engine, upgrade
+from dripengine.storage.engine import make_engine, upgrade
 
 POSTGRES_ENVS = ("DRIP_BENCH_POSTGRES_URL", "DRIP_TEST_POSTGRES_URL")
 T = TypeVar("T")

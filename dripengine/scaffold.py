@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dripengine.config import load_settings
-from dripengine.db import current_revision, make_engine, upgrade
 from dripengine.exceptions import DripError
+from dripengine.storage.engine import current_revision, make_engine, upgrade
 
 SKELETON = Path(__file__).parent / "skeleton"
 SKELETON_ENTRIES = (

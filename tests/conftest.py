@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 
 from dripengine.clock import FixedClock
-from dripengine.db import make_engine, upgrade
+from dripengine.storage.engine import make_engine, upgrade
 
 # Property tests assert behaviour, not speed: no per-example deadline (a loaded 2-core CI machine
 # made a 200 ms deadline fail a correct example now and then).

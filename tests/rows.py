@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from dripengine.models import (
+from dripengine.storage.models import (
     CampaignPause,
     Enrollment,
     Event,

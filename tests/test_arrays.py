@@ -1,4 +1,4 @@
-"""The batch statements (``dripengine.arrays`` on PostgreSQL, the portable forms on SQLite) agree."""
+"""The batch statements (``dripengine.storage.arrays`` on PostgreSQL, the portable forms on SQLite) agree."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dripengine.arrays import any_of
 from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE, insert_messages, update_rows
+from dripengine.storage.arrays import any_of
 from tests import rows
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -17,14 +17,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from dripengine.bulk import RowProblem, recycle_records, request_from_record
-from dripengine.db import session_scope
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError, FunnelError
-from dripengine.leads.csvrows import CsvRecord
-from dripengine.models import Enrollment, Lead, RecycleRecord, StageChange, Suppression
-from dripengine.recycle_plan import decide
-from dripengine.recycling import (
+from dripengine.funnel.recycle import (
     RecycleContext,
     RecycleOutcome,
     RecycleRequest,
@@ -32,8 +27,13 @@ from dripengine.recycling import (
     recycle,
     write,
 )
+from dripengine.funnel.recycle_csv import RowProblem, recycle_records, request_from_record
+from dripengine.funnel.recycle_plan import decide
+from dripengine.funnel.sla import load_sla
+from dripengine.leads.csvrows import CsvRecord
 from dripengine.scaffold import SKELETON
-from dripengine.sla import load_sla
+from dripengine.storage.engine import session_scope
+from dripengine.storage.models import Enrollment, Lead, RecycleRecord, StageChange, Suppression
 from tests.factories import campaign
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dripengine.campaign_status import Group, assess
-from dripengine.pauses import Pause
-from dripengine.timespan import relative
+from dripengine.reports.campaign_status import Group, assess
+from dripengine.reports.timespan import relative
+from dripengine.sending.pauses import Pause
 from tests.factories import campaign
 
 FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # 11:00 in Berlin, 19:00 in Tokyo

@@ -200,7 +200,7 @@ def test_a_command_imports_only_what_it_uses() -> None:
     """`drip run` (cron, every worker) does not pay for the web app or the report at start-up."""
     probe = (
         "import sys; from dripengine.cli import main; main(['run', '--help'], standalone_mode=False);"
-        "print(sorted(m for m in ('starlette', 'uvicorn', 'dripengine.report', 'dripengine.web')"
+        "print(sorted(m for m in ('starlette', 'uvicorn', 'dripengine.reports.html', 'dripengine.web')"
         " if m in sys.modules))"
     )
     result = subprocess.run(

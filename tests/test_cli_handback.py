@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 
 from dripengine.cli import main
-from dripengine.db import make_engine
-from dripengine.queries import REQUALIFIED_COLUMNS
+from dripengine.storage.engine import make_engine
+from dripengine.storage.queries import REQUALIFIED_COLUMNS
 from dripengine.testing.crm_receiver import CRMReceiver
 from tests import rows
 from tests.clirun import drip

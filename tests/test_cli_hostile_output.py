@@ -13,7 +13,7 @@ from sqlalchemy import update
 
 from dripengine.cli.output import csv_safe, terminal_safe
 from dripengine.config import load_settings
-from dripengine.db import make_engine
+from dripengine.storage.engine import make_engine
 from tests.clirun import drip
 from tests.rows import LEAD
 

@@ -126,7 +126,11 @@ def test_a_single_recycle_leaves_out_the_csv_and_terminal_machinery(tmp_path: Pa
     assert code == 0 and "Lost SQL win-back" in out, out
     assert "sqlalchemy" in modules
     assert set(heavy_in(modules)) <= {"sqlalchemy", "sqlmodel", "jinja2"}
-    for module in ("dripengine.bulk", "dripengine.cli.progress", "dripengine.leads.importer"):
+    for module in (
+        "dripengine.funnel.recycle_csv",
+        "dripengine.cli.progress",
+        "dripengine.leads.importer",
+    ):
         assert module not in modules
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from dripengine.db import current_revision, head_revision, make_engine
+from dripengine.storage.engine import current_revision, head_revision, make_engine
 from tests.conftest import PG_ENV, _pg_admin_url, cloned_database
 
 pytestmark = pytest.mark.slow  # `drip` subprocesses racing to migrate

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from dripengine.config import load_settings
-from dripengine.db import make_engine
-from dripengine.models import Lead
+from dripengine.storage.engine import make_engine
+from dripengine.storage.models import Lead
 from tests.clirun import drip
 
 

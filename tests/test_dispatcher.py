@@ -15,15 +15,15 @@ from sqlmodel import Session, select
 from dripengine.campaigns import load_campaigns
 from dripengine.clock import FixedClock
 from dripengine.config import Settings, load_settings
-from dripengine.db import session_scope
-from dripengine.models import Enrollment, Lead, Message, Suppression
-from dripengine.recycling import RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.sla import load_sla
+from dripengine.providers.base import Provider, SendResult
+from dripengine.providers.outbox import OutboxProvider
 from dripengine.scaffold import SKELETON
 from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.message import OutgoingEmail
-from dripengine.sending.providers.base import Provider, SendResult
-from dripengine.sending.providers.outbox import OutboxProvider
-from dripengine.sla import load_sla
+from dripengine.storage.engine import session_scope
+from dripengine.storage.models import Enrollment, Lead, Message, Suppression
 from dripengine.tokens import unsign
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 Berlin
@@ -109,7 +109,7 @@ def test_a_comma_in_a_lead_name_reaches_the_right_address(engine: Engine, tmp_pa
     enroll(engine, "jane@acme.example", first_name="Jane", last_name="Doe, Jr.")
     enroll(engine, "ann@acme.example", first_name='Ann "AJ"', last_name="Lee")
     clock = FixedClock(MONDAY + timedelta(days=2))
-    from dripengine.sending.providers.sendgrid import SendGridProvider
+    from dripengine.providers.sendgrid.provider import SendGridProvider
     from dripengine.testing import SendGridStandIn
 
     with SendGridStandIn(api_key="SG.test-key") as standin:
@@ -309,7 +309,7 @@ def test_template_error_fails_that_message_only(
 def test_sendgrid_provider_end_to_end_each_email_exactly_once(
     engine: Engine, tmp_path: Path
 ) -> None:
-    from dripengine.sending.providers.sendgrid import SendGridProvider
+    from dripengine.providers.sendgrid.provider import SendGridProvider
     from dripengine.testing import SendGridStandIn
 
     for i in range(30):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from dripengine.db import make_engine
-from dripengine.models import Event
+from dripengine.storage.engine import make_engine
+from dripengine.storage.models import Event
 from dripengine.testing.sendgrid_webhook import sendgrid_event
 from tests.clirun import drip
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dripengine.explain import Change, explain, factor
-from dripengine.scoring import Fit, ScoringRules, add, decayed
+from dripengine.scoring.explain import Change, explain, factor
+from dripengine.scoring.rules import Fit, ScoringRules, add, decayed
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 HALF = 45.0

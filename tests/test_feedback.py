@@ -13,15 +13,22 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from dripengine.clock import FixedClock
-from dripengine.db import session_scope
 from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.exceptions import FeedbackConflict, FeedbackError, FunnelError, LeadNotFound
-from dripengine.feedback import FeedbackRequest, decide, record
-from dripengine.models import Enrollment, Feedback, Handoff, Lead, RecycleRecord, StageChange
-from dripengine.recycle_plan import RecycleContext
-from dripengine.recycling import RecycleRequest, recycle
+from dripengine.funnel.feedback import FeedbackRequest, decide, record
+from dripengine.funnel.recycle import RecycleRequest, recycle
+from dripengine.funnel.recycle_plan import RecycleContext
+from dripengine.storage.engine import session_scope
+from dripengine.storage.models import (
+    Enrollment,
+    Feedback,
+    Handoff,
+    Lead,
+    RecycleRecord,
+    StageChange,
+)
 from tests.test_dispatcher import CAMPAIGNS, MONDAY, SLA, make_settings
 
 PROFILE: dict[str, Any] = {
@@ -316,7 +323,7 @@ def test_feedback_applies_to_the_latest_handback(engine: Engine, tmp_path: Path)
 
 
 def test_decide_is_pure_and_names_the_illegal_move() -> None:
-    from dripengine.feedback import Given, HandoffState, LeadState
+    from dripengine.funnel.feedback import Given, HandoffState, LeadState
 
     handoff = HandoffState(7, MONDAY, "c", 70.0, "A", "no_budget")
     recycled = LeadState(1, "x@acme.example", "recycled")

@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from dripengine.config import load_settings
-from dripengine.db import make_engine
-from dripengine.models import Enrollment, Feedback, Lead
+from dripengine.storage.engine import make_engine
+from dripengine.storage.models import Enrollment, Feedback, Lead
 from tests.clirun import drip
 from tests.conftest import PG_ENV
 from tests.test_feedback import LATER, handed_back

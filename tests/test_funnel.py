@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dripengine.exceptions import FunnelError
-from dripengine.funnel import (
+from dripengine.funnel.stages import (
     LEGAL_MOVES,
     RECYCLABLE,
     STAGES,

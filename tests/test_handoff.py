@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dripengine import handoff
 from dripengine.clock import FixedClock
 from dripengine.config import Settings
-from dripengine.db import make_engine
-from dripengine.handoff_delivery import HANDOFF, HandoffDelivery, configuration_problem
+from dripengine.handoff import body as handoff
+from dripengine.handoff.delivery import HANDOFF, HandoffDelivery, configuration_problem
+from dripengine.storage.engine import make_engine
 from dripengine.testing.crm_receiver import CRMReceiver
 from tests import rows
 
@@ -194,7 +194,7 @@ def test_two_deliverers_racing_deliver_each_handoff_once(db_url: str, engine: En
 
 
 def test_a_url_without_a_secret_is_said_not_silently_skipped(engine: Engine) -> None:
-    from dripengine.housekeeping import run_housekeeping
+    from dripengine.daemon.housekeeping import run_housekeeping
 
     lead_id = rows.lead(engine, "jane@acme.example", T)
     rows.handoff(engine, lead_id, T)

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from dripengine.config import load_settings
-from dripengine.db import make_engine
+from dripengine.storage.engine import make_engine
 from dripengine.testing.sendgrid_webhook import Signer
 from dripengine.testing.serve_process import ServeProcess
 from dripengine.tokens import sign
@@ -104,7 +104,7 @@ def _post_paths(folder: Path, env: dict[str, str]) -> list[str]:
     from starlette.routing import Route
 
     from dripengine.clock import SystemClock
-    from dripengine.sla import load_sla
+    from dripengine.funnel.sla import load_sla
     from dripengine.web import build_app
     from dripengine.web.context import WebContext
 

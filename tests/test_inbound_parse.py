@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dripengine.engagement import vocabulary as v
-from dripengine.engagement.inbound_parse import (
+from dripengine.providers.sendgrid.inbound import (
     BadInbound,
     candidate_uids,
     parse_inbound,

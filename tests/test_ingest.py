@@ -18,7 +18,7 @@ from dripengine.clock import FixedClock
 from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
 from dripengine.engagement.vocabulary import IncomingEvent
-from dripengine.models import (
+from dripengine.storage.models import (
     CampaignPause,
     Enrollment,
     Event,
@@ -345,7 +345,7 @@ def test_an_event_without_our_uid_is_matched_by_the_x_message_id_whole(
 ) -> None:
     """SendGrid's sg_message_id is `<X-Message-Id>.filter…`; the parser cuts `.filter…` off. Older
     X-Message-Ids hold dots themselves, so the id is matched whole, not cut at its first dot."""
-    from dripengine.engagement.sendgrid_events import parse_event
+    from dripengine.providers.sendgrid.events import parse_event
 
     engagement, clock, message = sent
     with engine.begin() as connection:

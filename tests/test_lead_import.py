@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from dripengine.exceptions import ImportFileError
 from dripengine.leads import import_leads_file, import_leads_rows
-from dripengine.models import Lead
+from dripengine.storage.models import Lead
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 T1 = T0 + timedelta(days=3)

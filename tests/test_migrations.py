@@ -8,8 +8,14 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
-import dripengine.models  # noqa: F401
-from dripengine.db import current_revision, downgrade, head_revision, make_engine, upgrade
+import dripengine.storage.models  # noqa: F401
+from dripengine.storage.engine import (
+    current_revision,
+    downgrade,
+    head_revision,
+    make_engine,
+    upgrade,
+)
 
 AT = datetime(2026, 11, 1, 9, tzinfo=UTC)
 
@@ -73,9 +79,9 @@ def test_sqlite_connection_settings(tmp_path) -> None:  # type: ignore[no-untype
 
 
 def test_the_head_revision_the_code_checks_against_is_alembics() -> None:
-    from dripengine.db import scripts_head
+    from dripengine.storage.engine import scripts_head
 
-    assert head_revision() == scripts_head(), "update HEAD_REVISION in dripengine/db.py"
+    assert head_revision() == scripts_head(), "update HEAD_REVISION in dripengine/storage/engine.py"
 
 
 def test_current_revision_of_a_database_without_the_version_table(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from dripengine.campaigns import load_campaign_file
 from dripengine.campaigns.window import WINDOW_SPREAD, first_due, in_window
 from dripengine.cli import main
-from dripengine.nowtime import parse_now
+from dripengine.cli.nowtime import parse_now
 from tests.conftest import REPO
 
 FRIDAY = datetime(2026, 12, 4, 5, 43, tzinfo=UTC)

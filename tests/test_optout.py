@@ -11,10 +11,10 @@ from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from dripengine import suppression
 from dripengine.cli import main
-from dripengine.db import make_engine
+from dripengine.leads import suppression
 from dripengine.sending.store import load
+from dripengine.storage.engine import make_engine
 from tests import rows
 from tests.clirun import drip
 
@@ -129,7 +129,7 @@ def test_forget_leaves_the_address_nowhere_in_the_database_files_or_the_outbox(
     from dripengine.config import load_settings
     from dripengine.engagement import vocabulary as v
     from dripengine.engagement.ingest import Engagement
-    from dripengine.sla import load_sla
+    from dripengine.funnel.sla import load_sla
 
     engine = folder_engine(folder, db_url)
     at = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
@@ -253,7 +253,7 @@ def test_forget_leaves_the_address_nowhere_in_the_database_files_or_the_outbox(
 def test_forget_finds_an_encoded_local_part_in_events_that_matched_no_lead(engine: Engine) -> None:
     """A plus-address in a click URL is ``jane%2Btag%40…``: the SQL pre-filter must look for the
     encoded local part too, or the event keeps it (issue 12, finding 6)."""
-    from dripengine.optout import forget
+    from dripengine.leads.optout import forget
 
     at = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
     url = "https://acme.example/p?email=Jane%2BNews%40Acme.example&utm_source=drip"

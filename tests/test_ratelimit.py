@@ -13,13 +13,13 @@ from sqlmodel import Session, select
 
 from dripengine.clock import FixedClock
 from dripengine.config import load_settings
-from dripengine.db import session_scope
 from dripengine.exceptions import ConfigError
-from dripengine.models import Enrollment, Lead, Message
+from dripengine.providers import OutboxProvider, build_provider
+from dripengine.providers.base import Evidence, Provider, SendResult
 from dripengine.sending.message import OutgoingEmail
-from dripengine.sending.providers import OutboxProvider, build_provider
-from dripengine.sending.providers.base import Evidence, Provider, SendResult
 from dripengine.sending.ratelimit import RateLimitedProvider, count_sent_today
+from dripengine.storage.engine import session_scope
+from dripengine.storage.models import Enrollment, Lead, Message
 from tests.test_dispatcher import MONDAY, dispatcher, enroll, make_settings, messages
 
 T0 = datetime(2026, 11, 24, 22, 0, tzinfo=UTC)  # two hours before a UTC midnight

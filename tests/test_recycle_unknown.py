@@ -12,8 +12,8 @@ import csv
 import json
 from pathlib import Path
 
-from dripengine.db import make_engine
 from dripengine.leads.nearest import nearest_addresses
+from dripengine.storage.engine import make_engine
 from tests.clirun import drip
 
 
@@ -128,7 +128,7 @@ def test_leads_show_and_feedback_name_the_nearest_address(folder: Path) -> None:
 
 
 def test_wildcards_in_a_typed_address_are_not_wildcards(tmp_path: Path) -> None:
-    from dripengine.db import upgrade
+    from dripengine.storage.engine import upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path}/n.db")
     try:

@@ -9,9 +9,12 @@ import pytest
 from sqlmodel import Session, select
 
 from dripengine.campaigns import Campaign
-from dripengine.db import session_scope
 from dripengine.exceptions import FunnelError
-from dripengine.models import (
+from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.sla import load_sla
+from dripengine.scaffold import SKELETON
+from dripengine.storage.engine import session_scope
+from dripengine.storage.models import (
     Enrollment,
     Lead,
     RecycleRecord,
@@ -19,9 +22,6 @@ from dripengine.models import (
     StageChange,
     Suppression,
 )
-from dripengine.recycling import RecycleContext, RecycleRequest, recycle
-from dripengine.scaffold import SKELETON
-from dripengine.sla import load_sla
 from tests.factories import campaign
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 in Berlin

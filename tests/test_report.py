@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
-from dripengine import report, stats
-from dripengine.db import make_engine
-from dripengine.report.colours import PALETTE, SERIES, campaign_colours
+from dripengine.reports import html as report
+from dripengine.reports import stats
+from dripengine.reports.colours import PALETTE, SERIES, campaign_colours
+from dripengine.storage.engine import make_engine
 from tests import rows
 from tests.browser import CHROMIUM
 from tests.clirun import drip

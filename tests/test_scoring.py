@@ -1,4 +1,4 @@
-"""dripengine.scoring, the pure rules: points per event, the daily caps, link-scanner clicks, lazy
+"""dripengine.scoring.rules, the pure rules: points per event, the daily caps, link-scanner clicks, lazy
 decay, the fit grade and the requalification decision. No database: tests/test_ingest.py runs the
 same rules end to end, tests/test_explain.py the score's breakdown."""
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dripengine.config import FitRule, ScoringSettings
-from dripengine.scoring import (
+from dripengine.scoring.rules import (
     FIT_FACETS,
     ScoringRules,
     add,

@@ -12,9 +12,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from dripengine.config import load_settings
-from dripengine.db import make_engine, session_scope
-from dripengine.models import Feedback, Handoff, Lead
-from dripengine.scoring_review import (
+from dripengine.scoring.review import (
     TOO_FEW,
     HandBack,
     ThresholdRow,
@@ -23,7 +21,9 @@ from dripengine.scoring_review import (
     review,
     sweep,
 )
-from dripengine.scoring_review_db import load_counts, load_handbacks
+from dripengine.scoring.review_queries import load_counts, load_handbacks
+from dripengine.storage.engine import make_engine, session_scope
+from dripengine.storage.models import Feedback, Handoff, Lead
 from tests.clirun import NOW, drip
 
 NOW_AT = datetime.fromisoformat(NOW)

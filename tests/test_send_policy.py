@@ -4,9 +4,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dripengine.campaigns.sequence import Progress
 from dripengine.campaigns.window import in_window
 from dripengine.sending.policy import DueLead, decide
-from dripengine.sequence import Progress
 from tests.test_sequence import make, step
 
 BERLIN = ZoneInfo("Europe/Berlin")

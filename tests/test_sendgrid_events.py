@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dripengine.engagement import vocabulary as v
-from dripengine.engagement.sendgrid_events import parse_event, parse_events
+from dripengine.providers.sendgrid.events import parse_event, parse_events
 from dripengine.testing.sendgrid_webhook import EVENT_FIELDS, sendgrid_event
 
 TS = 1_795_428_000  # 2026-11-23 10:00 UTC

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dripengine.campaigns import Campaign
-from dripengine.sequence import Progress, condition_met, next_step
+from dripengine.campaigns.sequence import Progress, condition_met, next_step
 
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
 

@@ -1,10 +1,10 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from dripengine.authoring.simulate import SimLead, format_timeline, simulate
 from dripengine.campaigns import load_campaigns
 from dripengine.campaigns.window import in_window
 from dripengine.scaffold import SKELETON
-from dripengine.simulate import SimLead, format_timeline, simulate
 from tests.test_sequence import make, step
 
 START = datetime(2026, 11, 23, 10, tzinfo=UTC)

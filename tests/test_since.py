@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dripengine.since import parse_since
+from dripengine.reports.since import parse_since
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from dripengine.exceptions import SLAError
+from dripengine.funnel.sla import load_sla, render_markdown
 from dripengine.scaffold import SKELETON
-from dripengine.sla import load_sla, render_markdown
 
 
 def test_shipped_sla_loads_and_renders() -> None:

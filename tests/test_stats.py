@@ -26,9 +26,9 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from dripengine import stats
-from dripengine.db import make_engine
-from dripengine.models import Feedback, StageChange
+from dripengine.reports import stats
+from dripengine.storage.engine import make_engine
+from dripengine.storage.models import Feedback, StageChange
 from tests import rows
 from tests.clirun import drip
 

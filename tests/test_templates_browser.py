@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dripengine.authoring import find_campaign, render_step, sample_lead
+from dripengine.authoring.preview import find_campaign, render_step, sample_lead
 from dripengine.campaigns import load_campaigns
 from dripengine.config import load_settings
 from dripengine.scaffold import SKELETON

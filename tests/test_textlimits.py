@@ -1,4 +1,4 @@
-"""dripengine.textlimits on its own: what text and JSON the database takes, the same on SQLite and
+"""dripengine.storage.textlimits on its own: what text and JSON the database takes, the same on SQLite and
 PostgreSQL. The edges that call it (CSV, API, webhooks, feedback) are tested end to end elsewhere;
 these hold the rules every edge shares."""
 
@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text
 
-from dripengine.models import Lead
-from dripengine.textlimits import column_limits, json_problem, text_problem, without_nul
+from dripengine.storage.models import Lead
+from dripengine.storage.textlimits import column_limits, json_problem, text_problem, without_nul
 
 
 def test_column_limits_are_the_length_limited_text_columns_as_declared() -> None:

@@ -174,8 +174,8 @@ def test_pages_escape_what_they_show() -> None:
 
 
 def test_sendgrid_mail_carries_a_links_tag_in_its_query_for_the_click_event() -> None:
-    from dripengine.engagement.sendgrid_events import parse_event
     from dripengine.engagement.tracking import tag_in_url
+    from dripengine.providers.sendgrid.events import parse_event
     from dripengine.templates.links import Link
 
     url = tag_in_url(

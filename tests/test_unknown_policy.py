@@ -15,8 +15,8 @@ from dripengine.clock import FixedClock
 from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
 from dripengine.engagement.vocabulary import IncomingEvent
-from dripengine.models import Message
-from dripengine.sending.unknown import settle_unknown
+from dripengine.providers.sendgrid.unknown import settle_unknown
+from dripengine.storage.models import Message
 from tests.test_dispatcher import MONDAY, SLA, dispatcher, enroll, make_settings
 
 SENT_AT = MONDAY + timedelta(days=2, hours=5)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from dripengine.config import load_settings
-from dripengine.db import make_engine
+from dripengine.storage.engine import make_engine
 from tests.clirun import NOW, drip
 from tests.served import Answer, drip_serve, free_port, request
 

@@ -16,8 +16,8 @@ from sqlalchemy import text
 
 from dripengine.cli import main
 from dripengine.config import load_settings
-from dripengine.db import make_engine
 from dripengine.engagement.tracking import PIXEL_GIF, click_token
+from dripengine.storage.engine import make_engine
 from tests.clirun import drip
 from tests.served import drip_serve, free_port, html_of, request, sent_emails
 

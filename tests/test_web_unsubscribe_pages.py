@@ -20,11 +20,11 @@ from sqlalchemy import text
 from dripengine.cli import main
 from dripengine.clock import FixedClock
 from dripengine.config import load_settings
-from dripengine.db import make_engine
 from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
 from dripengine.engagement.vocabulary import IncomingEvent
-from dripengine.sla import load_sla
+from dripengine.funnel.sla import load_sla
+from dripengine.storage.engine import make_engine
 from tests.clirun import drip
 from tests.served import Answer, drip_serve, free_port, request, sent_emails
 

@@ -24,8 +24,8 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import Engine, make_url
 
-from dripengine.db import make_engine
-from dripengine.models import Enrollment, Event, Lead, Message, ScoreChange, Suppression
+from dripengine.storage.engine import make_engine
+from dripengine.storage.models import Enrollment, Event, Lead, Message, ScoreChange, Suppression
 from dripengine.testing.sendgrid_webhook import Signer, sendgrid_event
 from dripengine.testing.serve_process import ServeProcess
 from tests.conftest import PG_ENV, cloned_database

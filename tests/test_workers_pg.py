@@ -25,8 +25,8 @@ import pytest
 from sqlalchemy import func, insert, literal, select, text
 from sqlalchemy.engine import Engine
 
-from dripengine.db import make_engine
 from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE
+from dripengine.storage.engine import make_engine
 from tests.conftest import PG_ENV
 from tests.waiting import wait_for
 

@@ -19,7 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import AfterValidator, BeforeValidator
 
 from dripengine.campaigns.durations import parse_duration
-from dripengine.funnel import RECYCLABLE
+from dripengine.funnel.stages import RECYCLABLE
 from dripengine.yamlfile import Loc, format_loc
 
 STAGES = RECYCLABLE

@@ -80,7 +80,7 @@ COMMANDS = {
         "What the campaigns did: sent, opened, clicked, requalified, with rates.",
     ),
     "report": LazyCommand(
-        "dripengine.cli.report_html:report_command",
+        "dripengine.cli.report:report_command",
         "Write the stats as one HTML page with charts.",
     ),
 }
@@ -116,8 +116,8 @@ def _is_dbapi_error(exc: BaseException) -> bool:
 def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
+    from dripengine.cli.nowtime import parse_now
     from dripengine.clock import SystemClock
-    from dripengine.nowtime import parse_now
 
     try:  # relative forms count from the wall clock: this edge is where it is read
         return parse_now(value, SystemClock().now())

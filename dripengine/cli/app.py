@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from dripengine.campaigns import Campaign
     from dripengine.campaigns.live import LiveCampaigns, TemplateCheck
     from dripengine.config import Settings
-    from dripengine.sla import SLA
+    from dripengine.funnel.sla import SLA
 
 
 @dataclass
@@ -51,7 +51,7 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        from dripengine.db import make_engine
+        from dripengine.storage.engine import make_engine
 
         return make_engine(self.settings.database_url, echo=self.settings.database.echo)
 
@@ -63,7 +63,7 @@ class App:
     def ready_engine(self) -> Engine:
         """The engine, after checking that the schema is there and current."""
         if not self._checked:
-            from dripengine.db import require_current
+            from dripengine.storage.engine import require_current
 
             require_current(self.engine)
             self._checked = True
@@ -71,7 +71,7 @@ class App:
 
     @cached_property
     def sla(self) -> SLA:
-        from dripengine.sla import load_sla
+        from dripengine.funnel.sla import load_sla
 
         return load_sla(self.settings.path("sla"))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from sqlmodel import Session
 
-from dripengine.authoring import (
+from dripengine.authoring.preview import (
     PreviewLead,
     find_campaign,
     find_step,
@@ -16,14 +16,14 @@ from dripengine.authoring import (
     sample_lead,
     test_email,
 )
+from dripengine.authoring.simulate import PATTERNS, SimLead, format_timeline, simulate
 from dripengine.campaigns import Step
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
 from dripengine.cli.output import emit_object, format_option, terminal_safe
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError
-from dripengine.sending.providers import provider_from_settings
-from dripengine.simulate import PATTERNS, SimLead, format_timeline, simulate
+from dripengine.providers import provider_from_settings
 from dripengine.templates import TemplateEngine, TemplateError
 
 lead_option = click.option(

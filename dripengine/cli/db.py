@@ -6,7 +6,7 @@ import click
 
 from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
-from dripengine.db import current_revision, head_revision, upgrade
+from dripengine.storage.engine import current_revision, head_revision, upgrade
 
 
 @click.group(cls=LazyGroup)

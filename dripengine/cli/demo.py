@@ -32,8 +32,8 @@ def demo(directory: Path, keep_serving: bool | None) -> None:
     first; any other folder with something in it is refused.
     """
     from dripengine.cli import main
-    from dripengine.demo import Demo
-    from dripengine.demo_folder import prepare_folder
+    from dripengine.demo.folder import prepare_folder
+    from dripengine.demo.run import Demo
 
     folder = directory.resolve()
     if keep_serving is None:

@@ -11,9 +11,9 @@ from dripengine.cli.choice import Choice
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import terminal_safe
 from dripengine.engagement.event_files import read_items
-from dripengine.engagement.sendgrid_events import BadEvent, parse_event
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.exceptions import ImportFileError
+from dripengine.providers.sendgrid.events import BadEvent, parse_event
 
 BATCH = 1000  # events a transaction, as SendGrid posts them
 MAX_ERRORS_SHOWN = 50

@@ -18,14 +18,15 @@ from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
+from dripengine.cli.problems import print_row_problems
 from dripengine.cli.progress import count_data_lines, progress_bar
-from dripengine.cli.report import print_row_problems
 from dripengine.exceptions import DripError
-from dripengine.funnel import STAGES, label
+from dripengine.funnel.stages import STAGES, label
 from dripengine.leads.importer import import_leads_file
-from dripengine.models import Enrollment
-from dripengine.optout import forget
-from dripengine.queries import (
+from dripengine.leads.optout import forget
+from dripengine.reports.since import parse_since
+from dripengine.storage.models import Enrollment
+from dripengine.storage.queries import (
     LEAD_COLUMNS,
     REQUALIFIED_COLUMNS,
     SCORE_CHANGES_SHOWN,
@@ -33,7 +34,6 @@ from dripengine.queries import (
     list_leads,
     requalified,
 )
-from dripengine.since import parse_since
 from dripengine.suggest import did_you_mean
 
 TABLE_LIMIT = 50  # rows a `leads list` table shows unless --limit / --all

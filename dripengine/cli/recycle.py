@@ -12,14 +12,14 @@ import click
 
 from dripengine.cli.choice import Choice
 from dripengine.cli.output import SafeDictWriter, emit_object, format_option, terminal_safe
-from dripengine.db import session_scope
-from dripengine.funnel import RECYCLABLE
-from dripengine.recycling import RecycleContext, RecycleRequest
-from dripengine.recycling import recycle as recycle_one
+from dripengine.funnel.recycle import RecycleContext, RecycleRequest
+from dripengine.funnel.recycle import recycle as recycle_one
+from dripengine.funnel.stages import RECYCLABLE
+from dripengine.storage.engine import session_scope
 
 if TYPE_CHECKING:  # --csv's machinery (CSV reading, the progress bar) is imported with --csv only
-    from dripengine.bulk import BulkReport
     from dripengine.cli.app import App
+    from dripengine.funnel.recycle_csv import BulkReport
 
 
 @click.command()
@@ -95,9 +95,9 @@ def recycle(
     if csv_path is not None:
         if email or reason:
             raise click.UsageError("give either EMAIL with --reason, or --csv FILE")
-        from dripengine.bulk import recycle_file
+        from dripengine.cli.problems import print_row_problems
         from dripengine.cli.progress import count_data_lines, progress_bar
-        from dripengine.cli.report import print_row_problems
+        from dripengine.funnel.recycle_csv import recycle_file
 
         with progress_bar("recycling", count_data_lines(str(csv_path))) as tick:
             report = recycle_file(engine, csv_path, ctx, actor=actor, strict=strict, progress=tick)

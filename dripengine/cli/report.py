@@ -1,31 +1,44 @@
-"""Per-row problems of an import, printed so a person can fix the file."""
+"""``drip report``: the stats as one self-contained HTML page with charts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
 from pathlib import Path
-from typing import Protocol
 
 import click
 
-from dripengine.cli.output import terminal_safe
-
-SHOWN = 20
-
-
-class Problem(Protocol):
-    @property
-    def line(self) -> int: ...
-    @property
-    def message(self) -> str: ...
+from dripengine.cli.app import App
+from dripengine.cli.stats import SINCE_HELP, check_campaign, window_of
+from dripengine.exceptions import StatsError
+from dripengine.reports import html as report
 
 
-def print_row_problems(
-    problems: Sequence[Problem], path: Path, more_hint: str = "--format json"
-) -> None:
-    for problem in problems[:SHOWN]:
-        click.echo(f"{path}:{problem.line}: {terminal_safe(problem.message)}", err=True)
-    if len(problems) > SHOWN:
-        click.echo(
-            f"… and {len(problems) - SHOWN} more (use {more_hint} for the full list)", err=True
-        )
+@click.command("report", short_help="Write the stats as one HTML page with charts.")
+@click.argument("campaign", required=False)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+    help="The HTML file to write (replaced if it exists).",
+)
+@click.option("--since", metavar="SPAN|DATE", help=SINCE_HELP)
+@click.pass_obj
+def report_command(app: App, campaign: str | None, out: Path, since: str | None) -> None:
+    """Write the stats as one HTML page with charts: the closed loop per campaign, the
+    requalification rate by recycle reason, sends, opens and clicks per week, step drop-off.
+
+    The page is self-contained (Chart.js and the data are inside it): it opens with no network,
+    and can be mailed or archived as it is. `drip serve` shows the same page at /report.
+    """
+    window = window_of(app, since)
+    check_campaign(app, campaign)
+    page = report.build(app.ready_engine(), window, campaign, since_text=since)
+    partial = out.with_name(f".{out.name}.partial")
+    try:
+        partial.write_text(page, encoding="utf-8")
+        os.replace(partial, out)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise StatsError(f"cannot write {out}: {exc.strerror or exc}") from None
+    click.echo(f"wrote {app.relative(out)} ({len(page.encode()) / 1024:,.0f} KB)")

@@ -9,10 +9,10 @@ import click
 
 from dripengine.cli.app import App
 from dripengine.cli.progress import progress_bar, progress_lines
-from dripengine.housekeeping import run_housekeeping
+from dripengine.daemon.housekeeping import run_housekeeping
+from dripengine.providers import build_provider
+from dripengine.reports.timespan import span
 from dripengine.sending.dispatcher import Dispatcher, RunCounts, Tally
-from dripengine.sending.providers import build_provider
-from dripengine.timespan import span
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 
@@ -52,7 +52,7 @@ def run(app: App, once: bool, progress_every: float) -> None:
             import logging
 
             from dripengine.campaigns.live import Reloader
-            from dripengine.daemon import run_daemon
+            from dripengine.daemon.worker import run_daemon
 
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
             logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -12,9 +12,9 @@ from sqlmodel import Session
 from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, format_option, shown
-from dripengine.explain import Explanation
-from dripengine.funnel import label
-from dripengine.queries import explain_score
+from dripengine.funnel.stages import label
+from dripengine.scoring.explain import Explanation
+from dripengine.storage.queries import explain_score
 
 
 @click.group(cls=LazyGroup, lazy={"review": "dripengine.cli.scoring_review:review_command"})

@@ -11,9 +11,9 @@ from rich.table import Table
 from dripengine.cli.app import App
 from dripengine.cli.output import SafeDictWriter, console, format_option
 from dripengine.exceptions import DripError
-from dripengine.scoring_review import Review, review
-from dripengine.scoring_review_db import load_counts, load_handbacks
-from dripengine.since import parse_since
+from dripengine.reports.since import parse_since
+from dripengine.scoring.review import Review, review
+from dripengine.scoring.review_queries import load_counts, load_handbacks
 
 CSV_COLUMNS = (
     "section",

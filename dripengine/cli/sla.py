@@ -6,7 +6,7 @@ import click
 
 from dripengine.cli.app import App
 from dripengine.cli.output import emit_object, format_option
-from dripengine.sla import render_markdown
+from dripengine.funnel.sla import render_markdown
 
 
 @click.command()

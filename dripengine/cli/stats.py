@@ -9,12 +9,12 @@ import click
 from rich import box
 from rich.table import Table
 
-from dripengine import stats
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
 from dripengine.cli.output import console, emit_rows, format_option
 from dripengine.exceptions import DripError, StatsError
-from dripengine.since import parse_since
+from dripengine.reports import stats
+from dripengine.reports.since import parse_since
 from dripengine.suggest import did_you_mean
 
 SINCE_HELP = "Only what happened since then: 90d, 12h, 2w, or an ISO date like 2026-09-01."

@@ -9,11 +9,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from dripengine.campaign_status import CampaignStatus
 from dripengine.cli.app import App
 from dripengine.cli.output import FormatChoice, _cell, console, emit_object, emit_rows, shown
 from dripengine.exceptions import CampaignError
-from dripengine.status import Status, read_status
+from dripengine.reports.campaign_status import CampaignStatus
+from dripengine.reports.status import Status, read_status
 
 CSV_COLUMNS = (
     "campaign_id",

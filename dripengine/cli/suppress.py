@@ -9,10 +9,10 @@ from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import emit_rows, format_option
-from dripengine.optout import suppress as suppress_address
-from dripengine.optout import unsuppress
-from dripengine.queries import SUPPRESSION_COLUMNS, list_suppressions
-from dripengine.suppression import REASONS
+from dripengine.leads.optout import suppress as suppress_address
+from dripengine.leads.optout import unsuppress
+from dripengine.leads.suppression import REASONS
+from dripengine.storage.queries import SUPPRESSION_COLUMNS, list_suppressions
 
 
 @click.group(cls=LazyGroup)

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 import orjson
 
 from dripengine.engagement.vocabulary import TYPES, IncomingEvent
-from dripengine.models import Event, Message
-from dripengine.textlimits import column_limits, json_problem, text_problem, without_nul
+from dripengine.storage.models import Event, Message
+from dripengine.storage.textlimits import column_limits, json_problem, text_problem, without_nul
 
 _EVENT = column_limits(Event.__table__)  # type: ignore[attr-defined]
 _MESSAGE = column_limits(Message.__table__)  # type: ignore[attr-defined]

@@ -29,16 +29,27 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from dripengine import suppression, upsert
-from dripengine.breaker import check_breakers
 from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.engagement import vocabulary as v
 from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.vocabulary import IncomingEvent
-from dripengine.funnel import Stage
-from dripengine.models import (
+from dripengine.funnel.sla import SLA
+from dripengine.funnel.stages import Stage
+from dripengine.leads import suppression
+from dripengine.leads.optout import exit_enrollments
+from dripengine.scoring.rules import (
+    ScoringRules,
+    add,
+    decayed,
+    fit_grade,
+    requalifies,
+    rules_from_settings,
+)
+from dripengine.sending.breaker import check_breakers
+from dripengine.storage import upsert
+from dripengine.storage.models import (
     Event,
     Handoff,
     Lead,
@@ -47,16 +58,6 @@ from dripengine.models import (
     ScoreChange,
     StageChange,
 )
-from dripengine.optout import exit_enrollments
-from dripengine.scoring import (
-    ScoringRules,
-    add,
-    decayed,
-    fit_grade,
-    requalifies,
-    rules_from_settings,
-)
-from dripengine.sla import SLA
 
 EVENT: Table = Event.__table__  # type: ignore[attr-defined]
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]

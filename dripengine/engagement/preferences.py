@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Engine
 
-from dripengine.models import Enrollment, Lead, Message, Suppression
-from dripengine.optout import ERASED_DOMAIN
+from dripengine.leads.optout import ERASED_DOMAIN
+from dripengine.storage.models import Enrollment, Lead, Message, Suppression
 
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]

@@ -27,11 +27,12 @@ from typing import Any, Literal
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from dripengine import suppression, upsert
 from dripengine.clock import ensure_utc
 from dripengine.engagement import vocabulary as v
-from dripengine.models import Enrollment, Event, Lead, Message
-from dripengine.optout import ERASED_DOMAIN
+from dripengine.leads import suppression
+from dripengine.leads.optout import ERASED_DOMAIN
+from dripengine.storage import upsert
+from dripengine.storage.models import Enrollment, Event, Lead, Message
 
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]

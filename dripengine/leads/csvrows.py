@@ -23,9 +23,9 @@ from typing import NamedTuple, Protocol, TextIO
 
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import ImportFileError
-from dripengine.funnel import STAGES
-from dripengine.models import CONTACT_FIELDS, Lead
-from dripengine.textlimits import text_problem
+from dripengine.funnel.stages import STAGES
+from dripengine.storage.models import CONTACT_FIELDS, Lead
+from dripengine.storage.textlimits import text_problem
 
 __all__ = [
     "ALIASES",

@@ -17,7 +17,7 @@ from os import PathLike
 
 from sqlalchemy.engine import Engine
 
-from dripengine import suppression
+from dripengine.leads import suppression
 from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings, read_csv_rows
 from dripengine.leads.store import Batch
 

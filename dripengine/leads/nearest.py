@@ -14,7 +14,7 @@ from collections.abc import Collection
 from sqlalchemy import Table, or_, select
 from sqlalchemy.engine import Connection
 
-from dripengine.models import Lead
+from dripengine.storage.models import Lead
 from dripengine.suggest import nearest
 
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]

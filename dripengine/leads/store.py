@@ -28,7 +28,7 @@ from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from dripengine.leads.csvrows import FIELDS, LeadRow
-from dripengine.models import Lead
+from dripengine.storage.models import Lead
 
 __all__ = ["Batch", "UpsertCounts", "existing_stages", "json_object", "upsert_leads"]
 

@@ -32,15 +32,17 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from dripengine.campaigns import Campaign, Step
+from dripengine.campaigns.sequence import Progress, next_step
 from dripengine.campaigns.window import WINDOW_SPREAD, next_opening, resolve_timezone
 from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.engagement import tracking
-from dripengine.scoring import ScoringRules, decayed, rules_from_settings
+from dripengine.funnel.sla import SLA
+from dripengine.providers.base import Provider, SendResult
+from dripengine.scoring.rules import ScoringRules, decayed, rules_from_settings
 from dripengine.sending.compose import compose
 from dripengine.sending.message import OutgoingEmail, mailbox
 from dripengine.sending.policy import DueLead, decide
-from dripengine.sending.providers.base import Provider, SendResult
 from dripengine.sending.store import (
     DELIVERED,
     DONE,
@@ -55,8 +57,6 @@ from dripengine.sending.store import (
     stale_sending,
     update_rows,
 )
-from dripengine.sequence import Progress, next_step
-from dripengine.sla import SLA
 from dripengine.templates import Sender, TemplateEngine, TemplateError
 from dripengine.templates.text import one_line
 from dripengine.tokens import sign

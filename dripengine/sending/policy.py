@@ -16,8 +16,8 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from dripengine.campaigns import Campaign, Step
+from dripengine.campaigns.sequence import Progress, condition_met, next_step
 from dripengine.campaigns.window import WINDOW_SPREAD, in_window, next_opening
-from dripengine.sequence import Progress, condition_met, next_step
 
 CAP_PERIOD = timedelta(days=7)
 

@@ -28,9 +28,9 @@ from sqlalchemy import Table, and_, func, or_, select
 from sqlalchemy.engine import Engine
 
 from dripengine.clock import Clock, ensure_utc
-from dripengine.models import Message
+from dripengine.providers.base import Evidence, Provider, SendResult
 from dripengine.sending.message import OutgoingEmail
-from dripengine.sending.providers.base import Evidence, Provider, SendResult
+from dripengine.storage.models import Message
 
 MIN_RETRY_AFTER = 0.001  # seconds; the dispatcher reads 0 as "no wait given" and backs off instead
 MIDNIGHT_JITTER = 60.0  # seconds after 00:00 UTC over which capped emails are spread

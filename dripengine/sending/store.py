@@ -18,12 +18,13 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
-from dripengine import suppression, upsert
-from dripengine.arrays import any_of, unnest, uses_arrays
-from dripengine.models import Enrollment, Event, Lead, Message, RecycleRecord, Suppression
-from dripengine.pauses import paused_ids
+from dripengine.campaigns.sequence import CONDITION_FOR_EVENT
+from dripengine.leads import suppression
+from dripengine.sending.pauses import paused_ids
 from dripengine.sending.policy import CAP_PERIOD
-from dripengine.sequence import CONDITION_FOR_EVENT
+from dripengine.storage import upsert
+from dripengine.storage.arrays import any_of, unnest, uses_arrays
+from dripengine.storage.models import Enrollment, Event, Lead, Message, RecycleRecord, Suppression
 
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
@@ -223,7 +224,7 @@ def update_rows(
     for columns, group in groups.items():
         if uses_arrays(connection) and len({r["id"] for r in group}) == len(group):
             # ``UPDATE table SET c = v.c … FROM (SELECT unnest(:ids) AS id, …) v WHERE id = v.id``:
-            # the whole group in one statement (see :mod:`dripengine.arrays`). A row named twice
+            # the whole group in one statement (see :mod:`dripengine.storage.arrays`). A row named twice
             # takes the per-row path below: there the second update sees the first one's result.
             values = unnest(table, ["id", *columns], group).subquery("v")
             statement = (

@@ -19,7 +19,7 @@ from typing import Any
 
 from jinja2 import UndefinedError
 
-from dripengine.models import CONTACT_FIELDS
+from dripengine.storage.models import CONTACT_FIELDS
 
 LEAD_FIELDS = ("email", *CONTACT_FIELDS, "stage", "score")
 """The lead columns a template can use (besides free attributes)."""

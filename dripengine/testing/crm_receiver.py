@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from dripengine.handoff import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from dripengine.handoff.body import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 
 
 @dataclass

@@ -4,7 +4,7 @@
   401 without it or with another one. No token configured: 503, and the answer says to set
   ``DRIP_API_TOKEN``: an API nobody secured is closed, not open.
 - ``/api/recycle``: a CRM pushes a lost deal. The same rules as ``drip recycle`` (the same
-  :func:`dripengine.recycling.recycle` and request shape as a CSV row: ``email``, ``from`` (or
+  :func:`dripengine.funnel.recycle.recycle` and request shape as a CSV row: ``email``, ``from`` (or
   ``from_stage``), ``reason``, ``note``, ``actor``, contact fields, any other scalar becomes an
   attribute). 201 when the lead is enrolled, 200 for the other outcomes (restarted, resumed,
   kept, denied, unmatched), 422 when the recycle is refused (unknown reason: the answer lists
@@ -28,13 +28,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from dripengine.bulk import FROM_ALIASES
-from dripengine.db import session_scope
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.vocabulary import CUSTOM_TYPES, IncomingEvent
 from dripengine.exceptions import FunnelError
-from dripengine.recycling import LEAD_FIELDS, RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle import LEAD_FIELDS, RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle_csv import FROM_ALIASES
+from dripengine.storage.engine import session_scope
 from dripengine.web.auth import TOKEN_SETTING
 from dripengine.web.context import WebContext
 from dripengine.web.problems import (

@@ -61,8 +61,8 @@ def create_app(config: str | None = None) -> Starlette:
     """The app from drip.toml and the environment, as `drip serve` builds it."""
     from dripengine.clock import SystemClock
     from dripengine.config import load_settings
-    from dripengine.db import make_engine
-    from dripengine.sla import load_sla
+    from dripengine.funnel.sla import load_sla
+    from dripengine.storage.engine import make_engine
 
     settings = load_settings(config)
     ctx = WebContext(

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 
 from dripengine.clock import Clock
 from dripengine.config import Settings
-from dripengine.sla import SLA
+from dripengine.funnel.sla import SLA
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """``POST /api/feedback``: sales' word on a handed-back lead, from the CRM. Same rules as
-``drip feedback`` (:func:`dripengine.feedback.record`), same bearer token as the rest of ``/api``.
+``drip feedback`` (:func:`dripengine.funnel.feedback.record`), same bearer token as the rest of ``/api``.
 
 Body: ``{"email", "outcome": "accepted|rejected|won|lost", "reason"?, "note"?, "actor"?,
 "from"?}``. Answers: 201 when recorded, 200 for a repeat that changed nothing (``"noop": true``),
@@ -25,8 +25,8 @@ from dripengine.exceptions import (
     FunnelError,
     LeadNotFound,
 )
-from dripengine.feedback import FeedbackRequest, FeedbackResult, record
-from dripengine.recycle_plan import RecycleContext
+from dripengine.funnel.feedback import FeedbackRequest, FeedbackResult, record
+from dripengine.funnel.recycle_plan import RecycleContext
 from dripengine.web.context import WebContext
 from dripengine.web.problems import (
     ApiProblem,

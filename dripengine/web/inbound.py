@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from dripengine.engagement.inbound_parse import BadInbound, parse_inbound, reply_event
-from dripengine.models import Message
+from dripengine.providers.sendgrid.inbound import BadInbound, parse_inbound, reply_event
+from dripengine.storage.models import Message
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
 

@@ -22,9 +22,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dripengine import report, stats
 from dripengine.config import Settings
-from dripengine.since import parse_since
+from dripengine.reports import html as report
+from dripengine.reports import stats
+from dripengine.reports.since import parse_since
 from dripengine.web.auth import TOKEN_SETTING, Unauthorised, require_token
 from dripengine.web.context import WebContext
 

@@ -5,7 +5,7 @@ with the official library's ``EventWebhook`` helper over ``timestamp + body`` an
 must be within ``webhooks.max_age_seconds`` of now (403 otherwise, unless
 ``webhooks.verify_signatures`` is false); the body must be a JSON array (400) of at most
 ``webhooks.max_events`` events (413); each event is read by
-:mod:`dripengine.engagement.sendgrid_events` (unreadable ones are skipped and counted) and the
+:mod:`dripengine.providers.sendgrid.events` (unreadable ones are skipped and counted) and the
 rest go through ``Engagement.ingest`` in one transaction. 200 with a small JSON summary.
 
 SendGrid retries what is not answered 2xx, so a 4xx is only for what will never be accepted, and a
@@ -28,8 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from dripengine.engagement.sendgrid_events import Skipped, parse_events
 from dripengine.exceptions import ConfigError
+from dripengine.providers.sendgrid.events import Skipped, parse_events
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
 from dripengine.web.jsonbody import NotJSON, parse_json

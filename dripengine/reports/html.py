@@ -1,0 +1,31 @@
+"""``drip report`` and ``/report``: the stats as one self-contained HTML page with charts.
+
+:func:`build` reads every view from the database (:mod:`dripengine.reports.page_data`) and renders the
+page (:mod:`dripengine.reports.page`); Chart.js is vendored in ``assets/`` (MIT, see NOTICE.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+
+from dripengine.reports import stats
+from dripengine.reports.page import render
+from dripengine.reports.page_data import ReportData, collect
+
+
+def build(
+    engine: Engine,
+    window: stats.Window,
+    campaign: str | None = None,
+    *,
+    since_text: str | None = None,
+    generated: datetime | None = None,
+) -> str:
+    """The report's HTML for ``window`` (``generated`` defaults to ``window.now``)."""
+    data = collect(engine, window, campaign)
+    return render(data, generated or window.now, since_text)
+
+
+__all__ = ["ReportData", "build", "collect", "render"]

@@ -1,0 +1,387 @@
+"""``drip status``: what the sending side is doing, read from the database at ``now``.
+
+Read-side only. Every figure is an aggregate computed by the database (``count``, ``sum(case …)``,
+``group by``), so the cost does not grow with Python work per row; each query filters on the
+columns the indexes lead with (``enrollment(status, next_due_at)``, ``message(status,
+created_at)``).
+
+Windows are half-open on the left and closed at ``now``: "sent in the last hour" is ``now - 1 h <
+sent_at <= now``, so ``drip --now …`` reads the past as it was (rows from after ``now`` are not
+counted). A failed message has no time of failure of its own; "failed in the last 24 h" counts the
+failed messages *recorded* (``created_at``) in the last 24 h. States (due now, in flight, retrying,
+unknown) are the rows as they are: an earlier ``--now`` moves the windows, not the rows.
+
+Workers come from the ``worker`` heartbeat table the daemon writes: *stopped* when the row has a
+``stopped_at``, *alive* when its heartbeat is at most :data:`ALIVE_WITHIN` old, else *dead* (it
+stopped beating without saying goodbye: kill -9, power loss, a lost network).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Table, and_, case, func, literal, or_, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from dripengine.reports.campaign_status import CampaignStatus, Group, assess, local
+from dripengine.reports.timespan import relative
+from dripengine.sending.pauses import Pause, paused
+from dripengine.storage.models import Enrollment, Handoff, Lead, Message, Worker
+
+if TYPE_CHECKING:
+    from dripengine.campaigns import Campaign
+
+ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
+MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
+WORKER: Table = Worker.__table__  # type: ignore[attr-defined]
+HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
+LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
+
+HEARTBEAT_SECONDS = 15  # how often a `drip run` daemon writes its worker row
+ALIVE_WITHIN = timedelta(seconds=HEARTBEAT_SECONDS * 3)  # three missed beats: dead
+RATE_WINDOW = timedelta(minutes=5)
+TOP_REASONS = 3
+STOPPED_SHOWN_FOR = timedelta(hours=24)  # stopped workers older than this are only counted
+MAX_WORKERS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class Reason:
+    reason: str
+    count: int
+
+
+@dataclass(frozen=True)
+class ProviderRate:
+    provider: str
+    sent_5m: int
+    rate_per_second: float  # sent in the last 5 minutes / 300 s
+    sent_24h: int
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    id: str
+    host: str
+    pid: int
+    provider: str
+    state: str  # alive | stopped | dead
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    sent: int
+    failed: int
+
+
+@dataclass
+class Status:
+    now: datetime
+    due_now: int = 0
+    scheduled_24h: int = 0
+    in_flight: int = 0
+    retrying: int = 0
+    failed_24h: int = 0
+    failed_reasons: list[Reason] = field(default_factory=list)
+    unknown: int = 0
+    sent_1h: int = 0
+    sent_24h: int = 0
+    providers: list[ProviderRate] = field(default_factory=list)
+    workers_alive: int = 0
+    workers_dead: int = 0
+    workers_stopped: int = 0
+    workers: list[WorkerState] = field(default_factory=list)
+    paused_campaigns: list[Pause] = field(default_factory=list)  # by the complaint breaker
+    handoffs_pending: int = 0  # requalified leads not yet accepted by the CRM
+    handoffs_failing: int = 0  # of those, the ones whose last attempt failed
+    handoff_error: str | None = None  # the latest attempt's error
+    handoffs_delivered_24h: int = 0
+    active: int = 0  # active enrollments, due or not
+    sendable_now: int = 0  # of due_now, the ones the next run sends (window open, not paused)
+    campaigns: list[CampaignStatus] = field(default_factory=list)  # one per campaign: why
+    campaigns_error: str | None = None  # why the campaign files did not load, when they did not
+    hints: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing due, scheduled, in flight or sent lately, and no worker ever: a fresh start."""
+        return not any(
+            (
+                self.active,
+                self.due_now,
+                self.scheduled_24h,
+                self.in_flight,
+                self.retrying,
+                self.failed_24h,
+                self.unknown,
+                self.sent_24h,
+                self.workers_alive + self.workers_dead + self.workers_stopped,
+            )
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def read_status(
+    engine: Engine,
+    now: datetime,
+    campaigns: Sequence[Campaign] | None = None,
+    *,
+    campaigns_error: str | None = None,
+    held: Mapping[str, str] | None = None,
+) -> Status:
+    """Every figure of ``drip status`` at ``now``, one aggregate query per table and question.
+
+    ``campaigns`` (the loaded campaign files) let each campaign's send window be judged; None
+    when they did not load (``campaigns_error`` says why): the database's figures still show."""
+    status = Status(now=now, campaigns_error=campaigns_error)
+    with engine.connect() as connection:
+        _enrollments(connection, now, status)
+        _messages(connection, now, status)
+        _providers(connection, now, status)
+        _workers(connection, now, status)
+        status.paused_campaigns = paused(connection)
+        _handoffs(connection, now, status)
+        groups = _campaign_groups(connection, now)
+    status.campaigns = assess(groups, campaigns, status.paused_campaigns, now, held)
+    status.active = sum(c.active for c in status.campaigns)
+    status.sendable_now = sum(c.sendable_now for c in status.campaigns)
+    status.hints = _hints(status)
+    return status
+
+
+def _enrollments(connection: Connection, now: datetime, status: Status) -> None:
+    due = ENROLLMENT.c.next_due_at
+    row = connection.execute(
+        select(
+            _count_if(due <= now).label("due_now"),
+            _count_if(due > now).label("scheduled_24h"),
+        ).where(ENROLLMENT.c.status == "active", due <= now + timedelta(hours=24))
+    ).one()
+    status.due_now, status.scheduled_24h = int(row.due_now), int(row.scheduled_24h)
+
+
+def _campaign_groups(connection: Connection, now: datetime) -> list[Group]:
+    """Active enrollments by campaign and lead time zone: how many, due now, the next due after."""
+    due = ENROLLMENT.c.next_due_at
+    zone = LEAD.c.timezone
+    rows = connection.execute(
+        select(
+            ENROLLMENT.c.campaign_id,
+            zone,
+            func.count().label("active"),
+            _count_if(due <= now).label("due_now"),
+            func.min(case((due > now, due))).label("next_due_at"),
+        )
+        .select_from(ENROLLMENT.join(LEAD, LEAD.c.id == ENROLLMENT.c.lead_id))
+        .where(ENROLLMENT.c.status == "active")
+        .group_by(ENROLLMENT.c.campaign_id, zone)
+    ).all()
+    return [
+        Group(r.campaign_id, r.timezone, int(r.active), int(r.due_now), r.next_due_at) for r in rows
+    ]
+
+
+def _messages(connection: Connection, now: datetime, status: Status) -> None:
+    by_status = (
+        select(MESSAGE.c.status, func.count())
+        .where(MESSAGE.c.status.in_(["sending", "retry", "unknown"]))
+        .group_by(MESSAGE.c.status)
+    )
+    counts: dict[str, int] = {r[0]: r[1] for r in connection.execute(by_status)}
+    status.in_flight = int(counts.get("sending", 0))
+    status.retrying = int(counts.get("retry", 0))
+    status.unknown = int(counts.get("unknown", 0))
+
+    recent_failure = and_(
+        MESSAGE.c.status == "failed",
+        MESSAGE.c.created_at > now - timedelta(hours=24),
+        MESSAGE.c.created_at <= now,
+    )
+    reason = func.coalesce(MESSAGE.c.error, literal("(no reason recorded)"))
+    reasons = connection.execute(
+        select(reason.label("reason"), func.count().label("n"))
+        .where(recent_failure)
+        .group_by(reason)
+        .order_by(func.count().desc(), reason)
+        .limit(TOP_REASONS)
+    ).all()
+    status.failed_reasons = [Reason(r.reason, int(r.n)) for r in reasons]
+    status.failed_24h = int(
+        connection.execute(select(func.count()).select_from(MESSAGE).where(recent_failure)).scalar()
+        or 0
+    )
+
+
+def _providers(connection: Connection, now: datetime, status: Status) -> None:
+    sent_at = MESSAGE.c.sent_at
+    provider = func.coalesce(MESSAGE.c.provider, literal("?"))
+    rows = connection.execute(
+        select(
+            provider.label("provider"),
+            _count_if(sent_at > now - RATE_WINDOW).label("sent_5m"),
+            _count_if(sent_at > now - timedelta(hours=1)).label("sent_1h"),
+            func.count().label("sent_24h"),
+        )
+        .where(
+            MESSAGE.c.status == "sent",
+            sent_at > now - timedelta(hours=24),
+            sent_at <= now,
+        )
+        .group_by(provider)
+        .order_by(provider)
+    ).all()
+    window = RATE_WINDOW.total_seconds()
+    status.providers = [
+        ProviderRate(r.provider, int(r.sent_5m), round(int(r.sent_5m) / window, 4), int(r.sent_24h))
+        for r in rows
+    ]
+    status.sent_1h = int(sum(r.sent_1h for r in rows))  # one row per provider: a handful
+    status.sent_24h = int(sum(r.sent_24h for r in rows))
+
+
+def _workers(connection: Connection, now: datetime, status: Status) -> None:
+    state = case(
+        (WORKER.c.stopped_at.is_not(None), literal("stopped")),
+        (WORKER.c.heartbeat_at >= now - ALIVE_WITHIN, literal("alive")),
+        else_=literal("dead"),
+    ).label("state")
+    counts: dict[str, int] = {
+        r[0]: r[1] for r in connection.execute(select(state, func.count()).group_by(state))
+    }
+    status.workers_alive = int(counts.get("alive", 0))
+    status.workers_dead = int(counts.get("dead", 0))
+    status.workers_stopped = int(counts.get("stopped", 0))
+    order = case((state == "alive", 0), (state == "dead", 1), else_=2)
+    rows = connection.execute(
+        select(
+            WORKER.c.id,
+            WORKER.c.host,
+            WORKER.c.pid,
+            WORKER.c.provider,
+            state,
+            WORKER.c.started_at,
+            WORKER.c.heartbeat_at,
+            WORKER.c.stopped_at,
+            WORKER.c.sent,
+            WORKER.c.failed,
+        )
+        .where(
+            or_(
+                WORKER.c.stopped_at.is_(None),
+                WORKER.c.stopped_at > now - STOPPED_SHOWN_FOR,
+            )
+        )
+        .order_by(order, WORKER.c.heartbeat_at.desc(), WORKER.c.id)
+        .limit(MAX_WORKERS_SHOWN)
+    ).all()
+    status.workers = [WorkerState(**r._mapping) for r in rows]
+
+
+def _handoffs(connection: Connection, now: datetime, status: Status) -> None:
+    row = connection.execute(
+        select(
+            _count_if(HANDOFF.c.status == "pending").label("pending"),
+            _count_if((HANDOFF.c.status == "pending") & HANDOFF.c.last_error.is_not(None)).label(
+                "failing"
+            ),
+            _count_if(
+                (HANDOFF.c.status == "delivered")
+                & (HANDOFF.c.delivered_at > now - timedelta(hours=24))
+                & (HANDOFF.c.delivered_at <= now)
+            ).label("delivered"),
+        ).where(
+            or_(HANDOFF.c.status == "pending", HANDOFF.c.delivered_at > now - timedelta(hours=24))
+        )
+    ).one()
+    status.handoffs_pending = int(row.pending)
+    status.handoffs_failing = int(row.failing)
+    status.handoffs_delivered_24h = int(row.delivered)
+    if status.handoffs_failing:
+        status.handoff_error = connection.execute(
+            select(HANDOFF.c.last_error)
+            .where(HANDOFF.c.status == "pending", HANDOFF.c.last_error.is_not(None))
+            .order_by(HANDOFF.c.next_attempt_at.desc())
+            .limit(1)
+        ).scalar()
+
+
+def _hints(status: Status) -> list[str]:
+    if status.empty:
+        return [
+            "nothing yet: import leads (`drip leads import FILE.csv`), recycle them "
+            "(`drip recycle --csv FILE.csv`), then send with `drip run`"
+        ]
+    hints = []
+    if status.sendable_now and not status.workers_alive:
+        hints.append(
+            f"{status.sendable_now} due now and no worker alive: start `drip run` "
+            "(or `drip run --once`)"
+        )
+    elif status.active and not status.sendable_now:
+        hints.extend(_why_nothing_now(status))
+    if status.campaigns_error:
+        hints.append(f"the campaign files do not load: {status.campaigns_error}")
+    gone = [c.campaign_id for c in status.campaigns if c.state == "unknown_campaign"]
+    if gone:
+        hints.append(
+            f"enrolments in {', '.join(gone)}, which no campaign file defines: restore the file "
+            "before the next `drip run`, or that run ends them"
+        )
+    if status.workers_dead:
+        hints.append(
+            f"{status.workers_dead} worker(s) stopped beating without stopping: their work is "
+            "picked up by the others once its lease runs out"
+        )
+    if status.unknown:
+        hints.append(
+            f"{status.unknown} message(s) interrupted by a crash were not resent (unknown): "
+            "see docs/sending.md, 'After a crash'"
+        )
+    return hints
+
+
+def _why_nothing_now(status: Status) -> list[str]:
+    """Enrolled leads, nothing to send now: when the next email goes out, or what holds it."""
+    hints = []
+    paused_with_work = [c for c in status.campaigns if c.state == "paused" and c.active]
+    for campaign in paused_with_work:
+        hints.append(
+            f"{campaign.campaign_id} is paused by the complaint breaker with {campaign.active} "
+            f"active enrolment(s): clean the list, then `drip campaigns resume "
+            f"{campaign.campaign_id}`"
+        )
+    upcoming = [
+        (
+            campaign.window_opens_at if campaign.state == "window_closed" else campaign.next_due_at,
+            campaign,
+        )
+        for campaign in status.campaigns
+        if campaign.state in ("window_closed", "waiting")
+    ]
+    dated = [(at, c) for at, c in upcoming if at is not None]
+    if dated:
+        at, campaign = min(dated, key=lambda pair: (pair[0], pair[1].campaign_id))
+        zone = ZoneInfo(campaign.timezone or "UTC")
+        keep = (
+            "the running `drip run` sends it then"
+            if status.workers_alive
+            else ("keep `drip run` running (or run `drip run --once` then)")
+        )
+        hints.append(
+            f"nothing goes out now: the next email ({campaign.campaign_id}) goes out "
+            f"{local(at, zone)} ({relative(at, status.now)}); {keep}"
+        )
+    return hints
+
+
+__all__ = ["ALIVE_WITHIN", "ProviderRate", "Reason", "Status", "WorkerState", "read_status"]

@@ -1,0 +1,121 @@
+"""The complaint breaker: a campaign whose spam complaints or hard bounces pass a rate pauses itself.
+
+Mailbox providers judge a sender by these two rates (Gmail and Yahoo act at a 0.3% complaint
+rate); a campaign sent to a bad list can damage every other campaign's delivery within a day. So
+over the campaign's emails sent in the last :data:`WINDOW` (and, after a resume, only those sent
+since), once there are at least ``scoring.breaker_min_sample`` of them, a complaint rate above
+``scoring.max_complaint_rate`` (0.1%) or a hard-bounce rate above ``scoring.max_bounce_rate`` (2%)
+pauses the campaign (:mod:`dripengine.sending.pauses`) until someone runs ``drip campaigns resume ID``.
+
+:func:`trip` is the rule, pure; :func:`check_breakers` reads the figures and writes the pauses.
+The daemon runs it every minute; ingest may call it after a batch of events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, case, func, or_, select
+from sqlalchemy.engine import Connection, Engine
+
+from dripengine.config import ScoringSettings, Settings
+from dripengine.engagement.vocabulary import BOUNCE, COMPLAINT
+from dripengine.sending import pauses
+from dripengine.storage.models import Event, Message
+
+MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
+EVENT: Table = Event.__table__  # type: ignore[attr-defined]
+WINDOW = timedelta(days=30)
+CHECK_SECONDS = 60  # how often the daemon checks
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One campaign's emails in the window: sent, and how many drew a complaint / a hard bounce."""
+
+    sent: int
+    complaints: int
+    hard_bounces: int
+
+
+def trip(sample: Sample, rules: ScoringSettings) -> str | None:
+    """Why the campaign must pause, or None. Rates are judged only over a large enough sample."""
+    if sample.sent < rules.breaker_min_sample or sample.sent == 0:
+        return None
+    checks = (
+        ("complaint", sample.complaints, rules.max_complaint_rate),
+        ("hard-bounce", sample.hard_bounces, rules.max_bounce_rate),
+    )
+    for name, count, limit in checks:
+        rate = count / sample.sent
+        if rate > limit:
+            return f"{name} rate {rate:.2%} ({count} of {sample.sent:,} sent) is over {limit:.2%}"
+    return None
+
+
+def samples(connection: Connection, now: datetime) -> dict[str, Sample]:
+    """Every campaign's sample at ``now``: one aggregate query (per-message flags from ``event``)."""
+    flags = (
+        select(
+            EVENT.c.message_id,
+            func.max(case((EVENT.c.type == COMPLAINT, 1), else_=0)).label("complained"),
+            func.max(case((EVENT.c.type == BOUNCE, 1), else_=0)).label("bounced"),
+        )
+        .where(EVENT.c.type.in_([COMPLAINT, BOUNCE]), EVENT.c.message_id.is_not(None))
+        .group_by(EVENT.c.message_id)
+        .subquery()
+    )
+    pause = pauses.PAUSE
+    query = (
+        select(
+            MESSAGE.c.campaign_id,
+            func.count().label("sent"),
+            func.coalesce(func.sum(flags.c.complained), 0).label("complaints"),
+            func.coalesce(func.sum(flags.c.bounced), 0).label("bounces"),
+        )
+        .select_from(
+            MESSAGE.outerjoin(flags, flags.c.message_id == MESSAGE.c.id).outerjoin(
+                pause,
+                (pause.c.campaign_id == MESSAGE.c.campaign_id) & (pause.c.reason == pauses.RESUMED),
+            )
+        )
+        .where(
+            MESSAGE.c.campaign_id.is_not(None),
+            MESSAGE.c.status == "sent",
+            MESSAGE.c.created_at > now - WINDOW,
+            MESSAGE.c.created_at <= now,
+            or_(pause.c.paused_at.is_(None), MESSAGE.c.created_at > pause.c.paused_at),
+        )
+        .group_by(MESSAGE.c.campaign_id)
+    )
+    return {
+        r.campaign_id: Sample(int(r.sent), int(r.complaints), int(r.bounces))
+        for r in connection.execute(query)
+    }
+
+
+def decide(
+    found: Mapping[str, Sample], already: set[str], rules: ScoringSettings
+) -> dict[str, str]:
+    """The campaigns to pause now (not paused already) and why."""
+    verdicts = {cid: trip(sample, rules) for cid, sample in found.items() if cid not in already}
+    return {cid: reason for cid, reason in sorted(verdicts.items()) if reason}
+
+
+def check_breakers(engine: Engine, settings: Settings, now: datetime) -> list[str]:
+    """Pause every campaign past a breaker at ``now``; the ids of the campaigns paused by this call."""
+    # read, then write in a transaction of its own: on SQLite a read transaction that turns into
+    # a write fails at once when another connection wrote meanwhile (the pause upsert is idempotent)
+    with engine.connect() as connection:
+        already = {p.campaign_id for p in pauses.paused(connection)}
+        tripped = decide(samples(connection, now), already, settings.scoring)
+    if tripped:
+        with engine.begin() as connection:
+            for campaign_id, reason in tripped.items():
+                pauses.pause(connection, campaign_id, reason, now)
+    return list(tripped)
+
+
+__all__ = ["CHECK_SECONDS", "WINDOW", "Sample", "check_breakers", "decide", "samples", "trip"]
