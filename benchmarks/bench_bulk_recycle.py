@@ -27,10 +27,10 @@ from benchmarks.common import (
     timed,
 )
 from dripengine.campaigns import load_campaigns
+from dripengine.cli.scaffold import SKELETON
 from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
 from dripengine.funnel.recycle_csv import recycle_file
 from dripengine.funnel.sla import load_sla
-from dripengine.scaffold import SKELETON
 from dripengine.storage.engine import session_scope
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)

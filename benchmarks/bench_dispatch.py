@@ -46,11 +46,11 @@ from benchmarks.common import (
 )
 from benchmarks.fast_standin import fast_standin_process
 from dripengine.campaigns import Campaign, load_campaigns
+from dripengine.cli.scaffold import SKELETON
 from dripengine.clock import FixedClock
 from dripengine.config import SendGridSettings, Settings, load_settings
 from dripengine.funnel.sla import SLA, load_sla
 from dripengine.providers.sendgrid.provider import SEND_PATH, SendGridProvider
-from dripengine.scaffold import SKELETON
 from dripengine.sending.dispatcher import Dispatcher, Tally
 from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from dripengine.cli.scaffold import SKELETON
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError, FunnelError
 from dripengine.funnel.recycle import (
@@ -31,7 +32,6 @@ from dripengine.funnel.recycle_csv import RowProblem, recycle_records, request_f
 from dripengine.funnel.recycle_plan import decide
 from dripengine.funnel.sla import load_sla
 from dripengine.leads.csvrows import CsvRecord
-from dripengine.scaffold import SKELETON
 from dripengine.storage.engine import session_scope
 from dripengine.storage.models import Enrollment, Lead, RecycleRecord, StageChange, Suppression
 from tests.factories import campaign

@@ -82,7 +82,7 @@ def test_broken_toml_and_missing_file(tmp_path: Path) -> None:
 
 
 def test_shipped_drip_toml_is_valid() -> None:
-    from dripengine.scaffold import SKELETON
+    from dripengine.cli.scaffold import SKELETON
 
     settings = load_settings(SKELETON / "drip.toml", env={})
     assert settings.sending.provider == "outbox"

@@ -13,13 +13,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from dripengine.campaigns import load_campaigns
+from dripengine.cli.scaffold import SKELETON
 from dripengine.clock import FixedClock
 from dripengine.config import Settings, load_settings
 from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
 from dripengine.funnel.sla import load_sla
 from dripengine.providers.base import Provider, SendResult
 from dripengine.providers.outbox import OutboxProvider
-from dripengine.scaffold import SKELETON
 from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.message import OutgoingEmail
 from dripengine.storage.engine import session_scope

@@ -9,10 +9,10 @@ import pytest
 from sqlmodel import Session, select
 
 from dripengine.campaigns import Campaign
+from dripengine.cli.scaffold import SKELETON
 from dripengine.exceptions import FunnelError
 from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
 from dripengine.funnel.sla import load_sla
-from dripengine.scaffold import SKELETON
 from dripengine.storage.engine import session_scope
 from dripengine.storage.models import (
     Enrollment,

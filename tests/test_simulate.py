@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 from dripengine.authoring.simulate import SimLead, format_timeline, simulate
 from dripengine.campaigns import load_campaigns
 from dripengine.campaigns.window import in_window
-from dripengine.scaffold import SKELETON
+from dripengine.cli.scaffold import SKELETON
 from tests.test_sequence import make, step
 
 START = datetime(2026, 11, 23, 10, tzinfo=UTC)

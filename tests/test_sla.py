@@ -2,9 +2,9 @@ from pathlib import Path
 
 import pytest
 
+from dripengine.cli.scaffold import SKELETON
 from dripengine.exceptions import SLAError
 from dripengine.funnel.sla import load_sla, render_markdown
-from dripengine.scaffold import SKELETON
 
 
 def test_shipped_sla_loads_and_renders() -> None:

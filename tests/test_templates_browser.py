@@ -17,8 +17,8 @@ import pytest
 
 from dripengine.authoring.preview import find_campaign, render_step, sample_lead
 from dripengine.campaigns import load_campaigns
+from dripengine.cli.scaffold import SKELETON
 from dripengine.config import load_settings
-from dripengine.scaffold import SKELETON
 from dripengine.templates import RenderedEmail, TemplateEngine
 from tests.browser import CHROMIUM, Browser, Page
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from dripengine.campaigns import Campaign, load_campaigns
+from dripengine.cli.scaffold import SKELETON
 from dripengine.config import SenderSettings
-from dripengine.scaffold import SKELETON
 from dripengine.templates import check_templates
 from dripengine.templates.compile import CACHE
 

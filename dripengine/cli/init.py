@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from dripengine.scaffold import SKELETON_ENTRIES, scaffold
+from dripengine.cli.scaffold import SKELETON_ENTRIES, scaffold
 
 
 @click.command()

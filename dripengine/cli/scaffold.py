@@ -11,7 +11,7 @@ from dripengine.config import load_settings
 from dripengine.exceptions import DripError
 from dripengine.storage.engine import current_revision, make_engine, upgrade
 
-SKELETON = Path(__file__).parent / "skeleton"
+SKELETON = Path(__file__).parent.parent / "skeleton"
 SKELETON_ENTRIES = (
     "drip.toml",
     "sla.yaml",
