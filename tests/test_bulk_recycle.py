@@ -31,7 +31,7 @@ from dripengine.funnel.recycle import (
 from dripengine.funnel.recycle_csv import RowProblem, recycle_records, request_from_record
 from dripengine.funnel.recycle_plan import decide
 from dripengine.funnel.sla import load_sla
-from dripengine.leads.csvrows import CsvRecord
+from dripengine.leads.csvfile import CsvRecord
 from dripengine.storage.engine import session_scope
 from dripengine.storage.models import Enrollment, Lead, RecycleRecord, StageChange, Suppression
 from tests.factories import campaign

@@ -8,17 +8,14 @@ from pathlib import Path
 import pytest
 
 from dripengine.exceptions import ImportFileError
-from dripengine.leads.csvrows import (
-    LeadRow,
-    RowError,
+from dripengine.leads.csvfile import (
     csv_rows,
-    lead_rows,
     normalise_header,
-    parse_mappings,
     read_csv_records,
     read_csv_rows,
     sniff_delimiter,
 )
+from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings
 
 
 def parse(text: str, source: str = "leads.csv") -> list[LeadRow | RowError]:

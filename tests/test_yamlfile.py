@@ -7,16 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dripengine.yamlfile import (
-    Loc,
-    YAMLDocument,
-    explain,
-    format_loc,
-    line_for,
-    parse_yaml,
-    read_yaml,
-    validate,
-)
+from dripengine.yamlfile.explain import explain
+from dripengine.yamlfile.locations import Loc, format_loc, line_for
+from dripengine.yamlfile.parse import YAMLDocument, parse_yaml, read_yaml
+from dripengine.yamlfile.validation import validate
 
 WORDING = {"needs": "a thing needs a name", "must_be": "a thing file must be a mapping"}
 

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BeforeValidator
 
 from dripengine.campaigns.durations import parse_duration
 from dripengine.funnel.stages import RECYCLABLE
-from dripengine.yamlfile import Loc, format_loc
+from dripengine.yamlfile.locations import Loc, format_loc
 
 STAGES = RECYCLABLE
 """The stages sales can hand a lead back from (the funnel's own list)."""

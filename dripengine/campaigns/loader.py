@@ -15,7 +15,8 @@ from typing import Any
 
 from dripengine.campaigns.schema import Campaign, Loc
 from dripengine.exceptions import CampaignFileErrors
-from dripengine.yamlfile import YAMLDocument, read_yaml, validate
+from dripengine.yamlfile.parse import YAMLDocument, read_yaml
+from dripengine.yamlfile.validation import validate
 
 __all__ = [
     "BrokenFile",

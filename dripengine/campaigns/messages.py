@@ -1,6 +1,6 @@
 """Pydantic's validation errors on a campaign, one sentence per problem with its location.
 
-The sentences are :func:`dripengine.yamlfile.explain`'s; this module fixes the model to
+The sentences are :func:`dripengine.yamlfile.explain.explain`'s; this module fixes the model to
 :class:`~dripengine.campaigns.schema.Campaign` (for "did you mean" on unknown keys).
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from dripengine.campaigns.schema import Campaign, Loc
-from dripengine.yamlfile import explain as _explain
-from dripengine.yamlfile import kind, show
+from dripengine.yamlfile.explain import explain as _explain
+from dripengine.yamlfile.explain import kind, show
 
 __all__ = ["explain", "kind", "show"]
 

@@ -32,7 +32,7 @@ from dripengine.funnel.recycle import (
     write,
 )
 from dripengine.funnel.recycle_plan import Pending
-from dripengine.leads.csvrows import CsvRecord, read_csv_records
+from dripengine.leads.csvfile import CsvRecord, read_csv_records
 
 FROM_ALIASES = ("from_stage", "from", "stage", "lifecycle_stage")
 RECYCLE_COLUMNS = frozenset({"email", "reason", "note", "actor", *FROM_ALIASES})

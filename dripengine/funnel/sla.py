@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dripengine.exceptions import SLAError
 from dripengine.funnel.stages import RECYCLABLE, label
-from dripengine.yamlfile import read_yaml, validate
+from dripengine.yamlfile.parse import read_yaml
+from dripengine.yamlfile.validation import validate
 
 FitGrade = Literal["A", "B", "C", "D"]
 

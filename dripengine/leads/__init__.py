@@ -1,4 +1,5 @@
-"""Leads in bulk: CSV rows (:mod:`.csvrows`), the bulk upsert (:mod:`.store`), the import (:mod:`.importer`).
+"""Leads in bulk: the CSV file (:mod:`.csvfile`), lead rows (:mod:`.csvrows`), the bulk upsert
+(:mod:`.store`), the import (:mod:`.importer`).
 
 The names below are imported on first use (PEP 562): ``drip recycle EMAIL`` needs
 :mod:`.nearest` only, not the CSV reader and the bulk upsert.

@@ -18,7 +18,8 @@ from os import PathLike
 from sqlalchemy.engine import Engine
 
 from dripengine.leads import suppression
-from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings, read_csv_rows
+from dripengine.leads.csvfile import read_csv_rows
+from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings
 from dripengine.leads.store import Batch
 
 __all__ = ["BATCH_SIZE", "ImportReport", "import_leads_file", "import_leads_rows"]

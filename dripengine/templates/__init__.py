@@ -1,10 +1,12 @@
 """Email templates: MJML + Jinja compiled once per template version, rendered per lead.
 
 The pieces, one idea each: :mod:`~.protect` (Jinja through the MJML compile),
-:mod:`~.compile` (layouts, MJML, the text part, the cache), :mod:`~.environment` (Jinja
-environments and the file loader), :mod:`~.render` (one email for one lead), :mod:`~.context`
-(what a template sees), :mod:`~.links` (tags, UTM, the click-tracking hook), :mod:`~.text`
-(plain text, subjects) and :mod:`~.check` (what ``drip campaigns validate`` checks).
+:mod:`~.compile` (MJML, the text part, the cache), :mod:`~.structure` (layouts, blocks and
+partials pasted together), :mod:`~.mjml_errors` (MJML's problems at their file and line),
+:mod:`~.environment` (Jinja environments and the file loader), :mod:`~.render` (one email for
+one lead), :mod:`~.context` (what a template sees), :mod:`~.links` (tags, UTM, the click-tracking
+hook), :mod:`~.text` (plain text, subjects) and :mod:`~.check` (what ``drip campaigns validate``
+checks).
 """
 
 from __future__ import annotations

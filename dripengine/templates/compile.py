@@ -21,6 +21,9 @@ A template is compiled in three steps, once per template version:
    ``{% %}`` tag, the text is converted from each rendered HTML instead. The preheader is the
    content of ``<mj-preview>``.
 
+Step 1 is :mod:`~dripengine.templates.structure`; step 2's problems are put at their file and line
+by :mod:`~dripengine.templates.mjml_errors`.
+
 Results are cached in-process by the SHA-256 of the resolved sources plus the mjml-python
 version, so an unchanged template is never compiled again, and MJML is never compiled per email.
 """
@@ -38,36 +41,19 @@ from pathlib import Path
 
 import jinja2
 import mjml
-from jinja2 import TemplateNotFound, UndefinedError
+from jinja2 import TemplateNotFound
 
-from dripengine.templates import mjml_rules
-from dripengine.templates.environment import (
-    SourceLoader,
-    read_source,
-    shown_name,
-    structure_environment,
-    text_environment,
-)
+from dripengine.templates.environment import read_source, text_environment
 from dripengine.templates.errors import TemplateError
-from dripengine.templates.protect import (
-    PLACEHOLDER,
-    PREFIX,
-    Protected,
-    Registry,
-    Token,
-    UnclosedTag,
-    escape_stray_delimiters,
-    is_structure,
-)
+from dripengine.templates.mjml_errors import check_mjml, check_survivors, unbalanced
+from dripengine.templates.protect import PLACEHOLDER, Registry, Token, escape_stray_delimiters
+from dripengine.templates.structure import SourceFiles, Structure
 from dripengine.templates.text import html_to_text
 
 MJML_VERSION = version("mjml-python")
 CACHE_SIZE = 256
 _HREF = re.compile(r'(<a\b[^>]*?\shref=")([^"]*)(")', re.IGNORECASE)
 _PREVIEW = re.compile(r"<mj-preview\b[^>]*>(.*?)</mj-preview>", re.DOTALL | re.IGNORECASE)
-_MJ_TAG = re.compile(r"<(/?)(mj-[\w-]+|mjml)\b[^>]*?(/?)>", re.IGNORECASE)
-_ATTRIBUTE = re.compile(r"([\w-]+)\s*=\s*[\"'][^\"']*$")
-_VOID_ENDINGS = ("mj-all", "mj-class", "mj-breakpoint", "mj-font", "mj-include")
 
 
 def mjml_to_html(source: str) -> str:
@@ -95,23 +81,6 @@ class CompiledSource:
     text_from_file: bool
     preheader: Part
     tokens: tuple[Token, ...]
-
-
-@dataclass(frozen=True)
-class SourceFiles:
-    """The files a compile read, with their modification times (None: was absent)."""
-
-    files: tuple[tuple[Path, float | None], ...]
-
-    def fresh(self) -> bool:
-        for path, mtime in self.files:
-            try:
-                now: float | None = path.stat().st_mtime
-            except OSError:
-                now = None
-            if now != mtime:
-                return False
-        return True
 
 
 class _LRU:
@@ -142,82 +111,12 @@ def text_sibling(name: str) -> str:
     return name.rsplit(".", 1)[0] + ".txt" if "." in name.rsplit("/", 1)[-1] else name + ".txt"
 
 
-class _Structure:
-    """The structure pass over one template and the files it pulls in."""
-
-    def __init__(self, templates_dir: Path) -> None:
-        self.templates_dir = templates_dir
-        self.registry = Registry()
-        self.protected: dict[str, Protected] = {}
-        self.loader = SourceLoader(templates_dir, self._protect)
-        self.env = structure_environment(self.loader)
-
-    def shown(self, name: str) -> str:
-        return shown_name(self.templates_dir, name)
-
-    def _protect(self, name: str, source: str) -> str:
-        try:
-            protected = self.registry.protect(source, self.shown(name), keep=is_structure)
-        except UnclosedTag as exc:
-            line = source.count("\n", 0, exc.position) + 1
-            raise TemplateError(self.shown(name), line, f"{exc}: close it") from None
-        except ValueError as exc:
-            raise TemplateError(self.shown(name), 1, f"{exc}; rename that text") from None
-        self.protected[name] = protected
-        return protected.text
-
-    def resolve(self, name: str) -> str:
-        try:
-            return self.env.get_template(name).render()
-        except TemplateError:
-            raise
-        except TemplateNotFound as exc:
-            where, line = self._frame(exc, name)
-            missing = exc.name or name
-            raise TemplateError(
-                self.shown(where),
-                line,
-                f'"{missing}" not found: {self.shown(str(missing))} does not exist '
-                "(names in extends and include are relative to the templates folder)",
-            ) from None
-        except UndefinedError as exc:
-            where, line = self._frame(exc, name)
-            raise TemplateError(
-                self.shown(where),
-                line,
-                "extends and include need a template name in quotes, such as "
-                f'{{% include "partials/footer.mjml" %}} ({exc.message})',
-            ) from None
-        except jinja2.TemplateError as exc:
-            where, line = self._frame(exc, name)
-            raise TemplateError(self.shown(where), line, exc.message or repr(exc)) from None
-
-    def _frame(self, exc: BaseException, fallback: str) -> tuple[str, int | None]:
-        """The innermost template file and source line the exception went through."""
-        by_file = {str(path): name for name, (path, _) in self.loader.files.items()}
-        found: tuple[str, int | None] = (fallback, None)
-        tb = exc.__traceback__
-        while tb is not None:
-            name = by_file.get(tb.tb_frame.f_code.co_filename)
-            if name is not None and name in self.protected:
-                found = (name, self.protected[name].source_line(tb.tb_lineno))
-            tb = tb.tb_next
-        return found
-
-    def files(self, extra: list[Path]) -> SourceFiles:
-        entries: list[tuple[Path, float | None]] = [
-            (path, mtime) for path, mtime in self.loader.files.values()
-        ]
-        entries += [(path, None) for path in extra]
-        return SourceFiles(tuple(entries))
-
-
 def compile_template(
     templates_dir: Path, name: str, *, cache: _LRU | None = None
 ) -> tuple[CompiledSource, SourceFiles]:
     """Compile ``templates_dir/name`` (or take it from the cache); raises :class:`TemplateError`."""
     cache = CACHE if cache is None else cache
-    structure = _Structure(templates_dir)
+    structure = Structure(templates_dir)
     shown = structure.shown(name)
     try:
         read_source(templates_dir, name)
@@ -247,19 +146,19 @@ def compile_template(
 
 
 def _compile(
-    structure: _Structure, name: str, resolved: str, resolved_text: str | None, digest: str
+    structure: Structure, name: str, resolved: str, resolved_text: str | None, digest: str
 ) -> CompiledSource:
     registry = structure.registry
     shown = structure.shown(name)
-    _check_mjml(structure, name, resolved)
+    check_mjml(structure, name, resolved)
     try:
         html = mjml_to_html(resolved)
     except (ValueError, RuntimeError) as exc:
-        file, line = _unbalanced(structure, name)
+        file, line = unbalanced(structure, name)
         raise TemplateError(
             file, line, f"MJML does not compile: {exc} (check that every <mj-…> tag is closed)"
         ) from None
-    _check_survivors(registry, resolved, html, shown)
+    check_survivors(registry, resolved, html, shown)
     html = _wrap_links(registry, html)
     html_part = _part(registry, html)
     text_from_file = resolved_text is not None
@@ -315,112 +214,11 @@ def _wrap_links(registry: Registry, html: str) -> str:
     return _HREF.sub(wrap, html)
 
 
-def _check_survivors(registry: Registry, resolved: str, html: str, shown: str) -> None:
-    expected: dict[int, int] = {}
-    for index in registry.indices(resolved):
-        expected[index] = expected.get(index, 0) + 1
-    found: dict[int, int] = {}
-    for index in registry.indices(html):
-        found[index] = found.get(index, 0) + 1
-    for index, count in expected.items():
-        token = registry.tokens[index]
-        got = found.get(index, 0)
-        if got >= 1 and (token.kind != "block" or got == count):
-            continue
-        where = _attribute_of(resolved, index)
-        place = f" in the {where}" if where else ""
-        if got == 0:
-            raise TemplateError(
-                token.file or shown,
-                token.line,
-                f"{token.text}{place} is lost when MJML compiles: MJML computes the layout from "
-                "size attributes (width, padding, …), so write a fixed value there",
-            )
-        raise TemplateError(
-            token.file or shown,
-            token.line,
-            f"{token.text}{place} comes out {got} times when MJML compiles (MJML copies that "
-            "attribute); put the {% %} tag around the whole element instead",
-        )
-
-
-def _attribute_of(resolved: str, index: int) -> str | None:
-    """``width attribute of <mj-column>`` when the placeholder sits inside an MJML tag."""
-    position = resolved.find(f"{PREFIX}{index}q")
-    start = resolved.rfind("<", 0, position)
-    if position < 0 or start < 0 or ">" in resolved[start:position]:
-        return None
-    segment = resolved[start:position]
-    element = re.match(r"<([\w-]+)", segment)
-    attribute = _ATTRIBUTE.search(segment)
-    if element is None or attribute is None:
-        return None
-    return f"{attribute.group(1)} attribute of <{element.group(1)}>"
-
-
-def _check_mjml(structure: _Structure, name: str, resolved: str) -> None:
-    """MJML's own rules (:mod:`.mjml_rules`): every problem, each at its file and line."""
-    found = mjml_rules.problems(resolved)
-    if not found:
-        return
-    errors = [TemplateError(*_locate(structure, name, resolved, p), p.message) for p in found]
-    first = errors[0]
-    first.others = errors[1:]
-    raise first
-
-
-def _locate(
-    structure: _Structure, name: str, resolved: str, problem: mjml_rules.Problem
-) -> tuple[str, int]:
-    """The file and line of a start tag found in the resolved source. The resolved source is
-    pieces of the files' own text, so the tag with as much of the text before it as still lies
-    in one piece is found in exactly one file: the longest such window that is unique wins."""
-    end = problem.position + len(problem.tag_text)
-    for before in (160, 80, 40, 20, 10, 0):
-        window = resolved[max(0, problem.position - before) : end]
-        hits = [
-            (file_name, protected, at)
-            for file_name, protected in structure.protected.items()
-            for at in [protected.text.find(window)]
-            if at >= 0
-        ]
-        unique = len(hits) == 1 and hits[0][1].text.count(window) == 1
-        if unique or (before == 0 and hits):
-            hits.sort(key=lambda hit: hit[0] != name)  # ambiguous to the end: the step's own
-            file_name, protected, at = hits[0]
-            at += problem.position - max(0, problem.position - before)
-            line = protected.source_line(protected.text.count("\n", 0, at) + 1)
-            return structure.shown(file_name), line
-    return structure.shown(name), 1
-
-
-def _unbalanced(structure: _Structure, name: str) -> tuple[str, int | None]:
-    """The first file and line where an MJML tag is not closed, else the step template's line 1."""
-    for file_name, protected in structure.protected.items():
-        stack: list[tuple[str, int]] = []
-        text = protected.text
-        for match in _MJ_TAG.finditer(text):
-            closing, tag, self_closing = match.groups()
-            line = protected.source_line(text.count("\n", 0, match.start()) + 1)
-            if self_closing or (tag.lower() in _VOID_ENDINGS and not closing):
-                continue
-            if not closing:
-                stack.append((tag.lower(), line))
-            elif stack and stack[-1][0] == tag.lower():
-                stack.pop()
-            else:
-                return structure.shown(file_name), line
-        if stack and file_name == name:
-            return structure.shown(file_name), stack[-1][1]
-    return structure.shown(name), 1
-
-
 __all__ = [
     "CACHE",
     "MJML_VERSION",
     "CompiledSource",
     "Part",
-    "SourceFiles",
     "compile_template",
     "mjml_to_html",
     "text_sibling",

@@ -17,11 +17,12 @@ from typing import Any
 import jinja2
 from jinja2 import Template, Undefined
 
-from dripengine.templates.compile import CompiledSource, Part, SourceFiles, compile_template
+from dripengine.templates.compile import CompiledSource, Part, compile_template
 from dripengine.templates.context import UnknownName
 from dripengine.templates.environment import html_environment, text_environment
 from dripengine.templates.errors import TemplateError
 from dripengine.templates.links import UTM, Link, LinkRecorder, RewriteLink
+from dripengine.templates.structure import SourceFiles
 from dripengine.templates.text import clean_subject, html_to_text, one_line
 
 _NAMES = (

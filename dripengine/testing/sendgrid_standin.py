@@ -14,20 +14,16 @@ sleeps server-side per request and per new TCP connection (what a TLS handshake 
         ...
         assert sendgrid.custom_arg_values("drip_uid") == [...]
 
-``start()`` listens on 127.0.0.1 and runs uvicorn's server on an event loop in a background thread;
-``stop()`` cuts every connection, whatever it is doing, and joins that thread. HTTP itself (parsing,
-keep-alive, pipelining, ``Expect: 100-continue``, malformed requests) is uvicorn's. Two things need
-a word with the connection, which ASGI does not give an app: a new connection's latency (its
-reading is paused that long before its first request is read) and a dropped answer (the transport
-is aborted); a subclass of uvicorn's HTTP protocol keeps the connections for that, and counts them.
+The server runs in :class:`~dripengine.testing.loopback_server.LoopbackServer` (uvicorn on
+loopback from a background thread; HTTP itself is uvicorn's), which also gives the two things
+that need a word with the connection, which ASGI does not give an app: a new connection's latency
+(its reading is paused that long before its first request is read) and a dropped answer (the
+transport is aborted); it tells this module of each connection, to count them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
-import socket
 import threading
 import time
 from collections import deque
@@ -35,18 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from dripengine.testing import sendgrid_contract as contract
+from dripengine.testing.loopback_server import LoopbackServer
 
 __all__ = ["Accepted", "SendGridStandIn"]
 
-BACKLOG = 1024  # many clients connect at once; a small backlog (http.server's was 5) drops SYNs
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]  # the contract answers all
 
 
@@ -94,20 +88,20 @@ class SendGridStandIn:
         self.clock = clock
         self.latency_per_request = 0.0
         self.latency_per_connection = 0.0
-        self._address = (host, port)
-        self._idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._faults: deque[_Fault] = deque()
         self._accepted: list[Accepted] = []
         self._connections = 0
         self._requests = 0
-        self._open: dict[Any, asyncio.Transport] = {}  # the loop thread's: client address → it
-        self._bound: tuple[str, int] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = False
         self.app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=_METHODS)])
+        self._loopback = LoopbackServer(
+            self.app,
+            host=host,
+            port=port,
+            idle_timeout=idle_timeout,
+            on_connect=self._connected,
+            thread_name="sendgrid-standin",
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -119,56 +113,16 @@ class SendGridStandIn:
 
     def start(self) -> SendGridStandIn:
         """Listen, then serve with uvicorn from an event loop in a background thread."""
-        if self._thread is not None:
-            raise RuntimeError("the stand-in is running already")
-        sock = socket.create_server(self._address, backlog=BACKLOG)  # clients may connect now
-        config = uvicorn.Config(
-            self.app,
-            http=_protocol_for(self),
-            interface="asgi3",
-            lifespan="off",
-            log_config=None,  # the host process's logging is left alone
-            proxy_headers=False,  # loopback, no proxy: and a middleware less per request
-            server_header=False,
-            timeout_keep_alive=max(1, round(self._idle_timeout)),
-            backlog=BACKLOG,
-        )
-        server = uvicorn.Server(config)
-        ready: concurrent.futures.Future[asyncio.AbstractEventLoop] = concurrent.futures.Future()
-        thread = threading.Thread(
-            target=self._run, args=(server, sock, ready), name="sendgrid-standin"
-        )
-        self._stopping = False
-        thread.start()
-        try:
-            self._loop = ready.result()
-        except BaseException:
-            thread.join()
-            sock.close()
-            raise
-        host, port = sock.getsockname()[:2]
-        self._bound = (str(host), int(port))
-        self._server, self._thread = server, thread
+        self._loopback.start()
         return self
 
     def stop(self) -> None:
         """Stop accepting, cut every open connection, and wait for the loop thread."""
-        loop, thread, server = self._loop, self._thread, self._server
-        self._loop = self._thread = self._server = None
-        self._bound = None
-        if thread is None:
-            return
-        if loop is not None and server is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closed already
-                asyncio.run_coroutine_threadsafe(self._halt(server), loop).result()
-        thread.join()
+        self._loopback.stop()
 
     @property
     def url(self) -> str:
-        if self._bound is None:
-            raise RuntimeError("the stand-in is not running (use it in a `with` block)")
-        host, port = self._bound
-        return f"http://{host}:{port}"
+        return self._loopback.url
 
     # -- what it saw -------------------------------------------------------------------------
 
@@ -237,43 +191,13 @@ class SendGridStandIn:
         with self._lock:
             self._faults.extend([fault] * count)
 
-    # -- the loop thread ---------------------------------------------------------------------
-
-    def _run(
-        self,
-        server: uvicorn.Server,
-        sock: socket.socket,
-        ready: concurrent.futures.Future[asyncio.AbstractEventLoop],
-    ) -> None:
-        async def serve() -> None:
-            ready.set_result(asyncio.get_running_loop())
-            await server.serve(sockets=[sock])  # closes sock when it ends
-
-        try:
-            asyncio.run(serve())
-        except BaseException as exc:
-            if not ready.done():
-                ready.set_exception(exc)
-            raise
-
-    async def _halt(self, server: uvicorn.Server) -> None:
-        """Cut every connection (answers being slept on, bodies being read, idle ones), end the
-        requests' tasks, and let uvicorn's shutdown (which waits for both) finish at once."""
-        self._stopping = True
-        for transport in list(self._open.values()):
-            transport.abort()
-        await asyncio.sleep(0)  # connection_lost: each request sees it is disconnected
-        for task in list(server.server_state.tasks):
-            task.cancel()  # a request asleep: _endpoint returns quietly
-        server.should_exit = True
-
     # -- the app -----------------------------------------------------------------------------
 
     async def _endpoint(self, request: Request) -> Response:
         try:
             return await self._answer(request)
         except asyncio.CancelledError:
-            if not self._stopping:
+            if not self._loopback.stopping:
                 raise
             return Response(status_code=503)  # stop(): the connection is gone, nothing is sent
         except ClientDisconnect:
@@ -318,9 +242,7 @@ class SendGridStandIn:
 
     async def _drop(self, request: Request) -> Response:
         """Close the connection without an answer; return once uvicorn has seen it close."""
-        transport = self._open.get(request.scope.get("client"))
-        if transport is not None:
-            transport.abort()
+        self._loopback.abort(request.scope.get("client"))
         while (await request.receive())["type"] != "http.disconnect":
             pass
         return Response(status_code=503)  # not sent: the connection is gone
@@ -335,44 +257,18 @@ class SendGridStandIn:
         with self._lock:
             self._accepted.append(accepted)
 
-    # -- connections (called by _protocol_for's protocol, on the loop thread) ----------------
+    # -- connections (called by the loopback server, on the loop thread) --------------------
 
-    def _connected(self, client: Any, transport: asyncio.Transport) -> None:
+    def _connected(self, transport: asyncio.Transport) -> None:
         with self._lock:
             self._connections += 1
-        self._open[client] = transport
-        if self._stopping:
-            transport.abort()
-        elif self.latency_per_connection > 0:  # the "handshake": its request is read after it
+        if self._loopback.stopping:
+            return  # the loopback server aborts it
+        if self.latency_per_connection > 0:  # the "handshake": its request is read after it
             transport.pause_reading()
             asyncio.get_running_loop().call_later(
                 self.latency_per_connection, _resume_reading, transport
             )
-
-    def _disconnected(self, client: Any, transport: asyncio.Transport) -> None:
-        if self._open.get(client) is transport:
-            del self._open[client]
-
-
-def _protocol_for(standin: SendGridStandIn) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol (httptools when installed, else h11), telling ``standin`` of each
-    connection; no access log lines."""
-    base: Any = AutoHTTPProtocol
-
-    class Protocol(base):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.access_log = False
-
-        def connection_made(self, transport: asyncio.Transport) -> None:
-            super().connection_made(transport)
-            standin._connected(self.client, transport)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            standin._disconnected(self.client, self.transport)
-            super().connection_lost(exc)
-
-    return Protocol
 
 
 def _resume_reading(transport: asyncio.Transport) -> None:
