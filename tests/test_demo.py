@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 from dripengine.campaigns import load_campaign_file
 from dripengine.campaigns.window import WINDOW_SPREAD, first_due, in_window
 from dripengine.demo.folder import MARKER, prepare_folder
-from dripengine.demo.run import first_send_time
+from dripengine.demo.timeline import first_send_time
 from tests.conftest import REPO
 from tests.waiting import wait_for
 

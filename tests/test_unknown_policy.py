@@ -79,3 +79,21 @@ def test_only_sendgrid_messages_are_settled_this_way(engine: Engine, tmp_path: P
         [_event(v.OPEN, None, SENT_AT, email="someone@else.example")]
     )
     assert settle_unknown(engine, SENT_AT + timedelta(days=3), 48) == 0
+
+
+def test_housekeeping_settles_through_the_provider_registry_and_says_whose(
+    engine: Engine, tmp_path: Path
+) -> None:
+    from dripengine.daemon.housekeeping import run_housekeeping
+    from dripengine.providers import settle_unknown as settle_every_provider
+
+    settings, (jane, _john) = _crashed(engine, tmp_path)
+    clock = FixedClock(SENT_AT + timedelta(minutes=5))
+    Engagement(engine, settings, SLA, clock).ingest([_event(v.PROCESSED, jane.uid, SENT_AT)])
+    assert settle_every_provider(engine, SENT_AT + timedelta(hours=47), 48) == {}
+    done = run_housekeeping(engine, settings, FixedClock(SENT_AT + timedelta(hours=49)))
+    assert done.settled == {"SendGrid": 1}
+    assert done.lines() == [
+        "1 SendGrid message(s) left unknown by a crash: no event for them past the grace "
+        "period, now failed (see docs/sending.md)"
+    ]

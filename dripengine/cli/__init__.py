@@ -16,6 +16,15 @@ from dripengine import __version__
 from dripengine.cli.lazy import LazyCommand, LazyGroup
 from dripengine.exceptions import DripError
 
+# `drip serve`'s help, given to the command (cli/serve.py): it names the ESP whose webhooks the app
+# serves, and this module is the one place of the CLI that names an ESP (issue 13)
+SERVE_HELP = (
+    "Serve the web app: SendGrid's event webhook and Inbound Parse, tracking, unsubscribe, API.\n"
+    "\n"
+    "Put it behind your HTTPS proxy and set sender.base_url (DRIP_BASE_URL) to its public URL.\n"
+    'GET /healthz answers {"status": "ok"}. Stops cleanly on SIGTERM / Ctrl-C.\n'
+)
+
 # Each command, where it lives and its short help for `drip --help`, imported on first use (see
 # :mod:`dripengine.cli.lazy`); tests/test_cli_startup.py holds each short help to the command's own.
 COMMANDS = {
@@ -50,11 +59,7 @@ COMMANDS = {
         "dripengine.cli.status:status",
         "What sending is doing, each campaign's next email, why nothing goes out.",
     ),
-    "serve": LazyCommand(
-        "dripengine.cli.serve:serve",
-        "Serve the web app: SendGrid's event webhook and Inbound Parse, tracking, unsubscribe, "
-        "API.",
-    ),
+    "serve": LazyCommand("dripengine.cli.serve:serve", SERVE_HELP.partition("\n")[0]),
     "events": LazyCommand(
         "dripengine.cli.events:events", "Engagement events: replay provider exports."
     ),

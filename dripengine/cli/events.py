@@ -13,9 +13,10 @@ from dripengine.cli.output import terminal_safe
 from dripengine.engagement.event_files import read_items
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.exceptions import ImportFileError
-from dripengine.providers.sendgrid.events import BadEvent, parse_event
+from dripengine.providers import EVENT_FORMATS, event_parser
+from dripengine.providers.webhook import BadEvent
 
-BATCH = 1000  # events a transaction, as SendGrid posts them
+BATCH = 1000  # events a transaction, as an ESP's event webhook posts them
 MAX_ERRORS_SHOWN = 50
 
 
@@ -30,8 +31,8 @@ def events() -> None:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "--provider",
-    type=Choice(["sendgrid"]),
-    default="sendgrid",
+    type=Choice(list(EVENT_FORMATS)),
+    default=EVENT_FORMATS[0],
     show_default=True,
     help="Whose event format the file is in.",
 )
@@ -46,6 +47,7 @@ def ingest(app: App, file: Path, provider: str) -> None:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ImportFileError(f"{file}: cannot read it as UTF-8 text: {exc}") from None
+    parse_event = event_parser(provider)
     engagement = Engagement(app.ready_engine(), app.settings, app.sla, app.clock)
     totals = {"read": 0, "stored": 0, "duplicates": 0, "unmatched": 0, "suppressed": 0}
     requalified = 0

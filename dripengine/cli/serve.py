@@ -8,6 +8,7 @@ import os
 
 import click
 
+from dripengine.cli import SERVE_HELP
 from dripengine.cli.app import App
 from dripengine.exceptions import ConfigError
 
@@ -29,7 +30,7 @@ def log_config() -> dict[str, object]:
     }
 
 
-@click.command()
+@click.command(help=SERVE_HELP)
 @click.option("--host", default=None, help="Address to listen on [default: web.host, 127.0.0.1].")
 @click.option(
     "--port", type=click.IntRange(1, 65535), default=None, help="Port [default: web.port, 8080]."
@@ -43,11 +44,7 @@ def log_config() -> dict[str, object]:
 )
 @click.pass_obj
 def serve(app: App, host: str | None, port: int | None, workers: int) -> None:
-    """Serve the web app: SendGrid's event webhook and Inbound Parse, tracking, unsubscribe, API.
-
-    Put it behind your HTTPS proxy and set sender.base_url (DRIP_BASE_URL) to its public URL.
-    GET /healthz answers {"status": "ok"}. Stops cleanly on SIGTERM / Ctrl-C.
-    """
+    """`drip serve`; its help is :data:`dripengine.cli.SERVE_HELP` (it names the ESP)."""
     import uvicorn
 
     from dripengine.web import build_app

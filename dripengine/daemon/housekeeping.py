@@ -1,5 +1,5 @@
 """What a worker does besides sending: pause campaigns past a breaker, deliver CRM handoffs,
-settle SendGrid messages a crash left unknown (past the grace period).
+settle the messages a crash left unknown (past the grace period, each provider its own way).
 
 Run by the daemon as APScheduler jobs and once at the end of ``drip run --once``.
 """
@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy.engine import Engine
-
 from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.handoff.delivery import DeliveryTally, deliver_pending
-from dripengine.providers.sendgrid.unknown import settle_unknown
+from dripengine.providers import settle_unknown
 from dripengine.sending.breaker import check_breakers
+from dripengine.storage import Engine
 
 HANDOFF_SECONDS = 15  # how often the daemon tries the handoffs that are due
 
@@ -24,7 +23,8 @@ class Housekeeping:
     paused: list[str] = field(default_factory=list)
     handoffs: DeliveryTally = field(default_factory=DeliveryTally)
     warning: str | None = None  # a CRM URL is set but handoffs cannot go (no secret)
-    settled: int = 0  # SendGrid messages left unknown by a crash, failed past the grace period
+    # messages left unknown by a crash, failed past the grace period: how many, by provider title
+    settled: dict[str, int] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """What happened, for a person (nothing when nothing did)."""
@@ -33,9 +33,9 @@ class Housekeeping:
             f"`drip campaigns resume {cid}` when it is fixed)"
             for cid in self.paused
         ]
-        if self.settled:
+        for title, settled in self.settled.items():
             out.append(
-                f"{self.settled} SendGrid message(s) left unknown by a crash: no event for them "
+                f"{settled} {title} message(s) left unknown by a crash: no event for them "
                 "past the grace period, now failed (see docs/sending.md)"
             )
         if self.warning:

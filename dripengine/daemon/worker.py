@@ -29,14 +29,14 @@ from dripengine.campaigns.live import LiveCampaigns
 from dripengine.config import Settings
 from dripengine.daemon.housekeeping import HANDOFF_SECONDS
 from dripengine.handoff.delivery import deliver_pending
-from dripengine.providers.sendgrid.unknown import settle_unknown
+from dripengine.providers import settle_unknown
 from dripengine.reports.status import HEARTBEAT_SECONDS
 from dripengine.sending.breaker import CHECK_SECONDS, check_breakers
 from dripengine.sending.dispatcher import Dispatcher, Tally
 from dripengine.storage import upsert
 from dripengine.storage.models import Worker
 
-SETTLE_SECONDS = 600  # how often the daemon settles SendGrid messages a crash left unknown
+SETTLE_SECONDS = 600  # how often the daemon settles messages a crash left unknown (the providers')
 
 log = logging.getLogger("dripengine.daemon.worker")
 WORKER = Worker.__table__  # type: ignore[attr-defined]
@@ -135,12 +135,12 @@ class Daemon:
     def _settle_unknown(self) -> None:
         d = self.dispatcher
         grace = self.settings.sending.unknown_grace_hours
-        settled = settle_unknown(d.engine, d.clock.now(), grace)
-        if settled:
+        for title, settled in settle_unknown(d.engine, d.clock.now(), grace).items():
             log.warning(
-                "%s SendGrid message(s) left unknown by a crash had no event in %s h: failed, "
+                "%s %s message(s) left unknown by a crash had no event in %s h: failed, "
                 "not resent (docs/sending.md)",
                 settled,
+                title,
                 grace,
             )
 

@@ -1,4 +1,5 @@
-"""Our own open and click tracking, for mail that does not go through SendGrid. Pure: no I/O.
+"""Our own open and click tracking, for mail whose provider does not track it itself (the
+provider's ``tracks_engagement``). Pure: no I/O.
 
 - **Open**: a 1x1 GIF at ``{base_url}/o/{token}.gif`` added before ``</body>``; the token signs the
   message's uid (purpose ``open``).
@@ -105,13 +106,13 @@ def click_rewriter(base_url: str, secret: str | None, message_uid: str) -> Rewri
     return rewrite
 
 
-TAG_PARAM = "drip_tag"  # where a tagged link carries its tag through SendGrid's own click tracking
+TAG_PARAM = "drip_tag"  # where a tagged link carries its tag through the provider's click tracking
 
 
 def tag_in_url(link: Link, url: str) -> str:
-    """The renderer's ``rewrite_link`` hook for SendGrid mail: SendGrid rewrites links itself and
-    reports the clicked URL, so a tagged link carries its tag in the query (``drip_tag=pricing``)
-    for the event to be scored by it."""
+    """The renderer's ``rewrite_link`` hook for mail of a provider that tracks engagement: it
+    rewrites links itself and reports the clicked URL, so a tagged link carries its tag in the
+    query (``drip_tag=pricing``) for the event to be scored by it."""
     if not link.tag or not url.lower().startswith(("http://", "https://")):
         return url
     scheme, netloc, path, query, fragment = urlsplit(url)

@@ -1,5 +1,6 @@
-"""The one event vocabulary every source is mapped to (SendGrid's webhook, our own tracking, the
-unsubscribe page, Inbound Parse, the API, `drip events ingest`), and the incoming-event value.
+"""The one event vocabulary every source is mapped to (an ESP's event webhook, our own tracking,
+the unsubscribe page, an ESP's inbound replies, the API, `drip events ingest`), and the
+incoming-event value.
 
 Pure: sources build :class:`IncomingEvent` values; :func:`dripengine.engagement.ingest.ingest`
 stores them and applies their effects.
@@ -31,7 +32,7 @@ UNVERIFIED_REPLY = "unverified_reply"
 UNSUBSCRIBE = "unsubscribe"
 GROUP_UNSUBSCRIBE = "group_unsubscribe"
 GROUP_RESUBSCRIBE = "group_resubscribe"
-COMPLAINT = "complaint"  # SendGrid "spamreport"
+COMPLAINT = "complaint"  # a spam report (an ESP's feedback loop)
 # a person's own undo of their unsubscribe, within the grace period (engagement/undo.py): written
 # only there, never taken from outside, so it is not in TYPES
 RESUBSCRIBE = "resubscribe"
@@ -81,13 +82,16 @@ ACCEPTED: frozenset[str] = frozenset(
 class IncomingEvent:
     """One engagement or delivery event, from any source, before it is stored.
 
-    ``message_uid`` is our Message.uid (SendGrid carries it in custom_args as ``drip_uid``; our
-    tracking tokens sign it); without it the event is matched to a lead by ``email``.
+    ``message_uid`` is our Message.uid (an ESP carries it in the message's custom arguments and
+    echoes it in its events; our tracking tokens sign it); without it the event is matched to a
+    lead by ``email``.
     """
 
     type: str
     occurred_at: datetime
-    provider: str  # sendgrid | drip (own tracking and pages) | inbound | api | import
+    provider: (
+        str  # an ESP's name (its events) | drip (own tracking and pages) | inbound | api | import
+    )
     message_uid: str | None = None
     email: str | None = None
     provider_event_id: str | None = None

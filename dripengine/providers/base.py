@@ -6,9 +6,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
 from dripengine.sending.message import OutgoingEmail
+from dripengine.storage import Engine
 
 Status = Literal["sent", "retry", "failed"]
 Evidence = Literal["sent", "not_sent", "unknown"]
@@ -26,7 +27,8 @@ class SendResult:
 
 class Provider(ABC):
     name: str
-    # the provider tracks opens and clicks itself and reports them as events (SendGrid's tracking
+    title: ClassVar[str] = ""  # what people call it, in messages (an ESP's brand; "" for ours)
+    # the provider tracks opens and clicks itself and reports them as events (an ESP's tracking
     # settings): dripengine then adds no pixel and rewrites no link, and a link's tag rides in its
     # URL so the provider's click event still names it
     tracks_engagement: bool = False
@@ -47,3 +49,12 @@ class Provider(ABC):
 
     def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections; the default has none."""
+
+    @classmethod
+    def settle_unknown(cls, engine: Engine, now: datetime, grace_hours: float) -> int:
+        """Fail this provider's messages a crash left ``unknown`` that can be shown never to have
+        gone out, ``grace_hours`` (``sending.unknown_grace_hours``) after they were created; how
+        many. The daemon runs it every 10 minutes and ``drip run --once`` at its end, for every
+        provider whatever sends now. The default concludes nothing: they stay ``unknown`` and
+        ``drip status`` counts them; they are never resent blindly."""
+        return 0

@@ -6,8 +6,8 @@ work grows in the database, never as Python per row. Two shapes of question:
 *Emails* (by campaign, by step, by week). The cohort is the emails **sent** in the window
 (``since <= sent_at <= now``); each is counted once per outcome, whatever the number of events:
 
-- ``delivered``: sent, and no bounce, soft bounce or drop came back for it (SendGrid reports
-  deliveries, SMTP and the outbox do not, so the absence of a failure is what all three share);
+- ``delivered``: sent, and no bounce, soft bounce or drop came back for it (an ESP's event webhook
+  reports deliveries, SMTP and the outbox do not, so the absence of a failure is what all share);
 - ``human_opens``: opened at least once by a person (an open event not flagged ``machine``);
   ``machine_opens``: opened only by a machine (Apple Mail Privacy Protection and other proxies),
   so the two add up to the emails opened at all;

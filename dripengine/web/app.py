@@ -30,7 +30,7 @@ def _health_routes(ctx: WebContext) -> list[BaseRoute]:
 
 def build_app(ctx: WebContext) -> Starlette:
     """The app over an explicit context (tests, `drip serve`)."""
-    from dripengine.web import sendgrid_webhook
+    from dripengine.web import events_webhook
     from dripengine.web.guard import BodyGuard, Limits
 
     routes: list[BaseRoute] = []
@@ -43,7 +43,7 @@ def build_app(ctx: WebContext) -> Starlette:
         idle_seconds=web.body_idle_seconds,
         total_seconds=web.body_total_seconds,
     )
-    checks = {sendgrid_webhook.PATH: sendgrid_webhook.header_check(ctx)}
+    checks = events_webhook.header_checks(ctx)
     guard = Middleware(BodyGuard, limits=limits, header_checks=checks)
     app = Starlette(routes=routes, middleware=[guard])
     app.state.ctx = ctx

@@ -3,8 +3,8 @@
 A pure ASGI middleware in front of the app (``build_app``). For a request with a body it:
 
 1. refuses what it can from the headers alone, before reading a byte: a ``Content-Length`` that is
-   not a number (400) or over the route's limit (413); a route's own header check (the SendGrid
-   webhook's signature headers and timestamp: 403);
+   not a number (400) or over the route's limit (413); a route's own header check (an ESP
+   event webhook's signature headers and timestamp: 403);
 2. takes the body's room from a budget shared by all requests in the process
    (``web.body_buffer_bytes``): a large body that finds no room gets 503 with ``Retry-After`` at
    once, so a hundred slow clients cannot make the server hold a hundred bodies; small bodies

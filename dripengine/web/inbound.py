@@ -1,13 +1,15 @@
-"""``POST /webhooks/sendgrid/inbound``: replies through SendGrid Inbound Parse.
+"""``POST`` to each ESP's inbound route: the replies to our mail, one way for every ESP listed.
 
-Inbound Parse has no signature. With ``webhooks.inbound_secret`` set, a post is taken only at
-``/webhooks/sendgrid/inbound/<secret>`` or with the secret as the HTTP basic-auth password
-(``https://drip:<secret>@host/webhooks/sendgrid/inbound``); anything else gets 403. Without the
-setting anyone who knows the URL can post a reply, and `drip serve` says so when it starts.
+The ESP's part is its :class:`~dripengine.providers.webhook.InboundWebhook` (its path, how its
+form fields read as a reply); the rest is here. An inbound post has no signature. With
+``webhooks.inbound_secret`` set, a post is taken only at ``<path>/<secret>`` or with the secret as
+the HTTP basic-auth password (``https://drip:<secret>@host<path>``); anything else gets 403.
+Without the setting anyone who knows the URL can post a reply, and `drip serve` says so when it
+starts.
 
 The reply is matched to our Message through In-Reply-To / References (only uids that exist are
 taken), else to a lead by its From address; one that matches neither is answered 200 and counted
-(``matched: false``): Inbound Parse retries 5xx for three days, so 5xx is only for our own fault.
+(``matched: false``): an ESP retries 5xx (for days), so 5xx is only for our own fault.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from dripengine.providers.sendgrid.inbound import BadInbound, parse_inbound, reply_event
+from dripengine.providers import inbound_webhooks
+from dripengine.providers.webhook import BadPayload, InboundWebhook
 from dripengine.storage.models import Message
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
 
-PATH = "/webhooks/sendgrid/inbound"
 SECRET_SETTING = "webhooks.inbound_secret (DRIP_WEBHOOKS_INBOUND_SECRET)"
 
 log = logging.getLogger("dripengine.web")
@@ -64,11 +66,16 @@ def authorised(request: Request, secret: str | None) -> bool:
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
+    return [route for inbound in inbound_webhooks(ctx.settings) for route in _routes(ctx, inbound)]
+
+
+def _routes(ctx: WebContext, webhook: InboundWebhook) -> list[BaseRoute]:
     from dripengine.engagement.ingest import Engagement
 
+    path = webhook.path
     secret = ctx.settings.webhooks.inbound_secret
     if secret is None:
-        log.warning("%s takes replies from anyone who knows the URL: set %s", PATH, SECRET_SETTING)
+        log.warning("%s takes replies from anyone who knows the URL: set %s", path, SECRET_SETTING)
     engagement = Engagement(ctx.engine, ctx.settings, ctx.sla, ctx.clock)
     limit = ctx.settings.web.max_body_bytes
 
@@ -81,25 +88,24 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             return _error(413, str(exc))
         try:
             form = await request.form(max_part_size=limit)
-        except Exception as exc:  # python-multipart's errors: not a form SendGrid would post
+        except Exception as exc:  # python-multipart's errors: not a form an ESP would post
             return _error(400, f"not a multipart/form-data post: {exc}")
         fields = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
         await form.close()
         try:
-            max_spam = ctx.settings.webhooks.inbound_max_spam_score
-            email = await run_in_threadpool(parse_inbound, fields, max_spam)  # up to 5 MB of MIME
-        except BadInbound as exc:
+            email = await run_in_threadpool(webhook.read, fields)  # up to 5 MB of MIME
+        except BadPayload as exc:
             return _error(400, str(exc))
         try:
             uid = await run_in_threadpool(known_uid, ctx.engine, email.candidates)
-            event = reply_event(email, ctx.clock.now(), uid)
+            event = email.event(ctx.clock.now(), uid)
             result = await run_in_threadpool(engagement.ingest, [event])
         except DBAPIError as exc:
-            log.error("%s: database error, SendGrid will retry: %s", PATH, exc.orig)
+            log.error("%s: database error, %s will retry: %s", path, webhook.esp_name, exc.orig)
             return _error(503, "database unavailable; retry later")
         matched = uid is not None or result.unmatched == 0
         if not matched:
-            log.info("%s: a reply from %s matched no message and no lead", PATH, email.sender)
+            log.info("%s: a reply from %s matched no message and no lead", path, email.sender)
         summary: dict[str, Any] = {
             "type": event.type,
             "matched": matched,
@@ -110,8 +116,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         return JSONResponse(summary)
 
     return [
-        Route(PATH, inbound, methods=["POST"]),
-        Route(PATH + "/{secret}", inbound, methods=["POST"]),
+        Route(path, inbound, methods=["POST"]),
+        Route(path + "/{secret}", inbound, methods=["POST"]),
     ]
 
 

@@ -8,17 +8,17 @@ from starlette.routing import BaseRoute
 
 from dripengine.web import (
     api,
+    events_webhook,
     feedback_api,
     inbound,
     report,
-    sendgrid_webhook,
     tracking,
     unsubscribe,
 )
 from dripengine.web.context import WebContext
 
 AREAS: list[Callable[[WebContext], list[BaseRoute]]] = []
-AREAS.append(sendgrid_webhook.routes)
+AREAS.append(events_webhook.routes)
 AREAS.append(inbound.routes)
 AREAS.append(tracking.routes)
 AREAS.append(unsubscribe.routes)

@@ -12,7 +12,6 @@ is skipped with its index and the reason; the others are kept. Nothing here rais
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -22,6 +21,7 @@ from dripengine.engagement import vocabulary as v
 from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.providers.sendgrid.provider import UID_ARG
+from dripengine.providers.webhook import BadEvent, ParsedEvents, Skipped
 
 PROVIDER = "sendgrid"
 TAG_PARAM = tracking.TAG_PARAM  # a link's tag, when the link carries it in its query string
@@ -47,27 +47,6 @@ MAX_UID = 32
 MAX_TAG = 100
 # 1970 … 9999: what datetime can hold (a timestamp in milliseconds lands far past 9999)
 MAX_TIMESTAMP = 253_402_300_799
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """An event that was not taken: its place in the array (from 0) and why."""
-
-    index: int
-    reason: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "reason": self.reason}
-
-
-@dataclass
-class ParsedEvents:
-    events: list[IncomingEvent] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-
-
-class BadEvent(ValueError):
-    """One SendGrid event that cannot be read; the message says which field and why."""
 
 
 def parse_events(payload: Any) -> ParsedEvents:

@@ -27,6 +27,7 @@ from email.utils import parseaddr
 
 from dripengine.engagement import vocabulary as v
 from dripengine.engagement.vocabulary import IncomingEvent
+from dripengine.providers.webhook import BadPayload, InboundWebhook
 
 PROVIDER = "inbound"
 MAX_CANDIDATES = 20
@@ -144,7 +145,7 @@ def _aligned(signer: str, domain: str) -> bool:
     return signer == domain or domain.endswith("." + signer) or signer.endswith("." + domain)
 
 
-class BadInbound(ValueError):
+class BadInbound(BadPayload):
     """An Inbound Parse post without the fields of an email."""
 
 
@@ -164,6 +165,9 @@ class InboundEmail:
         if not self.authentic.counts:
             return v.UNVERIFIED_REPLY
         return v.AUTO_REPLY if self.auto_reason else v.REPLY
+
+    def event(self, now: datetime, message_uid: str | None = None) -> IncomingEvent:
+        return reply_event(self, now, message_uid)
 
 
 def parse_inbound(
@@ -199,6 +203,22 @@ def parse_inbound(
         raw=raw,
         authentic=authentic,
     )
+
+
+class InboundParse(InboundWebhook):
+    """``POST /webhooks/sendgrid/inbound``: Inbound Parse, as ``web/inbound.py`` serves it.
+
+    Inbound Parse has no signature (``webhooks.inbound_secret`` guards the route) and retries a
+    5xx answer for three days."""
+
+    path = "/webhooks/sendgrid/inbound"
+    esp_name = "SendGrid"
+
+    def __init__(self, max_spam_score: float = DEFAULT_MAX_SPAM_SCORE) -> None:
+        self.max_spam_score = max_spam_score  # webhooks.inbound_max_spam_score
+
+    def read(self, fields: Mapping[str, str]) -> InboundEmail:
+        return parse_inbound(fields, self.max_spam_score)
 
 
 def candidate_uids(in_reply_to: str | None, references: str | None) -> list[str]:

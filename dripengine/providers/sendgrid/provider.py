@@ -37,6 +37,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from email.utils import parseaddr, parsedate_to_datetime
 from email.utils import quote as quote_name
 from typing import Any
@@ -64,6 +65,7 @@ from dripengine.providers.base import Provider, SendResult
 from dripengine.providers.keepalive import KeepAliveClient, ProtocolError, Response
 from dripengine.sending.headers import check as check_header
 from dripengine.sending.message import OutgoingEmail
+from dripengine.storage import Engine
 
 DEFAULT_HOST = "https://api.sendgrid.com"
 EU_HOST = "https://api.eu.sendgrid.com"
@@ -302,6 +304,18 @@ class SendGridProvider(Provider):
             except ValueError:
                 pass
         return None
+
+    # --- besides sending ---------------------------------------------------------------------------
+
+    title = "SendGrid"
+
+    @classmethod
+    def settle_unknown(cls, engine: Engine, now: datetime, grace_hours: float) -> int:
+        """Past the grace period, with the Event Webhook known to deliver: failed, not resent
+        (:mod:`dripengine.providers.sendgrid.unknown`)."""
+        from dripengine.providers.sendgrid.unknown import settle_unknown
+
+        return settle_unknown(engine, now, grace_hours)
 
 
 def _headers(email: OutgoingEmail) -> dict[str, str]:

@@ -17,14 +17,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, exists, select, update
-from sqlalchemy.engine import Engine
+from dripengine.storage import Engine
+from dripengine.storage.outcomes import fail_unheard_unknown
 
-from dripengine.storage.models import Event, Message
-
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
-
+PROVIDER = "sendgrid"  # the provider of its messages and of its events
 REASON = (
     "not sent: no SendGrid event for it {hours:g} h after a crash left it unknown, while the "
     "Event Webhook delivered others; not resent (a resend could duplicate it)"
@@ -34,29 +30,7 @@ REASON = (
 def settle_unknown(engine: Engine, now: datetime, grace_hours: float) -> int:
     """Fail the ``unknown`` SendGrid messages past the grace period (see the module); how many."""
     cutoff = now - timedelta(hours=grace_hours)
-    own_event = exists().where(EVENT.c.message_id == MESSAGE.c.id)
-    webhook_alive = exists().where(
-        EVENT.c.provider == "sendgrid", EVENT.c.received_at > MESSAGE.c.created_at
-    )
-    with engine.begin() as connection:
-        ids = list(
-            connection.scalars(
-                select(MESSAGE.c.id).where(
-                    MESSAGE.c.status == "unknown",
-                    MESSAGE.c.provider == "sendgrid",
-                    MESSAGE.c.created_at < cutoff,
-                    ~own_event,
-                    webhook_alive,
-                )
-            )
-        )
-        if ids:
-            connection.execute(
-                update(MESSAGE)
-                .where(MESSAGE.c.id.in_(ids), MESSAGE.c.status == "unknown")
-                .values(status="failed", error=REASON.format(hours=grace_hours))
-            )
-    return len(ids)
+    return fail_unheard_unknown(engine, PROVIDER, cutoff, REASON.format(hours=grace_hours))
 
 
 __all__ = ["settle_unknown"]
