@@ -33,8 +33,9 @@ from benchmarks.common import (
 )
 from dripengine.clock import FixedClock
 from dripengine.config import Settings
-from dripengine.handoff.delivery import HANDOFF, HandoffDelivery
+from dripengine.handoff.delivery import HandoffDelivery
 from dripengine.storage.engine import make_engine
+from dripengine.storage.handoffs import HANDOFF
 from dripengine.storage.models import Lead
 from dripengine.testing.crm_receiver import CRMReceiver
 

@@ -17,8 +17,9 @@ from sqlalchemy.engine import Engine
 from dripengine.clock import FixedClock
 from dripengine.config import Settings
 from dripengine.handoff import body as handoff
-from dripengine.handoff.delivery import HANDOFF, HandoffDelivery, configuration_problem
+from dripengine.handoff.delivery import HandoffDelivery, configuration_problem
 from dripengine.storage.engine import make_engine
+from dripengine.storage.handoffs import HANDOFF
 from dripengine.testing.crm_receiver import CRMReceiver
 from tests import rows
 

@@ -12,8 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from dripengine.cli import main
-from dripengine.leads import suppression
 from dripengine.sending.store import load
+from dripengine.storage import suppression
 from dripengine.storage.engine import make_engine
 from tests import rows
 from tests.clirun import drip

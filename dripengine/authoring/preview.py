@@ -10,9 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from sqlmodel import Session, col, select
+from typing import TYPE_CHECKING, Any
 
 from dripengine.campaigns import Campaign, Step
 from dripengine.config import Settings
@@ -20,8 +18,7 @@ from dripengine.exceptions import CampaignError
 from dripengine.funnel.sla import SLA
 from dripengine.sending.compose import compose
 from dripengine.sending.message import OutgoingEmail, as_test
-from dripengine.storage.models import RecycleRecord
-from dripengine.storage.queries import find_lead
+from dripengine.storage.queries import find_lead, latest_recycle
 from dripengine.suggest import did_you_mean
 from dripengine.templates import (
     SAMPLE_LEAD,
@@ -30,6 +27,9 @@ from dripengine.templates import (
     TemplateEngine,
 )
 from dripengine.templates.context import SAMPLE_RECYCLE
+
+if TYPE_CHECKING:
+    from dripengine.storage import Session
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,7 @@ def sample_lead() -> PreviewLead:
 
 def load_lead(session: Session, email: str, sla: SLA) -> PreviewLead:
     lead = find_lead(session, email)
-    record = session.exec(
-        select(RecycleRecord)
-        .where(RecycleRecord.lead_id == lead.id)
-        .order_by(col(RecycleRecord.at).desc(), col(RecycleRecord.id).desc())
-    ).first()
+    record = latest_recycle(session, lead)
     recycle: dict[str, Any] = {}
     if record is not None:
         reason = sla.recycle_reasons.get(record.reason)

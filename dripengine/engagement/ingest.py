@@ -37,8 +37,6 @@ from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.funnel.sla import SLA
 from dripengine.funnel.stages import Stage
-from dripengine.leads import suppression
-from dripengine.leads.optout import exit_enrollments
 from dripengine.scoring.rules import (
     ScoringRules,
     add,
@@ -48,7 +46,8 @@ from dripengine.scoring.rules import (
     rules_from_settings,
 )
 from dripengine.sending.breaker import check_breakers
-from dripengine.storage import upsert
+from dripengine.storage import suppression, upsert
+from dripengine.storage.leads import exit_enrollments
 from dripengine.storage.models import (
     Event,
     Handoff,

@@ -29,9 +29,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from dripengine.clock import ensure_utc
 from dripengine.engagement import vocabulary as v
-from dripengine.leads import suppression
 from dripengine.leads.optout import ERASED_DOMAIN
-from dripengine.storage import upsert
+from dripengine.storage import suppression, upsert
 from dripengine.storage.models import Enrollment, Event, Lead, Message
 
 MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]

@@ -44,8 +44,8 @@ from dripengine.funnel.recycle_plan import (
 )
 from dripengine.funnel.sla import SLA
 from dripengine.funnel.stages import check_move, label
-from dripengine.leads import suppression
 from dripengine.leads.nearest import nearest_addresses
+from dripengine.storage import suppression
 from dripengine.storage.models import Feedback, Handoff, Lead, StageChange
 from dripengine.storage.textlimits import column_limits, text_problem
 from dripengine.suggest import did_you_mean_any

@@ -31,8 +31,8 @@ from dripengine.funnel.recycle_plan import (
     request_email,
     suppression_text,
 )
-from dripengine.leads import suppression
 from dripengine.leads.nearest import nearest_addresses
+from dripengine.storage import suppression
 from dripengine.storage.models import (
     Enrollment,
     Lead,

@@ -31,20 +31,18 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol
 
 import urllib3
-from sqlalchemy import Table, or_, select, update
-from sqlalchemy.engine import Connection, Engine
 
 from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.handoff import body as handoff
-from dripengine.storage.models import Handoff
+from dripengine.storage import Engine
+from dripengine.storage.handoffs import claim, mark_delivered, retry_later
 
 log = logging.getLogger("dripengine.handoff.body")
-HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
 BATCH = 20
 LEASE_MARGIN = timedelta(seconds=60)
 
@@ -178,58 +176,18 @@ class HandoffDelivery:
             url, payload, handoff.headers(secret, stamp, payload, row["uid"])
         )
         now = self.clock.now()
-        fence = (HANDOFF.c.id == row["id"]) & (HANDOFF.c.attempts == row["attempts"])
-        fence = fence & (HANDOFF.c.status == "pending")
         if answer.ok:
-            changes: dict[str, Any] = {
-                "status": "delivered",
-                "delivered_at": now,
-                "next_attempt_at": None,
-                "last_error": None,
-            }
             tally.delivered += 1
-        else:
-            error = handoff.short_error(answer.error or f"HTTP {answer.status}")
-            wait = handoff.backoff(row["attempts"], self.settings.crm.max_backoff_seconds, self.rng)
-            changes = {"next_attempt_at": now + wait, "last_error": error}
-            tally.failed += 1
-            tally.errors.append(f"handoff {row['uid']} (attempt {row['attempts']}): {error}")
-            log.warning("handoff %s attempt %s: %s", row["uid"], row["attempts"], error)
+            with self.engine.begin() as connection:
+                mark_delivered(connection, row, now)
+            return
+        error = handoff.short_error(answer.error or f"HTTP {answer.status}")
+        wait = handoff.backoff(row["attempts"], self.settings.crm.max_backoff_seconds, self.rng)
+        tally.failed += 1
+        tally.errors.append(f"handoff {row['uid']} (attempt {row['attempts']}): {error}")
+        log.warning("handoff %s attempt %s: %s", row["uid"], row["attempts"], error)
         with self.engine.begin() as connection:
-            connection.execute(update(HANDOFF).where(fence).values(changes))
-
-
-def claim(
-    connection: Connection, now: datetime, lease: timedelta, limit: int
-) -> list[dict[str, Any]]:
-    """Lease up to ``limit`` due pending handoffs (oldest first): counts the attempt, returns them."""
-    due = (
-        select(HANDOFF.c.id)
-        .where(
-            HANDOFF.c.status == "pending",
-            or_(HANDOFF.c.next_attempt_at.is_(None), HANDOFF.c.next_attempt_at <= now),
-        )
-        .order_by(HANDOFF.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    statement = (
-        update(HANDOFF)
-        .where(HANDOFF.c.id.in_(due))
-        .values(next_attempt_at=now + lease, attempts=HANDOFF.c.attempts + 1)
-        .returning(
-            HANDOFF.c.id,
-            HANDOFF.c.uid,
-            HANDOFF.c.attempts,
-            HANDOFF.c.campaign_id,
-            HANDOFF.c.score,
-            HANDOFF.c.fit_grade,
-            HANDOFF.c.payload,
-            HANDOFF.c.created_at,
-        )
-    )
-    return sorted((dict(r._mapping) for r in connection.execute(statement)), key=lambda r: r["id"])
+            retry_later(connection, row, now + wait, error)
 
 
 def deliver_pending(engine: Engine, settings: Settings, clock: Clock) -> DeliveryTally:
@@ -247,7 +205,6 @@ __all__ = [
     "HandoffDelivery",
     "Transport",
     "Urllib3Transport",
-    "claim",
     "configuration_problem",
     "deliver_pending",
 ]

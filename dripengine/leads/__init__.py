@@ -1,8 +1,9 @@
-"""Leads in bulk: the CSV file (:mod:`.csvfile`), lead rows (:mod:`.csvrows`), the bulk upsert
-(:mod:`.store`), the import (:mod:`.importer`).
+"""Leads in bulk: the CSV file (:mod:`.csvfile`), lead rows (:mod:`.csvrows`), the import
+(:mod:`.importer`; its bulk upsert is :mod:`dripengine.storage.leads`), opting out (:mod:`.optout`),
+"did you mean" (:mod:`.nearest`).
 
 The names below are imported on first use (PEP 562): ``drip recycle EMAIL`` needs
-:mod:`.nearest` only, not the CSV reader and the bulk upsert.
+:mod:`.nearest` only, not the CSV reader and the import.
 """
 
 from __future__ import annotations

@@ -15,12 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from os import PathLike
 
-from sqlalchemy.engine import Engine
-
-from dripengine.leads import suppression
 from dripengine.leads.csvfile import read_csv_rows
 from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings
-from dripengine.leads.store import Batch
+from dripengine.storage import Engine, suppression
+from dripengine.storage.leads import Batch
 
 __all__ = ["BATCH_SIZE", "ImportReport", "import_leads_file", "import_leads_rows"]
 
@@ -123,7 +121,7 @@ def _import(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     report = ImportReport()
-    batch = Batch(engine.dialect, now)
+    batch = Batch(engine, now)
     with engine.connect() as connection:
 
         def flush() -> None:

@@ -3,7 +3,8 @@
 A typo in an address is one of two kinds: in the local part (``jane.deo@example.com``) or in the
 domain (``jane.doe@exmaple.com``). The candidates are therefore the stored addresses on the same
 domain or with the same local part, fetched with one query for a whole batch of unknown addresses
-(:func:`nearest_addresses`); :func:`dripengine.suggest.nearest` picks the closest among them.
+(:func:`dripengine.storage.leads.addresses_like`); :func:`dripengine.suggest.nearest` picks the
+closest among them.
 """
 
 from __future__ import annotations
@@ -11,20 +12,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 
-from sqlalchemy import Table, or_, select
-from sqlalchemy.engine import Connection
-
-from dripengine.storage.models import Lead
+from dripengine.storage import Connection
+from dripengine.storage.leads import addresses_like
 from dripengine.suggest import nearest
 
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
 SHOWN = 3  # addresses named in one refusal
 CUTOFF = 0.7  # of the differing part alone: "jane.deo" -> "jane.doe", "exmaple" -> "example"
 CANDIDATES = 20_000  # rows read for one batch at most (a huge shared domain is sampled)
-
-
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def nearest_addresses(connection: Connection, emails: Collection[str]) -> dict[str, list[str]]:
@@ -34,12 +28,9 @@ def nearest_addresses(connection: Connection, emails: Collection[str]) -> dict[s
         return {}
     locals_ = {e.rpartition("@")[0] for e in wanted}
     domains = {e.rpartition("@")[2] for e in wanted}
-    conditions = [LEAD.c.email.like(f"%@{_like(d)}", escape="\\") for d in sorted(domains)]
-    conditions += [LEAD.c.email.like(f"{_like(p)}@%", escape="\\") for p in sorted(locals_)]
     by_domain: dict[str, list[str]] = defaultdict(list)
     by_local: dict[str, list[str]] = defaultdict(list)
-    query = select(LEAD.c.email).where(or_(*conditions)).limit(CANDIDATES)
-    for (stored,) in connection.execute(query):
+    for stored in addresses_like(connection, domains, locals_, CANDIDATES):
         local, _, domain = stored.rpartition("@")
         by_domain[domain].append(stored)
         by_local[local].append(stored)

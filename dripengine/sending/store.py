@@ -19,10 +19,9 @@ from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from dripengine.campaigns.sequence import CONDITION_FOR_EVENT
-from dripengine.leads import suppression
 from dripengine.sending.pauses import paused_ids
 from dripengine.sending.policy import CAP_PERIOD
-from dripengine.storage import upsert
+from dripengine.storage import suppression, upsert
 from dripengine.storage.arrays import any_of, unnest, uses_arrays
 from dripengine.storage.models import Enrollment, Event, Lead, Message, RecycleRecord, Suppression
 

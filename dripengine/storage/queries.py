@@ -13,10 +13,10 @@ from dripengine.config import Settings
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import LeadNotFound
 from dripengine.funnel.sla import SLA
-from dripengine.leads import suppression
 from dripengine.leads.nearest import nearest_addresses
 from dripengine.scoring.explain import Change, Explanation, explain
 from dripengine.scoring.rules import decayed, fit_grade
+from dripengine.storage import suppression
 from dripengine.storage.models import (
     Enrollment,
     Event,
@@ -153,16 +153,21 @@ def score_changes(session: Session, lead: Lead, limit: int | None = None) -> lis
     ]
 
 
+def latest_recycle(session: Session, lead: Lead) -> RecycleRecord | None:
+    """The lead's latest recycle record (None: never recycled)."""
+    return session.exec(
+        select(RecycleRecord)
+        .where(RecycleRecord.lead_id == lead.id)
+        .order_by(col(RecycleRecord.at).desc(), col(RecycleRecord.id).desc())
+    ).first()
+
+
 def explain_score(
     session: Session, email: str, settings: Settings, sla: SLA, now: datetime
 ) -> tuple[Lead, Explanation]:
     """The lead and :func:`dripengine.scoring.explain.explain` of its score at ``now``."""
     lead = find_lead(session, email)
-    latest = session.exec(
-        select(RecycleRecord)
-        .where(RecycleRecord.lead_id == lead.id)
-        .order_by(col(RecycleRecord.at).desc(), col(RecycleRecord.id).desc())
-    ).first()
+    latest = latest_recycle(session, lead)
     reason = sla.recycle_reasons.get(latest.reason) if latest else None
     rule = sla.requalification
     return lead, explain(

@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,6 +33,7 @@ from dripengine.engagement.vocabulary import CUSTOM_TYPES, IncomingEvent
 from dripengine.exceptions import FunnelError
 from dripengine.funnel.recycle import LEAD_FIELDS, RecycleContext, RecycleRequest, recycle
 from dripengine.funnel.recycle_csv import FROM_ALIASES
+from dripengine.storage import DBAPIError
 from dripengine.storage.engine import session_scope
 from dripengine.web.auth import TOKEN_SETTING
 from dripengine.web.context import WebContext

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.engine import Engine
-
 from dripengine.clock import Clock
 from dripengine.config import Settings
 from dripengine.funnel.sla import SLA
+from dripengine.storage import Engine
 
 
 @dataclass

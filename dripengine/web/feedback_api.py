@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -27,6 +26,7 @@ from dripengine.exceptions import (
 )
 from dripengine.funnel.feedback import FeedbackRequest, FeedbackResult, record
 from dripengine.funnel.recycle_plan import RecycleContext
+from dripengine.storage import DBAPIError
 from dripengine.web.context import WebContext
 from dripengine.web.problems import (
     ApiProblem,

@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -41,6 +40,7 @@ from dripengine.engagement.undo import (
     undo_unsubscribe,
 )
 from dripengine.engagement.vocabulary import IncomingEvent
+from dripengine.storage import DBAPIError
 from dripengine.tokens import BadToken, unsign
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext

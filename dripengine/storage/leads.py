@@ -1,39 +1,91 @@
-"""Bulk upsert of lead rows: one ``INSERT … ON CONFLICT (email) DO UPDATE`` executemany a batch.
+"""The lead table's writes and look-ups: the bulk upsert of an import, an address's lead, the stored
+addresses near an unknown one, and ending a lead's active enrollments.
 
-A new lead gets the row's fields, its stage (``lead`` if none given) and its attributes. An existing
-lead keeps what the row leaves empty (``COALESCE(excluded.x, lead.x)``), gets its attributes merged
-in SQL (the row's keys win: SQLite ``json_patch``, PostgreSQL ``jsonb ||``), keeps its
-``created_at`` and its stage — import never moves a lead through the funnel — and gets
-``updated_at = now``.
-
-One ``SELECT email, stage`` a batch, before the write, tells new from existing rows, so the counts
-cost no RETURNING and no row-by-row round trips.
+**Bulk upsert** (:class:`Batch`): one ``INSERT … ON CONFLICT (email) DO UPDATE`` executemany a
+batch. A new lead gets the row's fields, its stage (``lead`` if none given) and its attributes. An
+existing lead keeps what the row leaves empty (``COALESCE(excluded.x, lead.x)``), gets its
+attributes merged in SQL (the row's keys win: SQLite ``json_patch``, PostgreSQL ``jsonb ||``),
+keeps its ``created_at`` and its stage — import never moves a lead through the funnel — and gets
+``updated_at = now``. One ``SELECT email, stage`` a batch, before the write, tells new from existing
+rows, so the counts cost no RETURNING and no row-by-row round trips.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache, partial
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import Table, func
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from dripengine.leads.csvrows import FIELDS, LeadRow
-from dripengine.storage.models import Lead
-
-__all__ = ["Batch", "UpsertCounts", "existing_stages", "json_object", "upsert_leads"]
+from dripengine.storage.models import CONTACT_FIELDS, Enrollment, Lead
 
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
+ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 DEFAULT_STAGE = "lead"
+# the columns an imported row may set besides email, stage and attributes (``leads.csvrows.FIELDS``)
+FIELDS: tuple[str, ...] = (*CONTACT_FIELDS, "consent")
+
+
+def like_escaped(text: str) -> str:
+    """``text`` matched literally by ``LIKE … ESCAPE '\\'``."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def lead_id_of(connection: Connection, email: str) -> int | None:
+    """The id of the lead with that (normalised) address; None when there is none."""
+    return connection.execute(select(LEAD.c.id).where(LEAD.c.email == email)).scalar()
+
+
+def exit_enrollments(connection: Connection, lead_id: int, reason: str, now: datetime) -> int:
+    """Exit every active enrollment of the lead; how many."""
+    result = connection.execute(
+        update(ENROLLMENT)
+        .where(ENROLLMENT.c.lead_id == lead_id, ENROLLMENT.c.status == "active")
+        .values(
+            status="exited",
+            exit_reason=reason[:64],
+            ended_at=now,
+            next_due_at=None,
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount)
+
+
+def addresses_like(
+    connection: Connection, domains: Collection[str], locals_: Collection[str], limit: int
+) -> list[str]:
+    """Stored addresses on one of ``domains`` or with one of the local parts ``locals_`` (at most
+    ``limit``): the candidates of :func:`dripengine.leads.nearest.nearest_addresses`."""
+    conditions = [LEAD.c.email.like(f"%@{like_escaped(d)}", escape="\\") for d in sorted(domains)]
+    conditions += [LEAD.c.email.like(f"{like_escaped(p)}@%", escape="\\") for p in sorted(locals_)]
+    query = select(LEAD.c.email).where(or_(*conditions)).limit(limit)
+    return [stored for (stored,) in connection.execute(query)]
+
+
+class LeadValues(Protocol):
+    """What :meth:`Batch.add` reads of a row (:class:`dripengine.leads.csvrows.LeadRow`)."""
+
+    @property
+    def email(self) -> str: ...
+    @property
+    def stage(self) -> str | None: ...
+    @property
+    def attributes(self) -> dict[str, str]: ...
+    @property
+    def fields(self) -> Mapping[str, str | None]: ...
 
 
 @dataclass(frozen=True)
@@ -64,12 +116,12 @@ def existing_stages(connection: Connection, emails: Sequence[str]) -> dict[str, 
 class Batch:
     """Rows made ready for the driver as they arrive, then written with one executemany.
 
-    Holding driver-ready tuples instead of :class:`LeadRow` objects keeps a batch out of the
-    garbage collector's sight (tuples of strings are untracked), which spares full collections.
+    Holding driver-ready tuples instead of row objects keeps a batch out of the garbage
+    collector's sight (tuples of strings are untracked), which spares full collections.
     """
 
-    def __init__(self, dialect: Dialect, now: datetime) -> None:
-        self._compiled = _compiled(dialect)
+    def __init__(self, bind: Engine | Connection, now: datetime) -> None:
+        self._compiled = _compiled(bind.dialect)
         stamp = self._compiled.timestamp(now)
         # score, recycle_count, created_at, updated_at, soft_bounces
         self._constants = (0.0, 0, stamp, stamp, 0)
@@ -80,7 +132,7 @@ class Batch:
     def __len__(self) -> int:
         return len(self._emails)
 
-    def add(self, row: LeadRow) -> None:
+    def add(self, row: LeadValues) -> None:
         """Add a row; addresses must be distinct within a batch."""
         email, stage = row.email, row.stage
         values = (
@@ -110,9 +162,11 @@ class Batch:
         self._params, self._emails, self._staged = [], [], []
 
 
-def upsert_leads(connection: Connection, rows: Iterable[LeadRow], *, now: datetime) -> UpsertCounts:
+def upsert_leads(
+    connection: Connection, rows: Iterable[LeadValues], *, now: datetime
+) -> UpsertCounts:
     """Insert or update ``rows`` (distinct addresses) in the connection's transaction."""
-    batch = Batch(connection.dialect, now)
+    batch = Batch(connection, now)
     for row in rows:
         batch.add(row)
     return batch.write(connection)
@@ -124,7 +178,7 @@ def json_object(values: dict[str, str]) -> str:
     return "{" + ", ".join([f"{quote(k)}: {quote(v)}" for k, v in values.items()]) + "}"
 
 
-# The order :func:`upsert_leads` builds a row's values in; ``_Compiled.arrange`` maps it to the
+# The order :meth:`Batch.add` builds a row's values in; ``_Compiled.arrange`` maps it to the
 # order of the compiled statement's parameters.
 _BUILT = (
     "email",
@@ -197,3 +251,20 @@ def _updates(excluded: Any, merged: ColumnElement[Any]) -> dict[str, Any]:
     """The SET clause: non-empty row values win, attributes merged, stage and created_at kept."""
     kept = {name: func.coalesce(excluded[name], LEAD.c[name]) for name in FIELDS}
     return {**kept, "attributes": merged, "updated_at": excluded.updated_at}
+
+
+__all__ = [
+    "DEFAULT_STAGE",
+    "FIELDS",
+    "LEAD",
+    "Batch",
+    "LeadValues",
+    "UpsertCounts",
+    "addresses_like",
+    "existing_stages",
+    "exit_enrollments",
+    "json_object",
+    "lead_id_of",
+    "like_escaped",
+    "upsert_leads",
+]
