@@ -4,7 +4,7 @@ The table looks like real history: 1,000 enrollments due now (``active``, ``next
 past), one in ten of the rest ``active`` but due later, the others ``completed`` long ago. A tenth
 as many leads (ten campaigns each). Built in one ``INSERT … SELECT`` a table: ``generate_series``
 on PostgreSQL, a recursive CTE on SQLite. Each measurement is
-:func:`dripengine.sending.store.claim` of 500 in its own transaction, median of 7 (after one
+:func:`dripengine.storage.rounds.claim` of 500 in its own transaction, median of 7 (after one
 warm-up), the leases released between claims. Target: 1M / 10k ≤ 2x, on SQLite and PostgreSQL.
 ``--quick``: 100,000 vs 10,000.
 
@@ -28,7 +28,8 @@ from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.engine import Engine
 
 from benchmarks.common import Context, compared, postgres_engine, skipped, sqlite_engine
-from dripengine.sending.store import ENROLLMENT, claim
+from dripengine.storage.messages import ENROLLMENT
+from dripengine.storage.rounds import claim
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 DUE = 1_000

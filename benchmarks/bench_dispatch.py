@@ -51,9 +51,11 @@ from dripengine.clock import FixedClock
 from dripengine.config import SendGridSettings, Settings, load_settings
 from dripengine.funnel.sla import SLA, load_sla
 from dripengine.providers.sendgrid.provider import SEND_PATH, SendGridProvider
-from dripengine.sending.dispatcher import Dispatcher, Tally
+from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.message import OutgoingEmail
-from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE
+from dripengine.sending.tally import Tally
+from dripengine.storage.messages import ENROLLMENT, MESSAGE
+from dripengine.storage.rounds import LEAD
 from dripengine.templates import Sender, build_context
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Berlin: inside the window

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from benchmarks.bench_dispatch import NOW, populate
 from benchmarks.common import Context, compared, postgres_engine, skipped
 from benchmarks.fast_standin import fast_standin_process
-from dripengine.sending.store import MESSAGE
+from dripengine.storage.messages import MESSAGE
 
 BATCH = 200
 TARGET_RATIO = 1.6

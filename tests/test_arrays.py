@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE, insert_messages, update_rows
 from dripengine.storage.arrays import any_of
+from dripengine.storage.messages import ENROLLMENT, MESSAGE, insert_messages, update_rows
+from dripengine.storage.rounds import LEAD
 from tests import rows
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from dripengine.cli import main
 from dripengine.config import ScoringSettings, Settings
 from dripengine.sending.breaker import Sample, check_breakers, trip
-from dripengine.sending.pauses import paused, resume
-from dripengine.sending.store import claim
 from dripengine.storage.engine import make_engine
+from dripengine.storage.pauses import paused, resume
+from dripengine.storage.rounds import claim
 from tests import rows
 from tests.clirun import drip
 
@@ -109,7 +109,7 @@ def test_the_claim_leaves_a_paused_campaign_alone(engine: Engine) -> None:
     paused_one = rows.enrollment(engine, lead_id, "bad-list", T - timedelta(hours=1))
     running = rows.enrollment(engine, other, "good-list", T - timedelta(hours=1))
     with engine.begin() as connection:
-        from dripengine.sending.pauses import pause
+        from dripengine.storage.pauses import pause
 
         pause(connection, "bad-list", "complaint rate 0.33%", T)
         assert claim(connection, "w", T, timedelta(minutes=5), 10) == [running]
@@ -131,7 +131,7 @@ def test_run_sends_nothing_from_a_paused_campaign_and_status_says_why(
                 set(connection.execute(select(rows.ENROLLMENT.c.campaign_id)).scalars())
             )
         with engine.begin() as connection:
-            from dripengine.sending.pauses import pause
+            from dripengine.storage.pauses import pause
 
             for campaign in campaigns:
                 pause(connection, campaign, "complaint rate 0.40% (2 of 500 sent) is over 0.10%", T)

@@ -8,7 +8,7 @@ import pytest
 
 from dripengine.reports.campaign_status import Group, assess
 from dripengine.reports.timespan import relative
-from dripengine.sending.pauses import Pause
+from dripengine.storage.pauses import Pause
 from tests.factories import campaign
 
 FRIDAY = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)  # 11:00 in Berlin, 19:00 in Tokyo

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from dripengine.cli import main
-from dripengine.sending.store import load
+from dripengine.sending.claim import load_round
 from dripengine.storage import suppression
 from dripengine.storage.engine import make_engine
 from tests import rows
@@ -116,7 +116,7 @@ def test_the_send_path_honours_a_hashed_entry(engine: Engine) -> None:
     enrollment_id = rows.enrollment(engine, lead_id, "lost-sql-winback", at)
     with engine.begin() as connection:
         suppression.add(connection, suppression.hashed("jane@acme.example"), "erased", at)
-        batch = load(connection, [enrollment_id], at + timedelta(minutes=1))
+        batch = load_round(connection, [enrollment_id], at + timedelta(minutes=1))
     assert batch.suppressed == {"jane@acme.example": "erased on 23 Nov 2026"}
 
 

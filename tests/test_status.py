@@ -13,7 +13,7 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
 from dripengine.reports.status import ENROLLMENT, MESSAGE, WORKER, read_status
-from dripengine.sending.store import LEAD
+from dripengine.storage.rounds import LEAD
 from tests.clirun import NOW, drip
 
 T = datetime.fromisoformat(NOW)  # Monday 23 November 2026, 10:00 UTC

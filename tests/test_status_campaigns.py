@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from sqlalchemy.engine import Engine
 
 from dripengine.cli import main
-from dripengine.sending.pauses import pause
+from dripengine.storage.pauses import pause
 from tests.clirun import NOW, drip
 
 TUESDAY_NOON = "2026-11-24T12:00:00+00:00"  # 13:00 in Berlin: lost-sql-winback is due

@@ -25,8 +25,9 @@ import pytest
 from sqlalchemy import func, insert, literal, select, text
 from sqlalchemy.engine import Engine
 
-from dripengine.sending.store import ENROLLMENT, LEAD, MESSAGE
 from dripengine.storage.engine import make_engine
+from dripengine.storage.messages import ENROLLMENT, MESSAGE
+from dripengine.storage.rounds import LEAD
 from tests.conftest import PG_ENV
 from tests.waiting import wait_for
 

@@ -13,7 +13,7 @@ from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
 from dripengine.exceptions import CampaignError, SLAError
-from dripengine.sending.pauses import resume
+from dripengine.storage.pauses import resume
 from dripengine.suggest import did_you_mean
 from dripengine.templates import check_templates
 

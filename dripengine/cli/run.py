@@ -12,7 +12,8 @@ from dripengine.cli.progress import progress_bar, progress_lines
 from dripengine.daemon.housekeeping import run_housekeeping
 from dripengine.providers import build_provider
 from dripengine.reports.timespan import span
-from dripengine.sending.dispatcher import Dispatcher, RunCounts, Tally
+from dripengine.sending.dispatcher import Dispatcher
+from dripengine.sending.tally import RunCounts, Tally
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 

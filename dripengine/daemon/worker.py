@@ -32,7 +32,8 @@ from dripengine.handoff.delivery import deliver_pending
 from dripengine.providers import settle_unknown
 from dripengine.reports.status import HEARTBEAT_SECONDS
 from dripengine.sending.breaker import CHECK_SECONDS, check_breakers
-from dripengine.sending.dispatcher import Dispatcher, Tally
+from dripengine.sending.dispatcher import Dispatcher
+from dripengine.sending.tally import Tally
 from dripengine.storage import upsert
 from dripengine.storage.models import Worker
 

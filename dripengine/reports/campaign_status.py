@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from dripengine.campaigns import WEEKDAYS, Campaign
 from dripengine.campaigns.window import in_window, next_opening, resolve_timezone
 from dripengine.reports.timespan import relative
-from dripengine.sending.pauses import Pause
+from dripengine.storage.pauses import Pause
 
 STATES = (
     "paused",

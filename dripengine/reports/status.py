@@ -30,8 +30,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dripengine.reports.campaign_status import CampaignStatus, Group, assess, local
 from dripengine.reports.timespan import relative
-from dripengine.sending.pauses import Pause, paused
 from dripengine.storage.models import Enrollment, Handoff, Lead, Message, Worker
+from dripengine.storage.pauses import Pause, paused
 
 if TYPE_CHECKING:
     from dripengine.campaigns import Campaign

@@ -5,9 +5,11 @@ rate); a campaign sent to a bad list can damage every other campaign's delivery 
 over the campaign's emails sent in the last :data:`WINDOW` (and, after a resume, only those sent
 since), once there are at least ``scoring.breaker_min_sample`` of them, a complaint rate above
 ``scoring.max_complaint_rate`` (0.1%) or a hard-bounce rate above ``scoring.max_bounce_rate`` (2%)
-pauses the campaign (:mod:`dripengine.sending.pauses`) until someone runs ``drip campaigns resume ID``.
+pauses the campaign (:mod:`dripengine.storage.pauses`) until someone runs ``drip campaigns resume
+ID``.
 
-:func:`trip` is the rule, pure; :func:`check_breakers` reads the figures and writes the pauses.
+:func:`trip` is the rule, pure; :func:`check_breakers` reads the figures and writes the pauses
+(the statements are :mod:`dripengine.storage.messages`'s and :mod:`dripengine.storage.pauses`').
 The daemon runs it every minute; ingest may call it after a batch of events.
 """
 
@@ -17,16 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, case, func, or_, select
-from sqlalchemy.engine import Connection, Engine
-
 from dripengine.config import ScoringSettings, Settings
 from dripengine.engagement.vocabulary import BOUNCE, COMPLAINT
-from dripengine.sending import pauses
-from dripengine.storage.models import Event, Message
+from dripengine.storage import Connection, Engine, pauses
+from dripengine.storage.messages import sent_and_flagged
 
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
 WINDOW = timedelta(days=30)
 CHECK_SECONDS = 60  # how often the daemon checks
 
@@ -57,43 +54,8 @@ def trip(sample: Sample, rules: ScoringSettings) -> str | None:
 
 def samples(connection: Connection, now: datetime) -> dict[str, Sample]:
     """Every campaign's sample at ``now``: one aggregate query (per-message flags from ``event``)."""
-    flags = (
-        select(
-            EVENT.c.message_id,
-            func.max(case((EVENT.c.type == COMPLAINT, 1), else_=0)).label("complained"),
-            func.max(case((EVENT.c.type == BOUNCE, 1), else_=0)).label("bounced"),
-        )
-        .where(EVENT.c.type.in_([COMPLAINT, BOUNCE]), EVENT.c.message_id.is_not(None))
-        .group_by(EVENT.c.message_id)
-        .subquery()
-    )
-    pause = pauses.PAUSE
-    query = (
-        select(
-            MESSAGE.c.campaign_id,
-            func.count().label("sent"),
-            func.coalesce(func.sum(flags.c.complained), 0).label("complaints"),
-            func.coalesce(func.sum(flags.c.bounced), 0).label("bounces"),
-        )
-        .select_from(
-            MESSAGE.outerjoin(flags, flags.c.message_id == MESSAGE.c.id).outerjoin(
-                pause,
-                (pause.c.campaign_id == MESSAGE.c.campaign_id) & (pause.c.reason == pauses.RESUMED),
-            )
-        )
-        .where(
-            MESSAGE.c.campaign_id.is_not(None),
-            MESSAGE.c.status == "sent",
-            MESSAGE.c.created_at > now - WINDOW,
-            MESSAGE.c.created_at <= now,
-            or_(pause.c.paused_at.is_(None), MESSAGE.c.created_at > pause.c.paused_at),
-        )
-        .group_by(MESSAGE.c.campaign_id)
-    )
-    return {
-        r.campaign_id: Sample(int(r.sent), int(r.complaints), int(r.bounces))
-        for r in connection.execute(query)
-    }
+    found = sent_and_flagged(connection, now, WINDOW, complaint=COMPLAINT, bounce=BOUNCE)
+    return {campaign_id: Sample(*counts) for campaign_id, counts in found.items()}
 
 
 def decide(

@@ -20,7 +20,7 @@ def compose(
     campaign: Campaign,
     track: str,
     step: Step,
-    lead: Mapping[str, Any],
+    lead: Mapping[str, Any] | object,  # a mapping of the lead's fields, or a row naming them
     *,
     sender: Sender,
     recycle: Mapping[str, Any] | None,

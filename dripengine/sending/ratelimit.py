@@ -9,11 +9,12 @@
 - a **daily cap** (UTC day): ``sent_today(now, uids)`` says how many emails this provider was
   handed today, not counting ``uids`` (the batch in hand); over the cap, the rest of the batch is
   ``retry`` with ``retry_after`` = the next 00:00 UTC plus a little jitter;
-- a provider's own rate limit (a ``retry`` answer with ``retry_after``, SendGrid's 429) empties the
-  bucket and pauses this wrapper for that long: the rest of the batch is not handed over.
+- a provider's own rate limit (a ``retry`` answer with ``retry_after``, such as an HTTP 429) empties
+  the bucket and pauses this wrapper for that long: the rest of the batch is not handed over.
 
 Pure logic: the clock, the sleep and the count are injected. :func:`count_sent_today` is the count
-against the ``message`` table; :func:`sent_today_query` binds it to an engine and a provider.
+against the ``message`` table (:func:`dripengine.storage.messages.count_handed`);
+:func:`sent_today_query` binds it to an engine and a provider.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, and_, func, or_, select
-from sqlalchemy.engine import Engine
-
 from dripengine.clock import Clock, ensure_utc
 from dripengine.providers.base import Evidence, Provider, SendResult
 from dripengine.sending.message import OutgoingEmail
-from dripengine.storage.models import Message
+from dripengine.storage import Engine
+from dripengine.storage.messages import count_handed
 
 MIN_RETRY_AFTER = 0.001  # seconds; the dispatcher reads 0 as "no wait given" and backs off instead
 MIDNIGHT_JITTER = 60.0  # seconds after 00:00 UTC over which capped emails are spread
@@ -38,7 +37,6 @@ DEFAULT_MAX_SLEEP = 5.0  # seconds one send() may sleep waiting for tokens
 MAX_LAG = 300.0  # seconds; an email's created_at older than this is not its batch's time
 
 SentToday = Callable[[datetime, Collection[str]], int]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 
 
 class RateLimitedProvider(Provider):
@@ -212,28 +210,10 @@ def count_sent_today(
     worker). One aggregate in SQL; ``created_at`` is bounded by ``lookback_days`` so the
     (status, created_at) index serves it: a message retried for longer than that is not counted.
     """
-    now = ensure_utc(now)
-    start = _day_start(now)
-    floor = start - timedelta(days=lookback_days)
-    m = MESSAGE.c
-    query = (
-        select(func.count())
-        .select_from(MESSAGE)
-        .where(
-            m.provider == provider_name,
-            m.status.in_(("sent", "sending", "unknown")),
-            m.created_at >= floor,
-            or_(
-                and_(m.status == "sent", m.sent_at >= start),
-                and_(m.status == "unknown", m.created_at >= start),
-                m.status == "sending",
-            ),
-        )
+    start = _day_start(ensure_utc(now))
+    return count_handed(
+        engine, provider_name, start, start - timedelta(days=lookback_days), exclude
     )
-    if exclude:
-        query = query.where(m.uid.not_in(list(exclude)))
-    with engine.connect() as connection:
-        return int(connection.execute(query).scalar_one())
 
 
 def sent_today_query(engine: Engine, provider_name: str, *, lookback_days: int = 7) -> SentToday:

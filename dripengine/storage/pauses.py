@@ -1,12 +1,12 @@
 """Paused campaigns: the dispatcher sends nothing from a campaign with a pause.
 
 A ``campaign_pause`` row per campaign (its primary key) holds the campaign's breaker state. A row
-with a reason is a pause: the complaint breaker writes one (see :mod:`dripengine.sending.breaker`), and
-the dispatcher's claim leaves the campaign's enrollments alone while it is there (they stay due,
-and go out once the campaign is resumed). ``drip campaigns resume ID`` ends the pause by turning
-the row into a :data:`RESUMED` marker stamped with the time of the resume: the breaker then judges
-the campaign only on what it sent after that moment, so the sends that tripped it do not trip it
-again straight away.
+with a reason is a pause: the complaint breaker writes one (see :mod:`dripengine.sending.breaker`),
+and the dispatcher's claim (:mod:`dripengine.storage.rounds`) leaves the campaign's enrollments
+alone while it is there (they stay due, and go out once the campaign is resumed). ``drip campaigns
+resume ID`` ends the pause by turning the row into a :data:`RESUMED` marker stamped with the time
+of the resume: the breaker then judges the campaign only on what it sent after that moment, so the
+sends that tripped it do not trip it again straight away.
 """
 
 from __future__ import annotations
