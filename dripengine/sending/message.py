@@ -22,7 +22,7 @@ WIRE_POLICY_UTF8 = SMTPUTF8.clone(max_line_length=headers.MAX_LINE)
 
 @dataclass(frozen=True)
 class OutgoingEmail:
-    uid: str  # our id: the Message-ID's left part, custom_args at SendGrid
+    uid: str  # our id: the Message-ID's left part, and the custom argument an ESP echoes in its events
     sender: str  # "Name <address>"
     to: str
     subject: str
@@ -50,7 +50,7 @@ def mailbox(name: str, address: str) -> str:
     """``Name <address>``, the name quoted when it holds a character with a meaning there.
 
     Unquoted, ``Doe, Jane <jane@x>`` reads as two addresses (``parseaddr`` gives ``("", "Doe")``);
-    quoted it comes back as the name it was. Non-ASCII stays as is (SendGrid's JSON and the RFC
+    quoted it comes back as the name it was. Non-ASCII stays as is (an ESP's JSON API and the RFC
     5322 writer encode it themselves).
     """
     if not name:
