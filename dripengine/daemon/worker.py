@@ -23,7 +23,6 @@ from collections.abc import Callable
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import update
 
 from dripengine.campaigns.live import LiveCampaigns
 from dripengine.config import Settings
@@ -34,13 +33,11 @@ from dripengine.reports.status import HEARTBEAT_SECONDS
 from dripengine.sending.breaker import CHECK_SECONDS, check_breakers
 from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.tally import Tally
-from dripengine.storage import upsert
-from dripengine.storage.models import Worker
+from dripengine.storage.rounds import write_heartbeat
 
 SETTLE_SECONDS = 600  # how often the daemon settles messages a crash left unknown (the providers')
 
 log = logging.getLogger("dripengine.daemon.worker")
-WORKER = Worker.__table__  # type: ignore[attr-defined]
 
 
 class Daemon:
@@ -163,18 +160,13 @@ class Daemon:
             "sent": self.totals.sent,
             "failed": self.totals.failed,
         }
-        with self.dispatcher.engine.begin() as connection:
-            if started:
-                connection.execute(
-                    upsert.insert(connection, WORKER).values(values).on_conflict_do_nothing()
-                )
-                return
-            changes = {"heartbeat_at": now, "sent": self.totals.sent, "failed": self.totals.failed}
-            if stopped:
-                changes["stopped_at"] = now
-            connection.execute(
-                update(WORKER).where(WORKER.c.id == self.dispatcher.worker).values(changes)
-            )
+        write_heartbeat(
+            self.dispatcher.engine,
+            values,
+            changes={"heartbeat_at": now, "sent": self.totals.sent, "failed": self.totals.failed}
+            | ({"stopped_at": now} if stopped else {}),
+            started=started,
+        )
 
 
 def run_daemon(

@@ -243,3 +243,13 @@ __all__ = [
     "update_messages",
     "update_rows",
 ]
+
+
+def known_uid(engine: Engine, candidates: list[str]) -> str | None:
+    """The first of ``candidates`` that is one of our messages."""
+    if not candidates:
+        return None
+    uid_column = Message.__table__.c.uid  # type: ignore[attr-defined]
+    with engine.connect() as connection:
+        found = set(connection.scalars(select(uid_column).where(uid_column.in_(candidates))))
+    return next((uid for uid in candidates if uid in found), None)

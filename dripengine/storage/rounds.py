@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from dripengine.storage import upsert
 from dripengine.storage.arrays import any_of
 from dripengine.storage.messages import (
     DELIVERED,
@@ -34,7 +35,7 @@ from dripengine.storage.messages import (
     MESSAGE_ROW_COLUMNS,
     MessageRow,
 )
-from dripengine.storage.models import Event, Lead, RecycleRecord
+from dripengine.storage.models import Event, Lead, RecycleRecord, Worker
 from dripengine.storage.pauses import paused_ids
 
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
@@ -252,3 +253,20 @@ __all__ = [
     "load_history",
     "write_transaction",
 ]
+
+
+def write_heartbeat(
+    engine: Engine,
+    values: dict[str, Any],
+    changes: dict[str, Any],
+    started: bool,
+) -> None:
+    """A worker's row in ``worker``: inserted when it starts (kept if it exists), else ``changes``."""
+    worker = Worker.__table__  # type: ignore[attr-defined]
+    with engine.begin() as connection:
+        if started:
+            connection.execute(
+                upsert.insert(connection, worker).values(values).on_conflict_do_nothing()
+            )
+            return
+        connection.execute(update(worker).where(worker.c.id == values["id"]).values(changes))

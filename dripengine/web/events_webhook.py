@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -27,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 
 from dripengine.providers import event_webhooks
 from dripengine.providers.webhook import BadPayload, EventWebhook, Skipped
+from dripengine.storage import DBAPIError
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
 from dripengine.web.guard import HeaderCheck

@@ -20,9 +20,6 @@ import hmac
 import logging
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -31,23 +28,14 @@ from starlette.routing import BaseRoute, Route
 
 from dripengine.providers import inbound_webhooks
 from dripengine.providers.webhook import BadPayload, InboundWebhook
-from dripengine.storage.models import Message
+from dripengine.storage import DBAPIError
+from dripengine.storage.messages import known_uid
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
 
 SECRET_SETTING = "webhooks.inbound_secret (DRIP_WEBHOOKS_INBOUND_SECRET)"
 
 log = logging.getLogger("dripengine.web")
-
-
-def known_uid(engine: Engine, candidates: list[str]) -> str | None:
-    """The first of ``candidates`` that is one of our messages."""
-    if not candidates:
-        return None
-    uid_column = Message.__table__.c.uid  # type: ignore[attr-defined]
-    with engine.connect() as connection:
-        found = set(connection.scalars(select(uid_column).where(uid_column.in_(candidates))))
-    return next((uid for uid in candidates if uid in found), None)
 
 
 def authorised(request: Request, secret: str | None) -> bool:
