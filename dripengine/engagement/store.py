@@ -1,7 +1,7 @@
 """An ingest's second step: store the events not seen before, each once.
 
 Duplicates are recognised by the dedupe key and by the provider's event id (both unique in the
-event table): looked up first, so a SendGrid retry costs no insert, and skipped by the insert
+event table): looked up first, so a provider's retry costs no insert, and skipped by the insert
 itself (``ON CONFLICT DO NOTHING``), so two ``drip serve`` processes racing on the same retry still
 store it once. The new events come back in the order they happened, for their effects.
 """
