@@ -28,10 +28,10 @@ from benchmarks.common import (
 )
 from dripengine.campaigns import load_campaigns
 from dripengine.cli.scaffold import SKELETON
-from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle import recycle
 from dripengine.funnel.recycle_csv import recycle_file
+from dripengine.funnel.recycle_request import RecycleContext, RecycleRequest
 from dripengine.funnel.sla import load_sla
-from dripengine.storage.engine import session_scope
 
 NOW = datetime(2026, 11, 23, 10, tzinfo=UTC)
 PAIRS = [
@@ -90,14 +90,11 @@ def _one_by_one(engine: Engine, path: Path, limit: int) -> int:
         for n, row in enumerate(csv.DictReader(handle)):
             if n >= limit:
                 return n
-            with session_scope(engine) as session:
-                recycle(
-                    session,
-                    RecycleRequest(
-                        row["email"], row["reason"], row["from_stage"], note=row["note"]
-                    ),
-                    ctx,
-                )
+            recycle(
+                engine,
+                RecycleRequest(row["email"], row["reason"], row["from_stage"], note=row["note"]),
+                ctx,
+            )
     return limit
 
 

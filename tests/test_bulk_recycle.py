@@ -20,16 +20,10 @@ from sqlmodel import Session, select
 from dripengine.cli.scaffold import SKELETON
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError, FunnelError
-from dripengine.funnel.recycle import (
-    RecycleContext,
-    RecycleOutcome,
-    RecycleRequest,
-    load,
-    recycle,
-    write,
-)
+from dripengine.funnel.recycle import load, recycle, write
 from dripengine.funnel.recycle_csv import RowProblem, recycle_records, request_from_record
 from dripengine.funnel.recycle_plan import decide
+from dripengine.funnel.recycle_request import RecycleContext, RecycleOutcome, RecycleRequest
 from dripengine.funnel.sla import load_sla
 from dripengine.leads.csvfile import CsvRecord
 from dripengine.storage.engine import session_scope
@@ -118,8 +112,7 @@ def seed(engine: Engine) -> None:
         (RECENTLY, "keep@acme.example", "opportunity", "chose_competitor"),
         (RECENTLY, "cool@acme.example", "sql", "went_silent"),
     ]:
-        with session_scope(engine) as session:
-            recycle(session, RecycleRequest(email, reason, stage, actor="seed"), ctx(when))
+        recycle(engine, RecycleRequest(email, reason, stage, actor="seed"), ctx(when))
 
 
 def wipe(engine: Engine) -> None:
@@ -227,8 +220,7 @@ def single_path(
             email = normalise_email(email)
         try:
             request = request_from_record(record, "importer")
-            with session_scope(engine) as session:
-                results.append(recycle(session, request, context))
+            results.append(recycle(engine, request, context))
         except DripError as exc:
             errors.append(RowProblem(record.line, email, exc.message))
     return results, errors
@@ -342,8 +334,7 @@ def test_a_later_decision_in_a_batch_sees_an_earlier_one(engine: Engine) -> None
     seed(engine)
     singles = []
     for request, context in steps:
-        with session_scope(engine) as session:
-            singles.append(recycle(session, request, context))
+        singles.append(recycle(engine, request, context))
     expected = stored(engine)
     wipe(engine)
     seed(engine)

@@ -16,7 +16,8 @@ from dripengine.campaigns import load_campaigns
 from dripengine.cli.scaffold import SKELETON
 from dripengine.clock import FixedClock
 from dripengine.config import Settings, load_settings
-from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle import recycle
+from dripengine.funnel.recycle_request import RecycleContext, RecycleRequest
 from dripengine.funnel.sla import load_sla
 from dripengine.providers.base import Provider, SendResult
 from dripengine.providers.outbox import OutboxProvider
@@ -46,15 +47,12 @@ def make_settings(tmp_path: Path, **sending: object) -> Settings:
 def enroll(
     engine: Engine, email: str, *, stage: str = "sql", reason: str = "no_budget", **fields: object
 ) -> None:
-    with session_scope(engine) as session:
-        if fields:
+    if fields:
+        with session_scope(engine) as session:
             session.add(
                 Lead(email=email, stage=stage, created_at=MONDAY, updated_at=MONDAY, **fields)
             )
-            session.flush()
-        recycle(
-            session, RecycleRequest(email, reason, stage), RecycleContext(CAMPAIGNS, SLA, MONDAY)
-        )
+    recycle(engine, RecycleRequest(email, reason, stage), RecycleContext(CAMPAIGNS, SLA, MONDAY))
 
 
 def dispatcher(

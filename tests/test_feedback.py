@@ -17,9 +17,10 @@ from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
 from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.exceptions import FeedbackConflict, FeedbackError, FunnelError, LeadNotFound
-from dripengine.funnel.feedback import FeedbackRequest, decide, record
-from dripengine.funnel.recycle import RecycleRequest, recycle
-from dripengine.funnel.recycle_plan import RecycleContext
+from dripengine.funnel.feedback import record
+from dripengine.funnel.feedback_plan import FeedbackRequest, decide
+from dripengine.funnel.recycle import recycle
+from dripengine.funnel.recycle_request import RecycleContext, RecycleRequest
 from dripengine.storage.engine import session_scope
 from dripengine.storage.models import (
     Enrollment,
@@ -60,10 +61,7 @@ def handed_back(
     """A lead recycled at MONDAY, then requalified by engagement through the ingest path at ``at``."""
     with session_scope(engine) as session:
         session.add(Lead(email=email, stage=stage, created_at=MONDAY, updated_at=MONDAY, **PROFILE))
-        session.flush()
-        recycle(
-            session, RecycleRequest(email, reason, stage), RecycleContext(CAMPAIGNS, SLA, MONDAY)
-        )
+    recycle(engine, RecycleRequest(email, reason, stage), RecycleContext(CAMPAIGNS, SLA, MONDAY))
     engagement = Engagement(engine, make_settings(tmp_path), SLA, FixedClock(at))
     result = engagement.ingest(
         [
@@ -323,7 +321,7 @@ def test_feedback_applies_to_the_latest_handback(engine: Engine, tmp_path: Path)
 
 
 def test_decide_is_pure_and_names_the_illegal_move() -> None:
-    from dripengine.funnel.feedback import Given, HandoffState, LeadState
+    from dripengine.funnel.feedback_plan import Given, HandoffState, LeadState
 
     handoff = HandoffState(7, MONDAY, "c", 70.0, "A", "no_budget")
     recycled = LeadState(1, "x@acme.example", "recycled")

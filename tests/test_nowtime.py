@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from dripengine.campaigns import load_campaign_file
-from dripengine.campaigns.window import WINDOW_SPREAD, first_due, in_window
+from dripengine.campaigns.schedule import next_due
+from dripengine.campaigns.window import in_window
 from dripengine.cli import main
 from dripengine.cli.nowtime import parse_now
 from tests.conftest import REPO
@@ -82,14 +83,7 @@ def test_the_readme_jump_sends_whichever_day_it_is_run() -> None:
     for season in (datetime(2026, 12, 7, tzinfo=UTC), datetime(2027, 7, 5, tzinfo=UTC)):
         for hour in range(0, 24 * 7, 1):
             recycled = season + timedelta(hours=hour, minutes=59)
-            due = first_due(
-                recycled,
-                first.wait,
-                window,
-                berlin,
-                spread_key="jane@acme.example",
-                spread=WINDOW_SPREAD,
-            )
+            due = next_due(recycled + first.wait, window, berlin, "jane@acme.example")
             jump = parse_now("next tue 10:00", recycled)
             assert due <= jump, (recycled, due, jump)
             assert in_window(jump, window, berlin), jump

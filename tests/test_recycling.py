@@ -11,7 +11,8 @@ from sqlmodel import Session, select
 from dripengine.campaigns import Campaign
 from dripengine.cli.scaffold import SKELETON
 from dripengine.exceptions import FunnelError
-from dripengine.funnel.recycle import RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle import recycle
+from dripengine.funnel.recycle_request import RecycleContext, RecycleRequest
 from dripengine.funnel.sla import load_sla
 from dripengine.storage.engine import session_scope
 from dripengine.storage.models import (
@@ -41,8 +42,7 @@ def ctx(now: datetime = MONDAY, campaigns: list[Campaign] | None = None) -> Recy
 
 
 def run(engine, request: RecycleRequest, context: RecycleContext | None = None):  # type: ignore[no-untyped-def]
-    with session_scope(engine) as session:
-        return recycle(session, request, context or ctx())
+    return recycle(engine, request, context or ctx())
 
 
 def test_new_lead_is_created_recycled_and_enrolled(engine) -> None:  # type: ignore[no-untyped-def]

@@ -9,8 +9,9 @@ import click
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
 from dripengine.cli.output import emit_object, format_option, terminal_safe
-from dripengine.funnel.feedback import FeedbackRequest, record
-from dripengine.funnel.recycle_plan import RecycleContext
+from dripengine.funnel.feedback import record
+from dripengine.funnel.feedback_plan import FeedbackRequest
+from dripengine.funnel.recycle_request import RecycleContext
 from dripengine.funnel.stages import RECYCLABLE
 
 

@@ -12,10 +12,9 @@ import click
 
 from dripengine.cli.choice import Choice
 from dripengine.cli.output import SafeDictWriter, emit_object, format_option, terminal_safe
-from dripengine.funnel.recycle import RecycleContext, RecycleRequest
 from dripengine.funnel.recycle import recycle as recycle_one
+from dripengine.funnel.recycle_request import RecycleContext, RecycleRequest
 from dripengine.funnel.stages import RECYCLABLE
-from dripengine.storage.engine import session_scope
 
 if TYPE_CHECKING:  # --csv's machinery (CSV reading, the progress bar) is imported with --csv only
     from dripengine.cli.app import App
@@ -165,8 +164,7 @@ def recycle(
     request = RecycleRequest(
         email=email, reason=reason, from_stage=from_stage, note=note, actor=actor
     )
-    with session_scope(engine) as session:
-        outcome = recycle_one(session, request, ctx)
+    outcome = recycle_one(engine, request, ctx)
     if not emit_object(outcome.as_dict(), fmt):  # csv: the outcome as one row
         click.echo(terminal_safe(outcome.describe()))  # it may quote lead data
 

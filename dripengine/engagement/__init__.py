@@ -1,4 +1,5 @@
-"""Engagement: events in from every source, one ingest path, scoring, suppression, requalification."""
+"""Engagement: events in from every source, one ingest path (:mod:`dripengine.engagement.ingest`):
+store the normalised events once, then suppress, rescore, and hand each rescored lead to the funnel."""
 
 from dripengine.engagement.vocabulary import IncomingEvent
 

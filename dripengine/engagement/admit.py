@@ -19,11 +19,10 @@ from datetime import UTC, datetime
 import orjson
 
 from dripengine.engagement.vocabulary import TYPES, IncomingEvent
-from dripengine.storage.models import Event, Message
-from dripengine.storage.textlimits import column_limits, json_problem, text_problem, without_nul
+from dripengine.storage.events import EVENT_LIMITS as _EVENT
+from dripengine.storage.events import MESSAGE_LIMITS as _MESSAGE
+from dripengine.storage.textlimits import json_problem, text_problem, without_nul
 
-_EVENT = column_limits(Event.__table__)  # type: ignore[attr-defined]
-_MESSAGE = column_limits(Message.__table__)  # type: ignore[attr-defined]
 _IDS = (
     ("provider_event_id", _EVENT["provider_event_id"]),
     ("provider_message_id", _MESSAGE["provider_message_id"]),

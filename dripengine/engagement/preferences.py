@@ -10,16 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.engine import Engine
-
 from dripengine.leads.optout import ERASED_DOMAIN
-from dripengine.storage.models import Enrollment, Lead, Message, Suppression
-
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
+from dripengine.storage import Engine
+from dripengine.storage import unsubscribes as store
 
 LEFT_CAMPAIGN = "left the campaign (preferences page)"
 
@@ -44,24 +37,8 @@ class MessageView:
 
 def find_message(engine: Engine, uid: str) -> MessageView | None:
     """The message with our ``uid``, or None (never sent by us, or its lead was erased)."""
-    query = (
-        select(
-            MESSAGE.c.uid,
-            LEAD.c.email,
-            MESSAGE.c.campaign_id,
-            MESSAGE.c.subject,
-            ENROLLMENT.c.status,
-            SUPPRESSION.c.id.label("suppression_id"),
-        )
-        .select_from(
-            MESSAGE.join(LEAD, LEAD.c.id == MESSAGE.c.lead_id)
-            .outerjoin(ENROLLMENT, ENROLLMENT.c.id == MESSAGE.c.enrollment_id)
-            .outerjoin(SUPPRESSION, SUPPRESSION.c.email == LEAD.c.email)
-        )
-        .where(MESSAGE.c.uid == uid)
-    )
     with engine.connect() as connection:
-        row = connection.execute(query).first()
+        row = store.message_page(connection, uid)
     if row is None or row.email.endswith("@" + ERASED_DOMAIN):  # `drip leads forget`
         return None
     return MessageView(
@@ -76,17 +53,5 @@ def find_message(engine: Engine, uid: str) -> MessageView | None:
 
 def leave_campaign(engine: Engine, uid: str, now: datetime) -> bool:
     """Exit the active enrollment the message ``uid`` belongs to; False when there was none."""
-    enrollment = select(MESSAGE.c.enrollment_id).where(MESSAGE.c.uid == uid).scalar_subquery()
-    statement = (
-        update(ENROLLMENT)
-        .where(ENROLLMENT.c.id == enrollment, ENROLLMENT.c.status == "active")
-        .values(
-            status="exited",
-            exit_reason=LEFT_CAMPAIGN,
-            ended_at=now,
-            next_due_at=None,
-            updated_at=now,
-        )
-    )
     with engine.begin() as connection:
-        return connection.execute(statement).rowcount > 0
+        return store.exit_enrollment_of(connection, uid, LEFT_CAMPAIGN, now)

@@ -1,104 +1,54 @@
 """Recycling: a lead sales gave back goes to ``recycled`` and into the campaign that fits it.
 
-The decision is :func:`dripengine.funnel.recycle_plan.decide`, pure; this module reads the snapshots it
-needs and writes the rows it asks for, with Core statements that serve one lead
-(:func:`recycle`) and a batch of them alike (:func:`load` and :func:`write`, used by
-:mod:`dripengine.funnel.recycle_csv`): one query a table to load, one executemany a statement shape to write.
+The one function that recycles a lead: :func:`recycle` (its own transaction) or
+:func:`recycle_in` (inside a caller's, as sales' feedback does). The decision is
+:func:`dripengine.funnel.recycle_plan.decide`, pure; this module loads the snapshots it needs and
+writes the rows it asks for through :mod:`dripengine.storage.funnel`, with statements that serve
+one lead and a batch of them alike (:func:`load` and :func:`write`, also used by
+:mod:`dripengine.funnel.recycle_csv`): one query a table to load, one executemany a statement shape
+to write.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.engine import Connection
-from sqlmodel import Session
-
-from dripengine.funnel.recycle_plan import (
-    LEAD_FIELDS,
-    OUTCOMES,
-    WINDOW_SPREAD,
-    EnrollmentSnapshot,
-    LeadSnapshot,
-    Pending,
+from dripengine.funnel.recycle_batch import Pending
+from dripengine.funnel.recycle_plan import EnrollmentSnapshot, LeadSnapshot
+from dripengine.funnel.recycle_request import (
     RecycleContext,
     RecycleOutcome,
     RecycleRequest,
-    decide,
-    format_local,
     request_email,
     suppression_text,
 )
 from dripengine.leads.nearest import nearest_addresses
-from dripengine.storage import suppression
-from dripengine.storage.models import (
-    Enrollment,
-    Lead,
-    RecycleRecord,
-    ScoreChange,
-    StageChange,
-    Suppression,
-)
+from dripengine.storage import Connection, Engine, suppression
+from dripengine.storage import funnel as store
+from dripengine.storage.events import insert_score_changes
 
-__all__ = [
-    "LEAD_FIELDS",
-    "OUTCOMES",
-    "WINDOW_SPREAD",
-    "RecycleContext",
-    "RecycleOutcome",
-    "RecycleRequest",
-    "decide",
-    "format_local",
-    "load",
-    "recycle",
-    "write",
-]
+__all__ = ["load", "recycle", "recycle_in", "write"]
 
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
-STAGE_CHANGE: Table = StageChange.__table__  # type: ignore[attr-defined]
-RECYCLE_RECORD: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
-SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
-
-_LEAD_READS = ("id", "email", "stage", "score", "recycle_count", "attributes", "created_at")
-_LEAD_COLUMNS = [LEAD.c[name] for name in (*_LEAD_READS, "updated_at", *LEAD_FIELDS)]
-_ENROLLMENT_COLUMNS = [
-    ENROLLMENT.c[name]
-    for name in (
-        "id",
-        "lead_id",
-        "campaign_id",
-        "campaign_version",
-        "status",
-        "track",
-        "current_step",
-        "step_index",
-        "round",
-        "next_due_at",
-        "exit_reason",
-        "enrolled_at",
-        "updated_at",
-        "ended_at",
-    )
-]
+RESET_REASON = "reset on recycle (kept in history)"
 
 
-def recycle(session: Session, request: RecycleRequest, ctx: RecycleContext) -> RecycleOutcome:
-    """Recycle one lead and enroll it where it fits. Raises FunnelError when it may not be.
+def recycle(engine: Engine, request: RecycleRequest, ctx: RecycleContext) -> RecycleOutcome:
+    """Recycle one lead and enroll it where it fits, in one transaction. Raises FunnelError (and
+    nothing is written) when it may not be."""
+    with engine.begin() as connection:
+        return recycle_in(connection, request, ctx)
 
-    The rows are written in the session's transaction with Core statements; objects the session
-    already holds are expired, so they show the recycle when next read.
-    """
+
+def recycle_in(
+    connection: Connection, request: RecycleRequest, ctx: RecycleContext
+) -> RecycleOutcome:
+    """:func:`recycle` in the connection's transaction."""
     email = request_email(request)
-    session.flush()
-    connection = session.connection()
     pending = load(connection, [email], suggest=0 if ctx.create_leads else 1)
     outcome = pending.recycle(request, ctx)
     write(connection, pending)
-    session.expire_all()
     return outcome
 
 
@@ -111,21 +61,13 @@ def load(connection: Connection, emails: Collection[str], *, suggest: int = 0) -
     enrollments: dict[str, list[EnrollmentSnapshot]] = defaultdict(list)
     if not wanted:
         return Pending(wanted, leads, suppressed, enrollments)
-    for row in connection.execute(select(*_LEAD_COLUMNS).where(LEAD.c.email.in_(wanted))):
-        values = row._asdict()
-        values["attributes"] = dict(values["attributes"] or {})
-        leads[row.email] = LeadSnapshot(**values)
+    for values in store.recycle_leads(connection, wanted):
+        leads[values["email"]] = LeadSnapshot(**values)
     for email, entry in suppression.suppressed(connection, wanted).items():  # plain and hashed
         suppressed[email] = suppression_text(entry.reason, entry.created_at)
     emails_by_id = {lead.id: email for email, lead in leads.items()}
     if emails_by_id:
-        query = (
-            select(*_ENROLLMENT_COLUMNS)
-            .where(ENROLLMENT.c.lead_id.in_(list(emails_by_id)))
-            .order_by(ENROLLMENT.c.id)
-        )
-        for row in connection.execute(query):
-            values = row._asdict()
+        for values in store.recycle_enrollments(connection, list(emails_by_id)):
             email = emails_by_id[values.pop("lead_id")]
             enrollments[email].append(EnrollmentSnapshot(**values))
     pending = Pending(wanted, leads, suppressed, enrollments)
@@ -141,15 +83,11 @@ def write(connection: Connection, pending: Pending) -> None:
     ids = {email: lead.id for email, lead in pending.loaded_leads.items()}
     new_leads = pending.new_leads()
     if new_leads:
-        inserted = connection.execute(
-            insert(LEAD).returning(LEAD.c.id, LEAD.c.email),
-            [_lead_values(lead) for lead in new_leads],
-        )
-        ids.update({email: lead_id for lead_id, email in inserted})
-    _update(connection, LEAD, pending.lead_updates())
+        ids.update(store.insert_leads(connection, [_lead_values(lead) for lead in new_leads]))
+    store.update_leads(connection, pending.lead_updates())
     if pending.stage_changes:
-        connection.execute(
-            insert(STAGE_CHANGE),
+        store.insert_stage_changes(
+            connection,
             [
                 {
                     "lead_id": ids[row.email],
@@ -167,26 +105,26 @@ def write(connection: Connection, pending: Pending) -> None:
         for email, row in pending.new_enrollments()
     ]
     if new_enrollments:
-        connection.execute(insert(ENROLLMENT), new_enrollments)
-    _update(connection, ENROLLMENT, pending.enrollment_updates())
+        store.insert_enrollments(connection, new_enrollments)
+    store.update_enrollments(connection, pending.enrollment_updates())
     if pending.score_resets:
-        connection.execute(
-            insert(SCORE_CHANGE),
+        insert_score_changes(
+            connection,
             [
                 {
                     "lead_id": ids[email],
                     "event_id": None,
                     "delta": -old,
                     "score_after": 0.0,
-                    "reason": "reset on recycle (kept in history)",
+                    "reason": RESET_REASON,
                     "at": at,
                 }
                 for email, old, at in pending.score_resets
             ],
         )
     if pending.records:
-        connection.execute(
-            insert(RECYCLE_RECORD),
+        store.insert_recycle_records(
+            connection,
             [
                 {
                     "lead_id": ids[row.email],
@@ -206,24 +144,10 @@ def write(connection: Connection, pending: Pending) -> None:
 
 
 def _lead_values(lead: LeadSnapshot) -> dict[str, Any]:
-    values = {column.name: getattr(lead, column.name) for column in _LEAD_COLUMNS[1:]}
+    values = {name: getattr(lead, name) for name in store.LEAD_INSERT_COLUMNS}
     values["attributes"] = dict(lead.attributes)
     return values
 
 
 def _enrollment_values(row: EnrollmentSnapshot) -> dict[str, Any]:
-    return {column.name: getattr(row, column.name) for column in _ENROLLMENT_COLUMNS[2:]}
-
-
-def _update(
-    connection: Connection, table: Table, changes: Iterable[tuple[int, dict[str, Any]]]
-) -> None:
-    """One executemany per set of changed columns: ``UPDATE … SET <them> WHERE id = :row_id``."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for row_id, changed in changes:
-        if "attributes" in changed:
-            changed["attributes"] = dict(changed["attributes"])
-        groups[tuple(sorted(changed))].append({"row_id": row_id, **changed})
-    statement = update(table).where(table.c.id == bindparam("row_id"))
-    for rows in groups.values():
-        connection.execute(statement, rows)  # SET takes the columns the rows name
+    return {name: getattr(row, name) for name in store.ENROLLMENT_INSERT_COLUMNS}

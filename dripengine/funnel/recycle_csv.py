@@ -19,20 +19,18 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError, ImportFileError
-from dripengine.funnel.recycle import (
+from dripengine.funnel.recycle import load, write
+from dripengine.funnel.recycle_batch import Pending
+from dripengine.funnel.recycle_request import (
     LEAD_FIELDS,
     RecycleContext,
     RecycleOutcome,
     RecycleRequest,
-    load,
-    write,
 )
-from dripengine.funnel.recycle_plan import Pending
 from dripengine.leads.csvfile import CsvRecord, read_csv_records
+from dripengine.storage import Engine
 
 FROM_ALIASES = ("from_stage", "from", "stage", "lifecycle_stage")
 RECYCLE_COLUMNS = frozenset({"email", "reason", "note", "actor", *FROM_ALIASES})

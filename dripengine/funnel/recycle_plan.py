@@ -4,162 +4,32 @@
 and :mod:`dripengine.campaigns`): it takes what the database holds about one address as plain
 snapshots and returns the outcome with the lead and its enrollments as they are afterwards, plus the
 stage changes and the recycle record to insert. It raises :class:`FunnelError` when the lead may not
-be recycled, before anything is decided.
+be recycled, before anything is decided. When the first (or resumed) email is due is
+:func:`dripengine.campaigns.schedule.next_due`'s to say.
 
-:class:`Pending` chains decisions over the snapshots of a batch of addresses, so a later request for
-an address sees what an earlier one did, and says what to insert and update.
+:class:`dripengine.funnel.recycle_batch.Pending` chains decisions over a batch of addresses;
 :mod:`dripengine.funnel.recycle` loads the snapshots and writes the rows, for one lead or a batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from dripengine.campaigns import Campaign, LeadFacts, explain_no_match, route
-from dripengine.campaigns.window import WINDOW_SPREAD, first_due, next_opening, resolve_timezone
-from dripengine.emails import InvalidEmail, normalise_email
-from dripengine.exceptions import FunnelError, LeadNotFound
-from dripengine.funnel.sla import SLA
-from dripengine.funnel.stages import (
-    ExistingEnrollment,
-    check_reason,
-    decide_reentry,
-    label,
-    plan_recycle,
+from dripengine.campaigns.schedule import next_due
+from dripengine.campaigns.window import resolve_timezone
+from dripengine.funnel.recycle_request import (
+    LEAD_FIELDS,
+    OUTCOMES,
+    RecycleContext,
+    RecycleOutcome,
+    RecycleRequest,
+    request_email,
 )
-from dripengine.storage.models import CONTACT_FIELDS, Lead, RecycleRecord
-from dripengine.storage.textlimits import column_limits, json_problem, text_problem
-from dripengine.suggest import did_you_mean_any
-
-LEAD_FIELDS = CONTACT_FIELDS
-OUTCOMES = {
-    "enroll": "enrolled",
-    "restart": "restarted",
-    "resume": "resumed",
-    "keep": "kept",
-    "deny": "denied",
-}
-
-
-@dataclass(frozen=True)
-class RecycleRequest:
-    """What sales says: who, from which stage, why."""
-
-    email: str
-    reason: str
-    from_stage: str | None = None
-    note: str | None = None
-    actor: str | None = None
-    lead_fields: Mapping[str, Any] = field(default_factory=dict)
-    attributes: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        problem = request_problem(self)
-        if problem is not None:
-            raise FunnelError(problem)
-
-
-_LEAD_LIMITS = column_limits(Lead.__table__)  # type: ignore[attr-defined]
-_RECYCLE_LIMITS = column_limits(RecycleRecord.__table__)  # type: ignore[attr-defined]
-
-
-def request_problem(request: RecycleRequest) -> str | None:
-    """What the database would refuse in ``request`` (on PostgreSQL; SQLite would store it), named
-    by field: every way a recycle arrives (CLI, CSV, API, sales feedback) is checked here."""
-    for name, value, limit in (
-        ("email", request.email, _LEAD_LIMITS["email"]),
-        ("reason", request.reason, _RECYCLE_LIMITS["reason"]),
-        ("from", request.from_stage, _RECYCLE_LIMITS["from_stage"]),
-        ("actor", request.actor, _RECYCLE_LIMITS["actor"]),
-    ):
-        problem = text_problem(name, value, limit) if isinstance(value, str) else None
-        if problem:
-            return problem
-    if request.note is not None:
-        problem = text_problem("note", request.note)
-        if problem:
-            return problem
-    for name, value in request.lead_fields.items():
-        if isinstance(value, str):
-            problem = text_problem(name, value, _LEAD_LIMITS.get(name))
-            if problem:
-                return problem
-    return json_problem("an attribute", dict(request.attributes))
-
-
-@dataclass(frozen=True)
-class RecycleContext:
-    campaigns: Sequence[Campaign]
-    sla: SLA
-    now: datetime
-    # start the engagement score again at 0 (scoring.reset_on_recycle), so the lead is not handed
-    # straight back on the clicks that got it to sales the last time
-    reset_score: bool = True
-    # an address no lead has: create the lead (the CRM API, ``drip recycle --create``) or refuse
-    # it with the nearest stored addresses (``drip recycle``: a typo must not enrol a ghost lead)
-    create_leads: bool = True
-
-
-@dataclass(frozen=True)
-class RecycleOutcome:
-    email: str
-    from_stage: str
-    reason: str
-    outcome: str  # enrolled | restarted | resumed | kept | denied | unmatched
-    detail: str
-    campaign_id: str | None = None
-    campaign_name: str | None = None
-    track: str | None = None
-    step_id: str | None = None
-    due_at: datetime | None = None
-    timezone: str | None = None
-    created: bool = False
-
-    def describe(self) -> str:
-        """One line for the person who ran the command."""
-        head = f"{self.email} recycled from {label(self.from_stage)} ({self.reason})"
-        if self.outcome == "unmatched":
-            return f"{head}; not enrolled: {self.detail}"
-        if self.outcome == "denied":
-            return f'{head}; not enrolled in "{self.campaign_name}": {self.detail}'
-        verb = {
-            "enrolled": "into",
-            "restarted": "into (restarted)",
-            "resumed": "into (resumed)",
-            "kept": "; stays in",
-        }[self.outcome]
-        joiner = "" if verb.startswith(";") else " "
-        text = f'{head}{joiner}{verb} "{self.campaign_name}" (track {self.track})'
-        if self.due_at is not None and self.step_id is not None:
-            text += f'; {"first " if self.outcome == "enrolled" else "next "}email "{self.step_id}" due {format_local(self.due_at, self.timezone)}'
-        return text
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "email": self.email,
-            "from_stage": self.from_stage,
-            "reason": self.reason,
-            "outcome": self.outcome,
-            "detail": self.detail,
-            "campaign_id": self.campaign_id,
-            "track": self.track,
-            "step": self.step_id,
-            "next_due_at": self.due_at.isoformat() if self.due_at else None,
-            "timezone": self.timezone,
-            "created": self.created,
-        }
-
-
-def format_local(when: datetime, tz_name: str | None) -> str:
-    """``Tue 24 Nov 09:00 Europe/Berlin``."""
-    tz = ZoneInfo(tz_name or "UTC")
-    local = when.astimezone(tz)
-    return f"{local:%a} {local.day} {local:%b %H:%M} {tz.key}"
-
+from dripengine.funnel.stages import ExistingEnrollment, decide_reentry, plan_recycle
 
 # --- snapshots and rows ------------------------------------------------------------------------
 
@@ -238,19 +108,6 @@ class RecycleDecision:
     enrollments: tuple[EnrollmentSnapshot, ...]
     stage_changes: tuple[StageChangeRow, ...]
     record: RecycleRecordRow
-
-
-def request_email(request: RecycleRequest) -> str:
-    """The request's address normalised; :class:`FunnelError` when it is not an address."""
-    try:
-        return normalise_email(request.email)
-    except InvalidEmail as exc:
-        raise FunnelError(f"{request.email!r} is not a valid email address: {exc}") from None
-
-
-def suppression_text(reason: str, created_at: datetime) -> str:
-    """Why an address is suppressed, as a refusal names it: ``unsubscribe on 23 Nov 2026``."""
-    return f"{reason} on {created_at:%d %b %Y}"
 
 
 # --- the decision --------------------------------------------------------------------------------
@@ -402,9 +259,7 @@ def _enroll(
     ]
     if decision.action == "resume":
         assert existing is not None and existing.current_step is not None
-        due = next_opening(
-            now, campaign.send.window, tz, spread_key=lead.email, spread=WINDOW_SPREAD
-        )
+        due = next_due(now, campaign.send.window, tz, lead.email)
         resumed = replace(
             existing,
             status="active",
@@ -420,9 +275,7 @@ def _enroll(
         )
     track_name, track = campaign.track_for_score(lead.score)
     step = track.steps[0]
-    due = first_due(
-        now, step.wait, campaign.send.window, tz, spread_key=lead.email, spread=WINDOW_SPREAD
-    )
+    due = next_due(now + step.wait, campaign.send.window, tz, lead.email)
     if existing is None:
         after.append(
             EnrollmentSnapshot(
@@ -478,101 +331,3 @@ def _facts(lead: LeadSnapshot) -> dict[str, Any]:
         if value is not None:
             facts[name] = value
     return facts
-
-
-# --- a batch of decisions ------------------------------------------------------------------------
-
-# The columns a recycle may change, compared to tell which rows to update.
-LEAD_WRITES = ("stage", "recycle_count", "score", "attributes", "updated_at", *LEAD_FIELDS)
-ENROLLMENT_WRITES = tuple(f.name for f in fields(EnrollmentSnapshot) if f.name != "id")
-
-
-class Pending:
-    """Decisions over the snapshots of a set of addresses, and the rows they add up to.
-
-    Each :meth:`recycle` sees the leads and enrollments as the decisions before it left them. The
-    writes compare the end state with the snapshots as loaded: a row inserted, or only the columns
-    that changed updated.
-    """
-
-    def __init__(
-        self,
-        emails: Collection[str],
-        leads: Mapping[str, LeadSnapshot],
-        suppressed: Mapping[str, str],
-        enrollments: Mapping[str, Sequence[EnrollmentSnapshot]],
-    ) -> None:
-        self.emails = frozenset(emails)
-        self.loaded_leads = dict(leads)
-        self.loaded_enrollments = {email: tuple(rows) for email, rows in enrollments.items()}
-        self.suppressed = dict(suppressed)
-        self.leads = dict(self.loaded_leads)
-        self.enrollments = dict(self.loaded_enrollments)
-        self.stage_changes: list[StageChangeRow] = []
-        self.records: list[RecycleRecordRow] = []
-        self.score_resets: list[tuple[str, float, datetime]] = []  # (email, old score, when)
-        self.nearest: dict[str, list[str]] = {}  # unknown address -> nearest stored ones
-
-    def recycle(self, request: RecycleRequest, ctx: RecycleContext) -> RecycleOutcome:
-        """Decide one request; nothing changes when it is refused (FunnelError)."""
-        email = request_email(request)
-        if email not in self.emails:
-            raise KeyError(f"{email} was not loaded with this batch")
-        if not ctx.create_leads and email not in self.leads and email not in self.suppressed:
-            check_reason(request.reason.strip().lower(), ctx.sla.reason_stages)  # that first
-            raise LeadNotFound(
-                f"no lead {email}{did_you_mean_any(self.nearest.get(email, ()))}; "
-                "to add it as a new lead, recycle it with --create"
-            )
-        decision = decide(
-            self.leads.get(email),
-            self.suppressed.get(email),
-            self.enrollments.get(email, ()),
-            request,
-            ctx,
-        )
-        before = self.leads.get(email)
-        if before is not None and before.score > 0 and decision.lead.score == 0:
-            self.score_resets.append((email, before.score, decision.lead.updated_at))
-        self.leads[email] = decision.lead
-        self.enrollments[email] = decision.enrollments
-        self.stage_changes.extend(decision.stage_changes)
-        self.records.append(decision.record)
-        return decision.outcome
-
-    def new_leads(self) -> list[LeadSnapshot]:
-        return [lead for email, lead in self.leads.items() if email not in self.loaded_leads]
-
-    def lead_updates(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """``(id, changed columns)`` of each stored lead a decision changed."""
-        for email, before in self.loaded_leads.items():
-            after = self.leads[email]
-            if after is not before and before.id is not None:
-                changed = _changed(before, after, LEAD_WRITES)
-                if changed:
-                    yield before.id, changed
-
-    def new_enrollments(self) -> Iterator[tuple[str, EnrollmentSnapshot]]:
-        """``(lead email, enrollment)`` of each enrollment to insert."""
-        for email, rows in self.enrollments.items():
-            for row in rows:
-                if row.id is None:
-                    yield email, row
-
-    def enrollment_updates(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        for email, rows in self.enrollments.items():
-            loaded = {row.id: row for row in self.loaded_enrollments.get(email, ())}
-            for row in rows:
-                before = loaded.get(row.id) if row.id is not None else None
-                if before is not None and row is not before and row.id is not None:
-                    changed = _changed(before, row, ENROLLMENT_WRITES)
-                    if changed:
-                        yield row.id, changed
-
-
-def _changed(before: Any, after: Any, names: Sequence[str]) -> dict[str, Any]:
-    return {
-        name: getattr(after, name)
-        for name in names
-        if getattr(after, name) != getattr(before, name)
-    }

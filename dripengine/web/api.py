@@ -31,10 +31,10 @@ from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.vocabulary import CUSTOM_TYPES, IncomingEvent
 from dripengine.exceptions import FunnelError
-from dripengine.funnel.recycle import LEAD_FIELDS, RecycleContext, RecycleRequest, recycle
+from dripengine.funnel.recycle import recycle
 from dripengine.funnel.recycle_csv import FROM_ALIASES
+from dripengine.funnel.recycle_request import LEAD_FIELDS, RecycleContext, RecycleRequest
 from dripengine.storage import DBAPIError
-from dripengine.storage.engine import session_scope
 from dripengine.web.auth import TOKEN_SETTING
 from dripengine.web.context import WebContext
 from dripengine.web.problems import (
@@ -177,8 +177,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             now=ctx.clock.now(),
             reset_score=settings.scoring.reset_on_recycle,
         )
-        with session_scope(ctx.engine) as session:
-            outcome = recycle(session, request, recycle_ctx)
+        outcome = recycle(ctx.engine, request, recycle_ctx)
         return {**outcome.as_dict(), "message": outcome.describe()}
 
     async def api_recycle(request: Request) -> JSONResponse:

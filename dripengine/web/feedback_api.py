@@ -24,8 +24,9 @@ from dripengine.exceptions import (
     FunnelError,
     LeadNotFound,
 )
-from dripengine.funnel.feedback import FeedbackRequest, FeedbackResult, record
-from dripengine.funnel.recycle_plan import RecycleContext
+from dripengine.funnel.feedback import FeedbackResult, record
+from dripengine.funnel.feedback_plan import FeedbackRequest
+from dripengine.funnel.recycle_request import RecycleContext
 from dripengine.storage import DBAPIError
 from dripengine.web.context import WebContext
 from dripengine.web.problems import (
