@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dripengine.campaigns import SendWindow, first_due, in_window, next_opening, resolve_timezone
+from dripengine.campaigns import SendWindow, in_window, next_opening, resolve_timezone
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -117,10 +117,10 @@ def test_naive_datetimes_are_refused() -> None:
         next_opening(datetime(2026, 1, 1, 12, 0), WEEKDAYS, BERLIN)
 
 
-def test_first_due_adds_the_wait_then_finds_the_window() -> None:
+def test_a_wait_that_ends_after_closing_moves_to_the_next_opening() -> None:
     enrolled = local(BERLIN, 2026, 1, 15, 16, 0)  # Thursday afternoon
-    assert first_due(enrolled, timedelta(days=1), WEEKDAYS, BERLIN) == utc(2026, 1, 16, 15, 0)
-    assert first_due(enrolled, timedelta(days=1, hours=2), WEEKDAYS, BERLIN) == utc(
+    assert next_opening(enrolled + timedelta(days=1), WEEKDAYS, BERLIN) == utc(2026, 1, 16, 15, 0)
+    assert next_opening(enrolled + timedelta(days=1, hours=2), WEEKDAYS, BERLIN) == utc(
         2026, 1, 19, 8, 0
     )
 

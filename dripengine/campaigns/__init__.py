@@ -40,7 +40,7 @@ from dripengine.campaigns.schema import (
     Track,
     UTMSettings,
 )
-from dripengine.campaigns.window import first_due, in_window, next_opening, resolve_timezone
+from dripengine.campaigns.window import in_window, next_opening, resolve_timezone
 
 __all__ = [
     "ALWAYS_EXIT",
@@ -65,7 +65,6 @@ __all__ = [
     "audience_matches",
     "dump_campaign",
     "explain_no_match",
-    "first_due",
     "format_duration",
     "in_window",
     "load_campaign_file",

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from dripengine.campaigns.schema import SendWindow, is_valid_timezone
 
-__all__ = ["WINDOW_SPREAD", "first_due", "in_window", "next_opening", "resolve_timezone"]
+__all__ = ["WINDOW_SPREAD", "in_window", "next_opening", "resolve_timezone"]
 
 # Leads moved to the start of a send window are spread over its first half hour, so a wave of
 # recycled leads does not reach the provider (and the recipients' servers) in the same second.
@@ -57,19 +57,6 @@ def next_opening(
     if spread_key is not None and spread > timedelta(0):
         opening = _spread(opening, window, tz, spread_key, spread)
     return opening
-
-
-def first_due(
-    enrolled_at: datetime,
-    step_wait: timedelta,
-    window: SendWindow,
-    tz: ZoneInfo,
-    *,
-    spread_key: str | None = None,
-    spread: timedelta = timedelta(0),
-) -> datetime:
-    """When a step becomes due: ``step_wait`` after ``enrolled_at``, moved into the window."""
-    return next_opening(enrolled_at + step_wait, window, tz, spread_key=spread_key, spread=spread)
 
 
 def resolve_timezone(lead_tz: str | None, fallback: str) -> ZoneInfo:

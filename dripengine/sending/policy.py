@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from dripengine.campaigns import Campaign, Step
+from dripengine.campaigns import Campaign, Step, schedule
 from dripengine.campaigns.sequence import Progress, condition_met, next_step
-from dripengine.campaigns.window import WINDOW_SPREAD, in_window, next_opening
+from dripengine.campaigns.window import in_window
 
 CAP_PERIOD = timedelta(days=7)
 
@@ -67,16 +67,12 @@ def decide(
         return Decision("complete", "no steps left in the track")
     window = campaign.send.window
     if upcoming.earliest > now:
-        until = next_opening(
-            upcoming.earliest, window, lead.timezone, spread_key=lead.email, spread=WINDOW_SPREAD
-        )
+        until = schedule.next_due(upcoming.earliest, window, lead.timezone, lead.email)
         return Decision(
             "wait", f"{upcoming.step.id} is not due yet", upcoming.track, upcoming.step, until
         )
     if not in_window(now, window, lead.timezone):
-        until = next_opening(
-            now, window, lead.timezone, spread_key=lead.email, spread=WINDOW_SPREAD
-        )
+        until = schedule.next_due(now, window, lead.timezone, lead.email)
         return Decision("wait", "outside the send window", upcoming.track, upcoming.step, until)
     if not condition_met(upcoming.step.condition, progress):
         return Decision("skip", "condition not met", upcoming.track, upcoming.step)
@@ -84,9 +80,7 @@ def decide(
     recent = sorted(t for t in recent_sends if window_start < t <= now)
     if len(recent) >= cap:
         frees_at = recent[len(recent) - cap] + CAP_PERIOD
-        until = next_opening(
-            frees_at, window, lead.timezone, spread_key=lead.email, spread=WINDOW_SPREAD
-        )
+        until = schedule.next_due(frees_at, window, lead.timezone, lead.email)
         return Decision(
             "wait",
             f"frequency cap: {len(recent)} emails in 7 days (max {cap})",

@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from dripengine.campaigns import schedule
 from dripengine.campaigns.sequence import NextStep, next_step
-from dripengine.campaigns.window import WINDOW_SPREAD, next_opening, resolve_timezone
+from dripengine.campaigns.window import resolve_timezone
 from dripengine.providers.base import SendResult
 from dripengine.sending.decide import Decided, Send, message_row
 from dripengine.sending.tally import Tally
@@ -180,14 +181,9 @@ def next_due(send: Send, now: datetime) -> tuple[NextStep, datetime] | None:
     if upcoming is None:
         return None
     tz = resolve_timezone(send.lead.timezone, send.campaign.send.timezone)
-    due = next_opening(
-        upcoming.earliest,
-        send.campaign.send.window,
-        tz,
-        spread_key=send.lead.email,
-        spread=WINDOW_SPREAD,
+    return upcoming, schedule.next_due(
+        upcoming.earliest, send.campaign.send.window, tz, send.lead.email
     )
-    return upcoming, due
 
 
 def backoff(attempt: int, rng: random.Random) -> timedelta:
