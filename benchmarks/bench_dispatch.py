@@ -50,9 +50,9 @@ from dripengine.cli.scaffold import SKELETON
 from dripengine.clock import FixedClock
 from dripengine.config import SendGridSettings, Settings, load_settings
 from dripengine.funnel.sla import SLA, load_sla
+from dripengine.mail.message import OutgoingEmail
 from dripengine.providers.sendgrid.provider import SEND_PATH, SendGridProvider
 from dripengine.sending.dispatcher import Dispatcher
-from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.tally import Tally
 from dripengine.storage.messages import ENROLLMENT, MESSAGE
 from dripengine.storage.rounds import LEAD

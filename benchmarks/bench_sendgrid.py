@@ -22,8 +22,8 @@ from sendgrid import SendGridAPIClient
 
 from benchmarks.common import Context, compared, measurement, timed
 from benchmarks.fast_standin import fast_standin_process
+from dripengine.mail.message import OutgoingEmail
 from dripengine.providers.sendgrid.provider import DEFAULT_MAX_IN_FLIGHT, SendGridProvider
-from dripengine.sending.message import OutgoingEmail
 
 HTML = "<table><tr><td><p>Hello {name},</p>" + "<p>A paragraph about your trial.</p>" * 40
 TEXT = "Hello {name},\n\n" + "A paragraph about your trial.\n\n" * 40

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 
 from dripengine.cli import main
 from dripengine.config import ScoringSettings, Settings
-from dripengine.sending.breaker import Sample, check_breakers, trip
+from dripengine.engagement.breaker import Sample, check_breakers, trip
 from dripengine.storage.engine import make_engine
 from dripengine.storage.pauses import paused, resume
 from dripengine.storage.rounds import claim

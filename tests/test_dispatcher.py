@@ -19,10 +19,10 @@ from dripengine.config import Settings, load_settings
 from dripengine.funnel.recycle import recycle
 from dripengine.funnel.recycle_request import RecycleContext, RecycleRequest
 from dripengine.funnel.sla import load_sla
+from dripengine.mail.message import OutgoingEmail
 from dripengine.providers.base import Provider, SendResult
 from dripengine.providers.outbox import OutboxProvider
 from dripengine.sending.dispatcher import Dispatcher
-from dripengine.sending.message import OutgoingEmail
 from dripengine.storage.engine import session_scope
 from dripengine.storage.models import Enrollment, Lead, Message, Suppression
 from dripengine.tokens import unsign

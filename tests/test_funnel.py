@@ -3,16 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dripengine.exceptions import FunnelError
-from dripengine.funnel.stages import (
-    LEGAL_MOVES,
-    RECYCLABLE,
-    STAGES,
-    ExistingEnrollment,
-    check_move,
-    check_stage,
-    decide_reentry,
-    plan_recycle,
-)
+from dripengine.funnel.rules import ExistingEnrollment, decide_reentry, plan_recycle
+from dripengine.stages import LEGAL_MOVES, RECYCLABLE, STAGES, check_move, check_stage
 
 REASONS = {
     "no_budget": ("mql", "sal", "sql", "opportunity"),

@@ -1,4 +1,4 @@
-"""``dripengine.sending.message``: the recipient's mailbox survives any name a lead has."""
+"""``dripengine.mail.message``: the recipient's mailbox survives any name a lead has."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dripengine.sending.message import OutgoingEmail, mailbox, wire_bytes
+from dripengine.mail.message import OutgoingEmail, mailbox, wire_bytes
 from dripengine.templates.text import one_line
 from tests import headerblock
 

@@ -3,8 +3,8 @@ from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
 
+from dripengine.mail.message import OutgoingEmail, as_test
 from dripengine.providers.outbox import OutboxProvider
-from dripengine.sending.message import OutgoingEmail, as_test
 from tests import headerblock
 
 AT = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

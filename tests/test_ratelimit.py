@@ -14,10 +14,10 @@ from sqlmodel import Session, select
 from dripengine.clock import FixedClock
 from dripengine.config import load_settings
 from dripengine.exceptions import ConfigError
+from dripengine.mail.message import OutgoingEmail
 from dripengine.providers import OutboxProvider, build_provider
 from dripengine.providers.base import Evidence, Provider, SendResult
-from dripengine.sending.message import OutgoingEmail
-from dripengine.sending.ratelimit import RateLimitedProvider, count_sent_today
+from dripengine.providers.ratelimit import RateLimitedProvider, count_sent_today
 from dripengine.storage.engine import session_scope
 from dripengine.storage.models import Enrollment, Lead, Message
 from tests.test_dispatcher import MONDAY, dispatcher, enroll, make_settings, messages

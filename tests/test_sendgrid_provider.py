@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dripengine.exceptions import ConfigError
+from dripengine.mail.message import OutgoingEmail, as_test
 from dripengine.providers.sendgrid.provider import SendGridProvider
-from dripengine.sending.message import OutgoingEmail, as_test
 from dripengine.testing import SendGridStandIn
 
 NOW = 1_800_000_000.0

@@ -24,8 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from dripengine.exceptions import ConfigError
+from dripengine.mail.message import OutgoingEmail
 from dripengine.providers.smtp import SMTPProvider
-from dripengine.sending.message import OutgoingEmail
 from tests import headerblock
 
 AT = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)

@@ -16,8 +16,8 @@ from dripengine.campaigns import Campaign, Step
 from dripengine.config import Settings
 from dripengine.exceptions import CampaignError
 from dripengine.funnel.sla import SLA
+from dripengine.mail.message import OutgoingEmail, as_test
 from dripengine.sending.compose import compose
-from dripengine.sending.message import OutgoingEmail, as_test
 from dripengine.storage.queries import find_lead, latest_recycle
 from dripengine.suggest import did_you_mean
 from dripengine.templates import (

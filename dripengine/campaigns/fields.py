@@ -19,7 +19,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import AfterValidator, BeforeValidator
 
 from dripengine.campaigns.durations import parse_duration
-from dripengine.funnel.stages import RECYCLABLE
+from dripengine.stages import RECYCLABLE
 from dripengine.yamlfile.locations import Loc, format_loc
 
 STAGES = RECYCLABLE

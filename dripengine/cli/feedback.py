@@ -12,7 +12,7 @@ from dripengine.cli.output import emit_object, format_option, terminal_safe
 from dripengine.funnel.feedback import record
 from dripengine.funnel.feedback_plan import FeedbackRequest
 from dripengine.funnel.recycle_request import RecycleContext
-from dripengine.funnel.stages import RECYCLABLE
+from dripengine.stages import RECYCLABLE
 
 
 @click.command()

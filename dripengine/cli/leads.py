@@ -21,10 +21,10 @@ from dripengine.cli.output import console, emit_object, emit_rows, format_option
 from dripengine.cli.problems import print_row_problems
 from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.exceptions import DripError
-from dripengine.funnel.stages import STAGES, label
 from dripengine.leads.importer import import_leads_file
 from dripengine.leads.optout import forget
 from dripengine.reports.since import parse_since
+from dripengine.stages import STAGES, label
 from dripengine.storage.models import Enrollment
 from dripengine.storage.queries import (
     LEAD_COLUMNS,

@@ -14,7 +14,7 @@ from dripengine.cli.choice import Choice
 from dripengine.cli.output import SafeDictWriter, emit_object, format_option, terminal_safe
 from dripengine.funnel.recycle import recycle as recycle_one
 from dripengine.funnel.recycle_request import RecycleContext, RecycleRequest
-from dripengine.funnel.stages import RECYCLABLE
+from dripengine.stages import RECYCLABLE
 
 if TYPE_CHECKING:  # --csv's machinery (CSV reading, the progress bar) is imported with --csv only
     from dripengine.cli.app import App

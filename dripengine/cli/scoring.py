@@ -12,8 +12,8 @@ from sqlmodel import Session
 from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, format_option, shown
-from dripengine.funnel.stages import label
 from dripengine.scoring.explain import Explanation
+from dripengine.stages import label
 from dripengine.storage.queries import explain_score
 
 

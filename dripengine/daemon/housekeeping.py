@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from dripengine.clock import Clock
 from dripengine.config import Settings
+from dripengine.engagement.breaker import check_breakers
 from dripengine.handoff.delivery import DeliveryTally, deliver_pending
 from dripengine.providers import settle_unknown
-from dripengine.sending.breaker import check_breakers
 from dripengine.storage import Engine
 
 HANDOFF_SECONDS = 15  # how often the daemon tries the handoffs that are due

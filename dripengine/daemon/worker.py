@@ -27,10 +27,10 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from dripengine.campaigns.live import LiveCampaigns
 from dripengine.config import Settings
 from dripengine.daemon.housekeeping import HANDOFF_SECONDS
+from dripengine.engagement.breaker import CHECK_SECONDS, check_breakers
 from dripengine.handoff.delivery import deliver_pending
 from dripengine.providers import settle_unknown
 from dripengine.reports.status import HEARTBEAT_SECONDS
-from dripengine.sending.breaker import CHECK_SECONDS, check_breakers
 from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.tally import Tally
 from dripengine.storage.rounds import write_heartbeat

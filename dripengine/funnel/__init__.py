@@ -8,6 +8,6 @@ a lead. Nothing outside this package writes ``lead.stage`` or a ``stage_change``
 - sales' feedback on a hand-back: :func:`dripengine.funnel.feedback.record`, over the pure
   :func:`dripengine.funnel.feedback_plan.decide`.
 
-Stages and legal moves: :mod:`dripengine.funnel.stages`; the SLA: :mod:`dripengine.funnel.sla`.
+Stages and legal moves: :mod:`dripengine.funnel.rules`; the SLA: :mod:`dripengine.funnel.sla`.
 The SQL is :mod:`dripengine.storage.funnel`'s.
 """

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from dripengine.exceptions import FeedbackConflict, FeedbackError
 from dripengine.funnel.recycle_request import RecycleRequest
 from dripengine.funnel.sla import SLA
-from dripengine.funnel.stages import check_move, label
+from dripengine.stages import check_move, label
 from dripengine.storage.funnel import FEEDBACK_LIMITS
 from dripengine.storage.textlimits import text_problem
 

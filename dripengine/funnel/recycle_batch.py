@@ -27,7 +27,7 @@ from dripengine.funnel.recycle_request import (
     RecycleRequest,
     request_email,
 )
-from dripengine.funnel.stages import check_reason
+from dripengine.funnel.rules import check_reason
 from dripengine.suggest import did_you_mean_any
 
 # The columns a recycle may change, compared to tell which rows to update.

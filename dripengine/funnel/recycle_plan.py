@@ -1,6 +1,6 @@
 """The recycle decision, pure: a lead's snapshot in, the outcome and the rows to write out.
 
-:func:`decide` is the one place the rules of a recycle are applied (through :mod:`dripengine.funnel.stages`
+:func:`decide` is the one place the rules of a recycle are applied (through :mod:`dripengine.funnel.rules`
 and :mod:`dripengine.campaigns`): it takes what the database holds about one address as plain
 snapshots and returns the outcome with the lead and its enrollments as they are afterwards, plus the
 stage changes and the recycle record to insert. It raises :class:`FunnelError` when the lead may not
@@ -29,7 +29,7 @@ from dripengine.funnel.recycle_request import (
     RecycleRequest,
     request_email,
 )
-from dripengine.funnel.stages import ExistingEnrollment, decide_reentry, plan_recycle
+from dripengine.funnel.rules import ExistingEnrollment, decide_reentry, plan_recycle
 
 # --- snapshots and rows ------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from dripengine.campaigns import Campaign
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import FunnelError
 from dripengine.funnel.sla import SLA
-from dripengine.funnel.stages import label
+from dripengine.stages import label
 from dripengine.storage.funnel import LEAD_LIMITS, RECYCLE_LIMITS
 from dripengine.storage.models import CONTACT_FIELDS
 from dripengine.storage.textlimits import json_problem, text_problem

@@ -5,7 +5,7 @@ the ingest batch that raised the lead's score. The decision is pure and in two p
 case costs no query: :func:`qualifies` (a recycled lead, not suppressed, its decayed score at the
 SLA's threshold for its recycle count, its fit grade at least the SLA's) and, only then,
 :func:`reason_allows` (the reason of its latest recycle may requalify). The move: stage
-``recycled -> mql`` (legal: :func:`dripengine.funnel.stages.check_move`) with its history row,
+``recycled -> mql`` (legal: :func:`dripengine.funnel.rules.check_move`) with its history row,
 every active enrollment exited, and a Handoff row for the CRM (:mod:`dripengine.funnel.handback`),
 the outbox :mod:`dripengine.handoff.delivery` delivers.
 """
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from dripengine.funnel import handback
 from dripengine.funnel.sla import SLA
-from dripengine.funnel.stages import Stage, check_move
 from dripengine.scoring.rules import ScoringRules, decayed, fit_grade, requalifies
+from dripengine.stages import Stage, check_move
 from dripengine.storage import Connection
 from dripengine.storage import funnel as store
 from dripengine.storage.leads import exit_enrollments

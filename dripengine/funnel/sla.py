@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from dripengine.exceptions import SLAError
-from dripengine.funnel.stages import RECYCLABLE, label
+from dripengine.stages import RECYCLABLE, label
 from dripengine.yamlfile.parse import read_yaml
 from dripengine.yamlfile.validation import validate
 

@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import ImportFileError
-from dripengine.funnel.stages import STAGES
 from dripengine.leads.csvfile import Row, normalise_header
+from dripengine.stages import STAGES
 from dripengine.storage.models import CONTACT_FIELDS, Lead
 from dripengine.storage.textlimits import text_problem
 

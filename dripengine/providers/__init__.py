@@ -76,10 +76,10 @@ def build_provider(settings: Settings, engine: Engine, clock: Clock) -> Provider
 
     ``sending.rate_per_second`` / ``sending.burst`` pace it; ``sending.daily_cap`` counts this
     provider's messages of the UTC day in ``engine``'s database (see
-    :mod:`dripengine.sending.ratelimit`). Call its ``check()`` before relying on it. With a
+    :mod:`dripengine.providers.ratelimit`). Call its ``check()`` before relying on it. With a
     :class:`FixedClock` (``drip --now``) waiting for tokens moves that clock instead of sleeping.
     """
-    from dripengine.sending.ratelimit import RateLimitedProvider, sent_today_query
+    from dripengine.providers.ratelimit import RateLimitedProvider, sent_today_query
 
     provider = provider_from_settings(settings)
     sending = settings.sending

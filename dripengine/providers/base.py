@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from dripengine.sending.message import OutgoingEmail
+from dripengine.mail.message import OutgoingEmail
 from dripengine.storage import Engine
 
 Status = Literal["sent", "retry", "failed"]

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
+from dripengine.mail.message import OutgoingEmail, wire_bytes
 from dripengine.providers.base import Evidence, Provider, SendResult
-from dripengine.sending.message import OutgoingEmail, wire_bytes
 
 
 class OutboxProvider(Provider):

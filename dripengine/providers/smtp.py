@@ -18,8 +18,8 @@ from email.utils import parseaddr
 from typing import Literal
 
 from dripengine.exceptions import ConfigError
+from dripengine.mail.message import OutgoingEmail, is_international, to_mime, wire_bytes
 from dripengine.providers.base import Provider, SendResult
-from dripengine.sending.message import OutgoingEmail, is_international, to_mime, wire_bytes
 
 TLS = Literal["starttls", "tls", "none"]
 

@@ -19,9 +19,9 @@ from dripengine.campaigns import Campaign, Step
 from dripengine.campaigns.sequence import Progress
 from dripengine.campaigns.window import resolve_timezone
 from dripengine.funnel.sla import SLA
+from dripengine.mail.message import OutgoingEmail
 from dripengine.scoring.rules import decayed
 from dripengine.sending.claim import Round
-from dripengine.sending.message import OutgoingEmail
 from dripengine.sending.policy import DueLead, decide
 from dripengine.sending.tally import Tally
 from dripengine.storage.messages import DELIVERED, DONE, MessageRow

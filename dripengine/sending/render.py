@@ -1,5 +1,5 @@
 """The third stage of a round: each :class:`~dripengine.sending.decide.Send` becomes an
-:class:`~dripengine.sending.message.OutgoingEmail`.
+:class:`~dripengine.mail.message.OutgoingEmail`.
 
 The content is :func:`dripengine.sending.compose.compose`'s (the one place a template is rendered
 with a lead); around it this adds what only a real send has: the signed unsubscribe and preferences
@@ -17,10 +17,10 @@ from datetime import datetime
 
 from dripengine.config import Settings
 from dripengine.engagement import tracking
+from dripengine.mail.message import OutgoingEmail, mailbox
 from dripengine.providers.base import Provider
 from dripengine.sending.compose import compose
 from dripengine.sending.decide import Send
-from dripengine.sending.message import OutgoingEmail, mailbox
 from dripengine.templates import Sender, TemplateEngine, TemplateError
 from dripengine.templates.text import one_line
 from dripengine.tokens import sign

@@ -163,7 +163,7 @@ def count_handed(
     """How many emails ``provider_name`` was handed since ``start``, not counting the messages
     ``exclude``: ``sent`` rows by ``sent_at``, ``unknown`` rows by ``created_at``, every
     ``sending`` row; only rows created since ``floor`` (so the (status, created_at) index serves
-    it). One aggregate; see :func:`dripengine.sending.ratelimit.count_sent_today`."""
+    it). One aggregate; see :func:`dripengine.providers.ratelimit.count_sent_today`."""
     m = MESSAGE.c
     query = (
         select(func.count())

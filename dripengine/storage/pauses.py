@@ -1,7 +1,7 @@
 """Paused campaigns: the dispatcher sends nothing from a campaign with a pause.
 
 A ``campaign_pause`` row per campaign (its primary key) holds the campaign's breaker state. A row
-with a reason is a pause: the complaint breaker writes one (see :mod:`dripengine.sending.breaker`),
+with a reason is a pause: the complaint breaker writes one (see :mod:`dripengine.engagement.breaker`),
 and the dispatcher's claim (:mod:`dripengine.storage.rounds`) leaves the campaign's enrollments
 alone while it is there (they stay due, and go out once the campaign is resumed). ``drip campaigns
 resume ID`` ends the pause by turning the row into a :data:`RESUMED` marker stamped with the time

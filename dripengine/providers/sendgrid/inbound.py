@@ -6,7 +6,7 @@ fields ``headers`` (the raw header block), ``text``, ``html``, ``from``, ``to``,
 message" ticked, the whole message in ``email`` instead. Both are read here.
 
 A reply names the message it answers in ``In-Reply-To`` and ``References``; ours have the
-Message-ID ``<{uid}@{sender domain}>`` (:mod:`dripengine.sending.message`), so the left parts are
+Message-ID ``<{uid}@{sender domain}>`` (:mod:`dripengine.mail.message`), so the left parts are
 the candidates for our Message.uid, the most direct first. Auto-replies (out of office, vacation
 responders) are recognised by RFC 3834's ``Auto-Submitted``, the older ``X-Autoreply`` /
 ``X-Autorespond`` / ``Precedence`` headers, and the subject prefixes the common mail programs use.

@@ -61,10 +61,10 @@ from sendgrid.helpers.mail.validators import ValidateApiKey
 from dripengine import __version__
 from dripengine.config import SendGridSettings
 from dripengine.exceptions import ConfigError
+from dripengine.mail.headers import check as check_header
+from dripengine.mail.message import OutgoingEmail
 from dripengine.providers.base import Provider, SendResult
 from dripengine.providers.keepalive import KeepAliveClient, ProtocolError, Response
-from dripengine.sending.headers import check as check_header
-from dripengine.sending.message import OutgoingEmail
 from dripengine.storage import Engine
 
 DEFAULT_HOST = "https://api.sendgrid.com"

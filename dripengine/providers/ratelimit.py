@@ -26,8 +26,8 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 
 from dripengine.clock import Clock, ensure_utc
+from dripengine.mail.message import OutgoingEmail
 from dripengine.providers.base import Evidence, Provider, SendResult
-from dripengine.sending.message import OutgoingEmail
 from dripengine.storage import Engine
 from dripengine.storage.messages import count_handed
 

@@ -5,7 +5,7 @@ name (``=?utf-8?q?Jane=0D=0ABcc=3A_evil=40x.example?=``) is decoded there, and t
 break is then written out as a new header. Which words it decodes, and how it folds a long value
 (into ``=?utf-8?q?=3Chttps...?=`` chunks no mail client reads as a URL), differs between Python
 releases. So the values of the headers an email carries are made here, with rules that do not
-depend on the Python version, and stored verbatim (:func:`dripengine.sending.message.to_mime`):
+depend on the Python version, and stored verbatim (:func:`dripengine.mail.message.to_mime`):
 
 - :func:`check` refuses a control character in a value, raw *or* inside an encoded word, decoded
   here (all rounds, so a word that decodes to another word is looked at too);

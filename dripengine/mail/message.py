@@ -10,7 +10,7 @@ from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
 
-from dripengine.sending import headers
+from dripengine.mail import headers
 
 TEST_SUBJECT_PREFIX = "[TEST] "
 # RFC 5322 allows 998 characters a line. At the default 78, Python refolds a long List-Unsubscribe
@@ -86,7 +86,7 @@ def as_test(email: OutgoingEmail) -> OutgoingEmail:
 def to_mime(email: OutgoingEmail) -> EmailMessage:
     """multipart/alternative, plain text first, with every header a receiving server expects.
 
-    Every header value is made by :mod:`dripengine.sending.headers` and stored verbatim, so the
+    Every header value is made by :mod:`dripengine.mail.headers` and stored verbatim, so the
     email package never parses lead data as header syntax: an encoded word in a name stays text,
     a List-Unsubscribe URL stays one readable line, a long word is encoded and folded. Raises
     ValueError when a value holds a control character, raw or inside an encoded word.
