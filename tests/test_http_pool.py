@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dripengine.providers.keepalive import KeepAliveClient, ProtocolError, Response
+from dripengine.providers.http_pool import KeepAliveClient, ProtocolError, Response
 
 OK = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nX-Message-Id: abc\r\n\r\n"
 
