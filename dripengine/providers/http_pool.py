@@ -40,6 +40,7 @@ T = TypeVar("T")
 MAX_HEADERS = 100
 MAX_HEAD = 64 * 1024  # bytes before an answer's headers end (status line and headers)
 MAX_BODY = 10 * 1024 * 1024  # an API's answer; more is not an answer we can use
+PARSER = f"llhttp (httptools {httptools.__version__})"  # what reads the answers, for benchmarks
 
 
 class ProtocolError(Exception):
