@@ -89,7 +89,8 @@ class _Connection(asyncio.Protocol):
         self.reason = b""
         self.items: list[tuple[bytes, bytes]] = []
         self.framed = False  # Content-Length or chunked: an end of stream before it is EOFError
-        self.head_bytes = 0
+        self.head_bytes = 0  # received while the headers were not complete
+        self.header_bytes = 0  # in the headers llhttp has handed over
         self.headers_done = False
         self.keep = False
         self.body: list[bytes] = []
@@ -167,8 +168,11 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.items.append((name, value))
+        self.header_bytes += len(name) + len(value) + 4
         if len(self.items) > MAX_HEADERS:
             raise ProtocolError(f"more than {MAX_HEADERS} headers")
+        if self.header_bytes > MAX_HEAD:
+            raise ProtocolError(f"more than {MAX_HEAD} bytes of headers")
         lowered = name.lower()
         if lowered == b"content-length":
             self.framed = True
