@@ -23,8 +23,9 @@ then most of ``drip run``'s CPU: 64 threads re-taking one interpreter lock after
 also slowed the dispatcher's own threads, and ``drip run`` stayed under 1,000 emails/s. Now the
 requests run on one asyncio thread (:mod:`dripengine.providers.http_pool`, kept-alive connections
 whose answers llhttp parses): ~65 µs of CPU a request for the same work, no lock hand-overs
-between 64 threads (aiohttp cost about twice that: ``benchmarks/README.md``). ``max_in_flight`` defaults to 64: at 8, a 50 ms round trip caps sending at 160
-emails/s. ``benchmarks/bench_sendgrid.py`` measures it.
+between 64 threads (aiohttp cost about twice that: ``benchmarks/README.md``). ``max_in_flight``
+defaults to 128: at 8, a 50 ms round trip caps sending at 160 emails/s.
+``benchmarks/bench_sendgrid.py`` and ``benchmarks/bench_http_client.py`` measure it.
 
 No request is retried here: a POST retried after a lost answer can duplicate
 the email; the dispatcher decides, and ``docs/providers/sendgrid.md`` states the guarantee.
