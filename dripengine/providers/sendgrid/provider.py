@@ -21,10 +21,11 @@ httpx spends 0.5 to 1.6 ms of CPU a request, growing with the threads sharing it
 AsyncClient at 64 in flight was slower still: 93/s at 50 ms). urllib3's ~0.4 ms a request was
 then most of ``drip run``'s CPU: 64 threads re-taking one interpreter lock after every socket call
 also slowed the dispatcher's own threads, and ``drip run`` stayed under 1,000 emails/s. Now the
-requests run on one asyncio thread (:mod:`.keepalive`): ~65 µs of CPU a request for the same
-work, no lock hand-overs between 64 threads (its module docstring has the comparison, aiohttp
-included). ``max_in_flight`` defaults to 64: at 8, a 50 ms round trip caps sending at 160
-emails/s. ``benchmarks/bench_sendgrid.py`` measures it.
+requests run on one asyncio thread (:mod:`dripengine.providers.http_pool`, kept-alive connections
+whose answers llhttp parses): ~65 µs of CPU a request for the same work, no lock hand-overs
+between 64 threads (aiohttp cost about twice that: ``benchmarks/README.md``). ``max_in_flight``
+defaults to 128: at 8, a 50 ms round trip caps sending at 160 emails/s.
+``benchmarks/bench_sendgrid.py`` and ``benchmarks/bench_http_client.py`` measure it.
 
 No request is retried here: a POST retried after a lost answer can duplicate
 the email; the dispatcher decides, and ``docs/providers/sendgrid.md`` states the guarantee.
@@ -64,7 +65,7 @@ from dripengine.exceptions import ConfigError
 from dripengine.mail.headers import check as check_header
 from dripengine.mail.message import OutgoingEmail
 from dripengine.providers.base import Provider, SendResult
-from dripengine.providers.keepalive import KeepAliveClient, ProtocolError, Response
+from dripengine.providers.http_pool import KeepAliveClient, ProtocolError, Response
 from dripengine.storage import Engine
 
 DEFAULT_HOST = "https://api.sendgrid.com"

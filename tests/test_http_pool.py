@@ -1,4 +1,4 @@
-"""The SendGrid provider's HTTP/1.1 client against a scripted server on loopback (plain and TLS)."""
+"""The SendGrid provider's HTTP/1.1 client (answers parsed by llhttp) against a scripted server on loopback (plain and TLS)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from dripengine.providers.keepalive import KeepAliveClient, ProtocolError, Response
+from dripengine.providers.http_pool import KeepAliveClient, ProtocolError, Response
 
 OK = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nX-Message-Id: abc\r\n\r\n"
 
@@ -232,6 +232,71 @@ def test_broken_answers_raise_and_the_connection_is_dropped(
         assert http._idle == []
     finally:
         http.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # both framings: the hand-written client took the chunked one (a smuggling pattern)
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\nContent-Length: 0\r\n\r\n",  # obs-fold
+        b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 0\r\n\r\n",  # NUL in a value
+        b"HTTP/1.1 200 OK\nContent-Length: 0\n\n",  # bare LF line ends
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab",
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 70_000 + b"\r\n\r\n",  # headers over 64 kB
+    ],
+)
+def test_answers_llhttp_refuses_are_protocol_errors(
+    serve: Callable[..., ScriptedServer], answer: bytes
+) -> None:
+    server = serve([answer, answer])
+    http = client(server.url)
+    try:
+        with pytest.raises(ProtocolError):
+            post(http)
+        assert http._idle == []
+    finally:
+        http.close()
+
+
+def test_bytes_after_the_answer_put_the_connection_out_of_use(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve([OK + b"HTTP/1.1 500 Stale\r\nContent-Length: 0\r\n\r\n", OK])
+    http = client(server.url)
+    try:
+        answers = [post(http), post(http)]
+    finally:
+        http.close()
+    # the stale second answer is never taken for the next request's: a new connection is opened
+    assert [a.status for a in answers] == [202, 202]
+    assert server.connections == 2 and http.connections_opened == 2
+
+
+def test_a_head_answer_has_no_body_and_its_connection_is_not_kept(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve([b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"])
+    http = client(server.url)
+    try:
+        answer = http.run(http.request("HEAD", "/", b""))
+        assert (answer.status, answer.headers.get("content-length"), answer.data) == (200, "5", b"")
+        assert http._idle == []
+    finally:
+        http.close()
+
+
+def test_a_body_running_to_the_close_after_a_non_chunked_transfer_coding(
+    serve: Callable[..., ScriptedServer],
+) -> None:
+    server = serve([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nraw"])
+    http = client(server.url)
+    try:
+        answer = post(http)
+    finally:
+        http.close()
+    assert (answer.status, answer.data) == (200, b"raw")
 
 
 def test_no_answer_in_time_is_a_timeout(serve: Callable[..., ScriptedServer]) -> None:
