@@ -7,7 +7,7 @@ engagement pipeline:
 2. matches each to our Message (by our uid, else the provider's message id) or to a lead by
    address, and flags link-scanner clicks as machine events (:mod:`dripengine.engagement.matching`);
 3. stores the events not seen before, each once, even when two `drip serve` processes race on
-   the same SendGrid retry (:mod:`dripengine.engagement.store`);
+   the same webhook retry (:mod:`dripengine.engagement.store`);
 4. applies the effects of the new ones, in the order they happened
    (:mod:`dripengine.engagement.effects`): messages settled on the provider's evidence,
    suppressions, rescoring (:mod:`dripengine.engagement.rescore`), and the funnel's
