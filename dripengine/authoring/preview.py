@@ -12,16 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
-
 from dripengine.campaigns import Campaign, Step
 from dripengine.config import Settings
 from dripengine.exceptions import CampaignError
 from dripengine.funnel.sla import SLA
 from dripengine.sending.compose import compose
 from dripengine.sending.message import OutgoingEmail, as_test
-from dripengine.storage.models import RecycleRecord
-from dripengine.storage.queries import find_lead
+from dripengine.storage import Engine
+from dripengine.storage.queries import lead_with_recycle
 from dripengine.suggest import did_you_mean
 from dripengine.templates import (
     SAMPLE_LEAD,
@@ -49,13 +47,8 @@ def sample_lead() -> PreviewLead:
     return PreviewLead(SAMPLE_LEAD, SAMPLE_RECYCLE, sample=True)
 
 
-def load_lead(session: Session, email: str, sla: SLA) -> PreviewLead:
-    lead = find_lead(session, email)
-    record = session.exec(
-        select(RecycleRecord)
-        .where(RecycleRecord.lead_id == lead.id)
-        .order_by(col(RecycleRecord.at).desc(), col(RecycleRecord.id).desc())
-    ).first()
+def load_lead(engine: Engine, email: str, sla: SLA) -> PreviewLead:
+    fields, record = lead_with_recycle(engine, email)
     recycle: dict[str, Any] = {}
     if record is not None:
         reason = sla.recycle_reasons.get(record.reason)
@@ -64,7 +57,7 @@ def load_lead(session: Session, email: str, sla: SLA) -> PreviewLead:
             "reason": record.reason,
             "reason_label": reason.label if reason else record.reason,
         }
-    return PreviewLead(lead.model_dump(), recycle, sample=False)
+    return PreviewLead(fields, recycle, sample=False)
 
 
 def find_step(campaign: Campaign, step_id: str | None) -> tuple[str, Step]:
