@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.engine import Engine
 
-from dripengine.reports.status import ENROLLMENT, MESSAGE, WORKER, read_status
-from dripengine.storage.rounds import LEAD
+from dripengine.reports.status import read_status
+from dripengine.storage.status import ENROLLMENT, LEAD, MESSAGE, WORKER
 from tests.clirun import NOW, drip
 
 T = datetime.fromisoformat(NOW)  # Monday 23 November 2026, 10:00 UTC

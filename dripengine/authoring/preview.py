@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dripengine.campaigns import Campaign, Step
 from dripengine.config import Settings
@@ -18,7 +18,8 @@ from dripengine.exceptions import CampaignError
 from dripengine.funnel.sla import SLA
 from dripengine.mail.message import OutgoingEmail, as_test
 from dripengine.sending.compose import compose
-from dripengine.storage.queries import find_lead, latest_recycle
+from dripengine.storage import Engine
+from dripengine.storage.queries import lead_with_recycle
 from dripengine.suggest import did_you_mean
 from dripengine.templates import (
     SAMPLE_LEAD,
@@ -27,9 +28,6 @@ from dripengine.templates import (
     TemplateEngine,
 )
 from dripengine.templates.context import SAMPLE_RECYCLE
-
-if TYPE_CHECKING:
-    from dripengine.storage import Session
 
 
 @dataclass(frozen=True)
@@ -49,9 +47,8 @@ def sample_lead() -> PreviewLead:
     return PreviewLead(SAMPLE_LEAD, SAMPLE_RECYCLE, sample=True)
 
 
-def load_lead(session: Session, email: str, sla: SLA) -> PreviewLead:
-    lead = find_lead(session, email)
-    record = latest_recycle(session, lead)
+def load_lead(engine: Engine, email: str, sla: SLA) -> PreviewLead:
+    fields, record = lead_with_recycle(engine, email)
     recycle: dict[str, Any] = {}
     if record is not None:
         reason = sla.recycle_reasons.get(record.reason)
@@ -60,7 +57,7 @@ def load_lead(session: Session, email: str, sla: SLA) -> PreviewLead:
             "reason": record.reason,
             "reason_label": reason.label if reason else record.reason,
         }
-    return PreviewLead(lead.model_dump(), recycle, sample=False)
+    return PreviewLead(fields, recycle, sample=False)
 
 
 def find_step(campaign: Campaign, step_id: str | None) -> tuple[str, Step]:

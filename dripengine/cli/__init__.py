@@ -101,21 +101,23 @@ class DripGroup(LazyGroup):
             # an error may quote what it refused (a value from a file, the database)
             raise click.ClickException(terminal_safe(exc.message)) from None
         except Exception as exc:
-            if not _is_dbapi_error(exc):
+            reason = _database_error_reason(exc)
+            if reason is None:
                 raise
-            # the driver's first line only: PostgreSQL's DETAIL line quotes the row's values
-            orig = str(getattr(exc, "orig", "")).strip()
-            reason = orig.splitlines()[0] if orig else "failed"
             from dripengine.cli.output import terminal_safe
 
             raise click.ClickException(f"database error: {terminal_safe(reason)}") from None
 
 
-def _is_dbapi_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is SQLAlchemy's ``DBAPIError``, without importing SQLAlchemy: a command
-    that never loaded it (``drip sla``, ``drip --help``) cannot have raised one."""
-    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
-    return sqlalchemy_exc is not None and isinstance(exc, sqlalchemy_exc.DBAPIError)
+def _database_error_reason(exc: BaseException) -> str | None:
+    """The driver's reason when ``exc`` is a database error, else None; without importing the
+    database stack: a command that never opened an engine (``drip sla``, ``drip --help``), so
+    never loaded :mod:`dripengine.storage.engine`, cannot have raised one."""
+    if "dripengine.storage.engine" not in sys.modules:
+        return None
+    from dripengine.storage.engine import database_error_reason
+
+    return database_error_reason(exc)
 
 
 def _parse_now(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:

@@ -18,12 +18,11 @@ from dripengine.clock import Clock, FixedClock, SystemClock
 from dripengine.exceptions import CampaignError
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
     from dripengine.campaigns import Campaign
     from dripengine.campaigns.live import LiveCampaigns, TemplateCheck
     from dripengine.config import Settings
     from dripengine.funnel.sla import SLA
+    from dripengine.storage import Engine
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from sqlmodel import Session
 
 from dripengine.authoring.preview import (
     PreviewLead,
@@ -37,8 +36,7 @@ sample_option = click.option(
 def _lead(app: App, email: str | None) -> PreviewLead:
     if email is None:
         return sample_lead()
-    with Session(app.ready_engine()) as session:
-        return load_lead(session, email, app.sla)
+    return load_lead(app.ready_engine(), email, app.sla)
 
 
 def _engine(app: App) -> TemplateEngine:

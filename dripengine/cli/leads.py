@@ -11,8 +11,6 @@ from zoneinfo import ZoneInfo
 import click
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
 
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
@@ -25,7 +23,7 @@ from dripengine.leads.importer import import_leads_file
 from dripengine.leads.optout import forget
 from dripengine.reports.since import parse_since
 from dripengine.stages import STAGES, label
-from dripengine.storage.models import Enrollment
+from dripengine.storage import Engine
 from dripengine.storage.queries import (
     LEAD_COLUMNS,
     REQUALIFIED_COLUMNS,
@@ -34,6 +32,7 @@ from dripengine.storage.queries import (
     list_leads,
     requalified,
 )
+from dripengine.storage.stats import known_campaigns
 from dripengine.suggest import did_you_mean
 
 TABLE_LIMIT = 50  # rows a `leads list` table shows unless --limit / --all
@@ -92,8 +91,7 @@ def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
 def leads_show(app: App, email: str, fmt: str) -> None:
     """Profile, score now, fit grade, suppression, stage history, recycles, enrollments and the
     latest score changes with their reasons (`drip scoring explain` shows all of them)."""
-    with Session(app.ready_engine()) as session:
-        profile = lead_profile(session, email, app.settings, app.now())
+    profile = lead_profile(app.ready_engine(), email, app.settings, app.now())
     if emit_object(profile, fmt):
         return
     out = console()
@@ -259,10 +257,7 @@ def leads_list(
         _known_campaign(app, engine, campaign)
     if limit is None and fmt == "text" and not show_all:
         limit = TABLE_LIMIT
-    with Session(engine) as session:
-        rows, total = list_leads(
-            session, stage=stage, campaign=campaign, search=search, limit=limit
-        )
+    rows, total = list_leads(engine, stage=stage, campaign=campaign, search=search, limit=limit)
     if fmt != "text":
         emit_rows(rows, fmt, LEAD_COLUMNS, empty="no leads match")
         return
@@ -276,8 +271,8 @@ def leads_list(
 
 def _known_campaign(app: App, engine: Engine, campaign: str) -> None:
     """Refuse a campaign id no file and no enrollment has, with the nearest one."""
-    with Session(engine) as session:
-        known = set(session.exec(select(Enrollment.campaign_id).distinct()))
+    with engine.connect() as connection:
+        known = set(known_campaigns(connection))
     with contextlib.suppress(DripError):
         known |= {c.id for c in app.campaigns}
     if campaign not in known:
@@ -295,8 +290,7 @@ def _requalified(app: App, since: str | None, limit: int | None, fmt: str) -> No
             start = parse_since(since, app.now())
         except ValueError as exc:
             raise SinceError(f"--since: {exc}") from None
-    with Session(app.ready_engine()) as session:
-        rows = requalified(session, since=start, limit=limit)
+    rows = requalified(app.ready_engine(), since=start, limit=limit)
     if fmt == "text":
         rows = [
             {

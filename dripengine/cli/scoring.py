@@ -7,7 +7,6 @@ from datetime import datetime
 
 import click
 from rich.table import Table
-from sqlmodel import Session
 
 from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
@@ -32,9 +31,8 @@ def scoring_explain(app: App, email: str, fmt: str) -> None:
     """Each score change (event, points, when) and what is left of it now, the total, the fit
     grade with what the profile lacks, and the requalification threshold with the gap."""
     now = app.now()
-    with Session(app.ready_engine()) as session:
-        lead, why = explain_score(session, email, app.settings, app.sla, now)
-        address, stage, requalified_at = lead.email, lead.stage, lead.requalified_at
+    lead, why = explain_score(app.ready_engine(), email, app.settings, app.sla, now)
+    address, stage, requalified_at = lead.email, lead.stage, lead.requalified_at
     handed_back = requalified_at if stage != "recycled" else None
     facts = {"email": address, "stage": stage, "requalified_at": requalified_at}
     changes = [asdict(line) for line in why.lines]

@@ -15,6 +15,7 @@ from dripengine.cli.output import console, emit_rows, format_option
 from dripengine.exceptions import DripError, StatsError
 from dripengine.reports import stats
 from dripengine.reports.since import parse_since
+from dripengine.storage.stats import known_campaigns
 from dripengine.suggest import did_you_mean
 
 SINCE_HELP = "Only what happened since then: 90d, 12h, 2w, or an ISO date like 2026-09-01."
@@ -68,7 +69,7 @@ def check_campaign(app: App, campaign: str | None) -> None:
     if campaign is None:
         return
     with app.ready_engine().connect() as connection:
-        known = set(stats.known_campaigns(connection))
+        known = set(known_campaigns(connection))
     if campaign in known:
         return
     # campaign files with errors: the database's list is all there is to offer

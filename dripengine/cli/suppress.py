@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import click
-from sqlmodel import Session
 
 from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
@@ -31,8 +30,7 @@ def suppress() -> None:
 @click.pass_obj
 def suppress_list(app: App, reason: str | None, limit: int | None, fmt: str) -> None:
     """Every suppressed address, newest first."""
-    with Session(app.ready_engine()) as session:
-        rows = list_suppressions(session, reason=reason, limit=limit)
+    rows = list_suppressions(app.ready_engine(), reason=reason, limit=limit)
     emit_rows(rows, fmt, SUPPRESSION_COLUMNS, empty="no address is suppressed")
 
 

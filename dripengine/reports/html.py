@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.engine import Engine
-
 from dripengine.reports import stats
 from dripengine.reports.page import render
 from dripengine.reports.page_data import ReportData, collect
+from dripengine.storage import Engine
 
 
 def build(

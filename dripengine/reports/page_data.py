@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from dripengine.reports import stats
 from dripengine.reports.colours import SERIES, campaign_colours
+from dripengine.storage import Engine
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,8 @@
 """``drip status``: what the sending side is doing, read from the database at ``now``.
 
-Read-side only. Every figure is an aggregate computed by the database (``count``, ``sum(case …)``,
-``group by``), so the cost does not grow with Python work per row; each query filters on the
-columns the indexes lead with (``enrollment(status, next_due_at)``, ``message(status,
-created_at)``).
+Read-side only. Every figure is an aggregate the database computes
+(:mod:`dripengine.storage.status`), so the cost does not grow with Python work per row; this module
+puts them together with the campaigns' send windows and says what they mean.
 
 Windows are half-open on the left and closed at ``now``: "sent in the last hour" is ``now - 1 h <
 sent_at <= now``, so ``drip --now …`` reads the past as it was (rows from after ``now`` are not
@@ -24,23 +23,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, case, func, literal, or_, select
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.sql.elements import ColumnElement
-
 from dripengine.reports.campaign_status import CampaignStatus, Group, assess, local
 from dripengine.reports.timespan import relative
-from dripengine.storage.models import Enrollment, Handoff, Lead, Message, Worker
+from dripengine.storage import Connection, Engine
+from dripengine.storage import status as queries
 from dripengine.storage.pauses import Pause, paused
 
 if TYPE_CHECKING:
     from dripengine.campaigns import Campaign
-
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-WORKER: Table = Worker.__table__  # type: ignore[attr-defined]
-HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
 
 HEARTBEAT_SECONDS = 15  # how often a `drip run` daemon writes its worker row
 ALIVE_WITHIN = timedelta(seconds=HEARTBEAT_SECONDS * 3)  # three missed beats: dead
@@ -127,10 +117,6 @@ class Status:
         return asdict(self)
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def read_status(
     engine: Engine,
     now: datetime,
@@ -160,159 +146,55 @@ def read_status(
 
 
 def _enrollments(connection: Connection, now: datetime, status: Status) -> None:
-    due = ENROLLMENT.c.next_due_at
-    row = connection.execute(
-        select(
-            _count_if(due <= now).label("due_now"),
-            _count_if(due > now).label("scheduled_24h"),
-        ).where(ENROLLMENT.c.status == "active", due <= now + timedelta(hours=24))
-    ).one()
-    status.due_now, status.scheduled_24h = int(row.due_now), int(row.scheduled_24h)
+    status.due_now, status.scheduled_24h = queries.due_counts(connection, now)
 
 
 def _campaign_groups(connection: Connection, now: datetime) -> list[Group]:
     """Active enrollments by campaign and lead time zone: how many, due now, the next due after."""
-    due = ENROLLMENT.c.next_due_at
-    zone = LEAD.c.timezone
-    rows = connection.execute(
-        select(
-            ENROLLMENT.c.campaign_id,
-            zone,
-            func.count().label("active"),
-            _count_if(due <= now).label("due_now"),
-            func.min(case((due > now, due))).label("next_due_at"),
-        )
-        .select_from(ENROLLMENT.join(LEAD, LEAD.c.id == ENROLLMENT.c.lead_id))
-        .where(ENROLLMENT.c.status == "active")
-        .group_by(ENROLLMENT.c.campaign_id, zone)
-    ).all()
-    return [
-        Group(r.campaign_id, r.timezone, int(r.active), int(r.due_now), r.next_due_at) for r in rows
-    ]
+    return [Group(*row) for row in queries.active_groups(connection, now)]
 
 
 def _messages(connection: Connection, now: datetime, status: Status) -> None:
-    by_status = (
-        select(MESSAGE.c.status, func.count())
-        .where(MESSAGE.c.status.in_(["sending", "retry", "unknown"]))
-        .group_by(MESSAGE.c.status)
-    )
-    counts: dict[str, int] = {r[0]: r[1] for r in connection.execute(by_status)}
+    counts = queries.message_states(connection)
     status.in_flight = int(counts.get("sending", 0))
     status.retrying = int(counts.get("retry", 0))
     status.unknown = int(counts.get("unknown", 0))
-
-    recent_failure = and_(
-        MESSAGE.c.status == "failed",
-        MESSAGE.c.created_at > now - timedelta(hours=24),
-        MESSAGE.c.created_at <= now,
-    )
-    reason = func.coalesce(MESSAGE.c.error, literal("(no reason recorded)"))
-    reasons = connection.execute(
-        select(reason.label("reason"), func.count().label("n"))
-        .where(recent_failure)
-        .group_by(reason)
-        .order_by(func.count().desc(), reason)
-        .limit(TOP_REASONS)
-    ).all()
-    status.failed_reasons = [Reason(r.reason, int(r.n)) for r in reasons]
-    status.failed_24h = int(
-        connection.execute(select(func.count()).select_from(MESSAGE).where(recent_failure)).scalar()
-        or 0
-    )
+    reasons, status.failed_24h = queries.failures(connection, now, TOP_REASONS)
+    status.failed_reasons = [Reason(reason, count) for reason, count in reasons]
 
 
 def _providers(connection: Connection, now: datetime, status: Status) -> None:
-    sent_at = MESSAGE.c.sent_at
-    provider = func.coalesce(MESSAGE.c.provider, literal("?"))
-    rows = connection.execute(
-        select(
-            provider.label("provider"),
-            _count_if(sent_at > now - RATE_WINDOW).label("sent_5m"),
-            _count_if(sent_at > now - timedelta(hours=1)).label("sent_1h"),
-            func.count().label("sent_24h"),
-        )
-        .where(
-            MESSAGE.c.status == "sent",
-            sent_at > now - timedelta(hours=24),
-            sent_at <= now,
-        )
-        .group_by(provider)
-        .order_by(provider)
-    ).all()
+    rows = queries.sent_by_provider(connection, now, RATE_WINDOW)
     window = RATE_WINDOW.total_seconds()
     status.providers = [
-        ProviderRate(r.provider, int(r.sent_5m), round(int(r.sent_5m) / window, 4), int(r.sent_24h))
+        ProviderRate(
+            r["provider"],
+            int(r["sent_5m"]),
+            round(int(r["sent_5m"]) / window, 4),
+            int(r["sent_24h"]),
+        )
         for r in rows
     ]
-    status.sent_1h = int(sum(r.sent_1h for r in rows))  # one row per provider: a handful
-    status.sent_24h = int(sum(r.sent_24h for r in rows))
+    status.sent_1h = int(sum(r["sent_1h"] for r in rows))  # one row per provider: a handful
+    status.sent_24h = int(sum(r["sent_24h"] for r in rows))
 
 
 def _workers(connection: Connection, now: datetime, status: Status) -> None:
-    state = case(
-        (WORKER.c.stopped_at.is_not(None), literal("stopped")),
-        (WORKER.c.heartbeat_at >= now - ALIVE_WITHIN, literal("alive")),
-        else_=literal("dead"),
-    ).label("state")
-    counts: dict[str, int] = {
-        r[0]: r[1] for r in connection.execute(select(state, func.count()).group_by(state))
-    }
+    counts = queries.worker_counts(connection, now, ALIVE_WITHIN)
     status.workers_alive = int(counts.get("alive", 0))
     status.workers_dead = int(counts.get("dead", 0))
     status.workers_stopped = int(counts.get("stopped", 0))
-    order = case((state == "alive", 0), (state == "dead", 1), else_=2)
-    rows = connection.execute(
-        select(
-            WORKER.c.id,
-            WORKER.c.host,
-            WORKER.c.pid,
-            WORKER.c.provider,
-            state,
-            WORKER.c.started_at,
-            WORKER.c.heartbeat_at,
-            WORKER.c.stopped_at,
-            WORKER.c.sent,
-            WORKER.c.failed,
-        )
-        .where(
-            or_(
-                WORKER.c.stopped_at.is_(None),
-                WORKER.c.stopped_at > now - STOPPED_SHOWN_FOR,
-            )
-        )
-        .order_by(order, WORKER.c.heartbeat_at.desc(), WORKER.c.id)
-        .limit(MAX_WORKERS_SHOWN)
-    ).all()
-    status.workers = [WorkerState(**r._mapping) for r in rows]
+    rows = queries.workers(connection, now, ALIVE_WITHIN, STOPPED_SHOWN_FOR, MAX_WORKERS_SHOWN)
+    status.workers = [WorkerState(**r) for r in rows]
 
 
 def _handoffs(connection: Connection, now: datetime, status: Status) -> None:
-    row = connection.execute(
-        select(
-            _count_if(HANDOFF.c.status == "pending").label("pending"),
-            _count_if((HANDOFF.c.status == "pending") & HANDOFF.c.last_error.is_not(None)).label(
-                "failing"
-            ),
-            _count_if(
-                (HANDOFF.c.status == "delivered")
-                & (HANDOFF.c.delivered_at > now - timedelta(hours=24))
-                & (HANDOFF.c.delivered_at <= now)
-            ).label("delivered"),
-        ).where(
-            or_(HANDOFF.c.status == "pending", HANDOFF.c.delivered_at > now - timedelta(hours=24))
-        )
-    ).one()
-    status.handoffs_pending = int(row.pending)
-    status.handoffs_failing = int(row.failing)
-    status.handoffs_delivered_24h = int(row.delivered)
+    pending, failing, delivered = queries.handoff_counts(connection, now)
+    status.handoffs_pending = pending
+    status.handoffs_failing = failing
+    status.handoffs_delivered_24h = delivered
     if status.handoffs_failing:
-        status.handoff_error = connection.execute(
-            select(HANDOFF.c.last_error)
-            .where(HANDOFF.c.status == "pending", HANDOFF.c.last_error.is_not(None))
-            .order_by(HANDOFF.c.next_attempt_at.desc())
-            .limit(1)
-        ).scalar()
+        status.handoff_error = queries.latest_handoff_error(connection)
 
 
 def _hints(status: Status) -> list[str]:

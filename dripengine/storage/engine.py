@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session, create_engine
 
 from dripengine.exceptions import DatabaseError
@@ -56,6 +56,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def database_error_reason(exc: BaseException) -> str | None:
+    """When ``exc`` is an error the database driver raised (SQLAlchemy's ``DBAPIError``), the
+    driver's first line only (PostgreSQL's DETAIL line quotes the row's values); else None."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = str(getattr(exc, "orig", "")).strip()
+    return orig.splitlines()[0] if orig else "failed"
 
 
 @contextmanager

@@ -1,4 +1,7 @@
-"""Read-side queries for the CLI and the API: plain dicts keyed by the models' field names."""
+"""Read-side queries for the CLI and the API: plain dicts keyed by the models' field names.
+
+What the CLI calls takes the :data:`~dripengine.storage.Engine` and opens its own session.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import Table, func, or_
 from sqlalchemy import select as sa_select
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from dripengine.config import Settings
@@ -67,38 +71,39 @@ SCORE_CHANGES_SHOWN = 20
 
 
 def lead_profile(
-    session: Session, email: str, settings: Settings | None = None, now: datetime | None = None
+    engine: Engine, email: str, settings: Settings | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Everything about one lead: fields, stage history, recycle records, enrollments; with
     ``settings`` and ``now`` also the score now, the fit grade, the suppression and the latest
     score changes with their reasons."""
-    lead = find_lead(session, email)
-    extra = _scoring_facts(session, lead, settings, now) if settings and now else {}
-    history = session.exec(
-        select(StageChange)
-        .where(StageChange.lead_id == lead.id)
-        .order_by(col(StageChange.at), col(StageChange.id))
-    ).all()
-    recycles = session.exec(
-        select(RecycleRecord)
-        .where(RecycleRecord.lead_id == lead.id)
-        .order_by(col(RecycleRecord.at), col(RecycleRecord.id))
-    ).all()
-    enrollments = session.exec(
-        select(Enrollment)
-        .where(Enrollment.lead_id == lead.id)
-        .order_by(col(Enrollment.enrolled_at))
-    ).all()
-    return {
-        **lead_row(lead),
-        "stage_history": [c.model_dump(exclude={"id", "lead_id"}) for c in history],
-        "recycles": [r.model_dump(exclude={"id", "lead_id"}) for r in recycles],
-        "enrollments": [
-            e.model_dump(exclude={"id", "lead_id", "lease_owner", "lease_until"})
-            for e in enrollments
-        ],
-        **extra,
-    }
+    with Session(engine) as session:
+        lead = find_lead(session, email)
+        extra = _scoring_facts(session, lead, settings, now) if settings and now else {}
+        history = session.exec(
+            select(StageChange)
+            .where(StageChange.lead_id == lead.id)
+            .order_by(col(StageChange.at), col(StageChange.id))
+        ).all()
+        recycles = session.exec(
+            select(RecycleRecord)
+            .where(RecycleRecord.lead_id == lead.id)
+            .order_by(col(RecycleRecord.at), col(RecycleRecord.id))
+        ).all()
+        enrollments = session.exec(
+            select(Enrollment)
+            .where(Enrollment.lead_id == lead.id)
+            .order_by(col(Enrollment.enrolled_at))
+        ).all()
+        return {
+            **lead_row(lead),
+            "stage_history": [c.model_dump(exclude={"id", "lead_id"}) for c in history],
+            "recycles": [r.model_dump(exclude={"id", "lead_id"}) for r in recycles],
+            "enrollments": [
+                e.model_dump(exclude={"id", "lead_id", "lease_owner", "lease_until"})
+                for e in enrollments
+            ],
+            **extra,
+        }
 
 
 def _scoring_facts(
@@ -153,8 +158,7 @@ def score_changes(session: Session, lead: Lead, limit: int | None = None) -> lis
     ]
 
 
-def latest_recycle(session: Session, lead: Lead) -> RecycleRecord | None:
-    """The lead's latest recycle record (None: never recycled)."""
+def _latest_recycle(session: Session, lead: Lead) -> RecycleRecord | None:
     return session.exec(
         select(RecycleRecord)
         .where(RecycleRecord.lead_id == lead.id)
@@ -162,26 +166,34 @@ def latest_recycle(session: Session, lead: Lead) -> RecycleRecord | None:
     ).first()
 
 
+def lead_with_recycle(engine: Engine, email: str) -> tuple[dict[str, Any], RecycleRecord | None]:
+    """The lead's fields, and its latest recycle record (None when it was never recycled)."""
+    with Session(engine) as session:
+        lead = find_lead(session, email)
+        return lead.model_dump(), _latest_recycle(session, lead)
+
+
 def explain_score(
-    session: Session, email: str, settings: Settings, sla: SLA, now: datetime
+    engine: Engine, email: str, settings: Settings, sla: SLA, now: datetime
 ) -> tuple[Lead, Explanation]:
     """The lead and :func:`dripengine.scoring.explain.explain` of its score at ``now``."""
-    lead = find_lead(session, email)
-    latest = latest_recycle(session, lead)
-    reason = sla.recycle_reasons.get(latest.reason) if latest else None
-    rule = sla.requalification
-    return lead, explain(
-        score_changes(session, lead),
-        stored=lead.score,
-        stored_at=lead.score_updated_at,
-        now=now,
-        half_life_days=settings.scoring.half_life_days,
-        fit=fit_grade(lead.model_dump(), settings.scoring.fit_rules),
-        min_fit=rule.min_fit,
-        threshold=rule.threshold(lead.recycle_count),
-        may_requalify=reason.may_requalify if reason else True,
-        scoring_stopped_at=lead.scoring_stopped_at,
-    )
+    with Session(engine) as session:
+        lead = find_lead(session, email)
+        latest = _latest_recycle(session, lead)
+        reason = sla.recycle_reasons.get(latest.reason) if latest else None
+        rule = sla.requalification
+        return lead, explain(
+            score_changes(session, lead),
+            stored=lead.score,
+            stored_at=lead.score_updated_at,
+            now=now,
+            half_life_days=settings.scoring.half_life_days,
+            fit=fit_grade(lead.model_dump(), settings.scoring.fit_rules),
+            min_fit=rule.min_fit,
+            threshold=rule.threshold(lead.recycle_count),
+            may_requalify=reason.may_requalify if reason else True,
+            scoring_stopped_at=lead.scoring_stopped_at,
+        )
 
 
 REQUALIFIED_COLUMNS = (
@@ -200,62 +212,64 @@ REQUALIFIED_COLUMNS = (
 
 
 def requalified(
-    session: Session, *, since: datetime | None = None, limit: int | None = None
+    engine: Engine, *, since: datetime | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """The hand-back list: each handoff of a requalified lead, newest first (erased leads left
     out); the score and fit grade are the ones at the handoff."""
-    query = (
-        select(Handoff, Lead)
-        .join(Lead, col(Lead.id) == col(Handoff.lead_id))
-        .where(col(Handoff.status).in_(["pending", "delivered"]))
-        .order_by(col(Handoff.created_at).desc(), col(Handoff.id).desc())
-    )
-    if since is not None:
-        query = query.where(Handoff.created_at >= since)
-    if limit:
-        query = query.limit(limit)
-    out = []
-    for handoff, lead in session.exec(query).all():
-        payload = handoff.payload or {}
-        recycle = payload.get("recycle") or {}
-        out.append(
-            {
-                "email": lead.email,
-                "first_name": lead.first_name,
-                "last_name": lead.last_name,
-                "company": lead.company,
-                "requalified_at": handoff.created_at,
-                "score": handoff.score,
-                "fit_grade": handoff.fit_grade,
-                "campaign_id": handoff.campaign_id,
-                "recycle_reason": recycle.get("reason") if isinstance(recycle, dict) else None,
-                "days_in_nurture": payload.get("days_in_nurture"),
-                "handoff_status": handoff.status,
-                "handoff_id": handoff.uid,
-            }
+    with Session(engine) as session:
+        query = (
+            select(Handoff, Lead)
+            .join(Lead, col(Lead.id) == col(Handoff.lead_id))
+            .where(col(Handoff.status).in_(["pending", "delivered"]))
+            .order_by(col(Handoff.created_at).desc(), col(Handoff.id).desc())
         )
-    return out
+        if since is not None:
+            query = query.where(Handoff.created_at >= since)
+        if limit:
+            query = query.limit(limit)
+        out = []
+        for handoff, lead in session.exec(query).all():
+            payload = handoff.payload or {}
+            recycle = payload.get("recycle") or {}
+            out.append(
+                {
+                    "email": lead.email,
+                    "first_name": lead.first_name,
+                    "last_name": lead.last_name,
+                    "company": lead.company,
+                    "requalified_at": handoff.created_at,
+                    "score": handoff.score,
+                    "fit_grade": handoff.fit_grade,
+                    "campaign_id": handoff.campaign_id,
+                    "recycle_reason": recycle.get("reason") if isinstance(recycle, dict) else None,
+                    "days_in_nurture": payload.get("days_in_nurture"),
+                    "handoff_status": handoff.status,
+                    "handoff_id": handoff.uid,
+                }
+            )
+        return out
 
 
 SUPPRESSION_COLUMNS = ("email", "reason", "source", "note", "created_at")
 
 
 def list_suppressions(
-    session: Session, *, reason: str | None = None, limit: int | None = None
+    engine: Engine, *, reason: str | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """The suppression list, newest first (erased people appear by their hash only)."""
-    query = select(Suppression).order_by(
-        col(Suppression.created_at).desc(), col(Suppression.id).desc()
-    )
-    if reason:
-        query = query.where(Suppression.reason == reason)
-    if limit:
-        query = query.limit(limit)
-    return [row.model_dump(exclude={"id"}) for row in session.exec(query).all()]
+    with Session(engine) as session:
+        query = select(Suppression).order_by(
+            col(Suppression.created_at).desc(), col(Suppression.id).desc()
+        )
+        if reason:
+            query = query.where(Suppression.reason == reason)
+        if limit:
+            query = query.limit(limit)
+        return [row.model_dump(exclude={"id"}) for row in session.exec(query).all()]
 
 
 def list_leads(
-    session: Session,
+    engine: Engine,
     *,
     stage: str | None = None,
     campaign: str | None = None,
@@ -266,39 +280,42 @@ def list_leads(
 
     ``search`` is a case-insensitive part of the address, first or last name or company.
     """
-    query = select(Lead)
-    if stage:
-        query = query.where(Lead.stage == stage)
-    if campaign:
-        query = query.where(
-            col(Lead.id).in_(
-                select(Enrollment.lead_id).where(
-                    Enrollment.campaign_id == campaign, Enrollment.status == "active"
-                )
-            )
-        )
-    if search:
-        pattern = (
-            "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        )
-        query = query.where(
-            or_(
-                *(
-                    func.lower(column).like(pattern, escape="\\")
-                    for column in (
-                        col(Lead.email),
-                        col(Lead.first_name),
-                        col(Lead.last_name),
-                        col(Lead.company),
+    with Session(engine) as session:
+        query = select(Lead)
+        if stage:
+            query = query.where(Lead.stage == stage)
+        if campaign:
+            query = query.where(
+                col(Lead.id).in_(
+                    select(Enrollment.lead_id).where(
+                        Enrollment.campaign_id == campaign, Enrollment.status == "active"
                     )
                 )
             )
-        )
-    total = session.exec(select(func.count()).select_from(query.subquery())).one()
-    query = query.order_by(col(Lead.updated_at).desc(), col(Lead.id).desc())
-    if limit:
-        query = query.limit(limit)
-    return [lead_row(lead) for lead in session.exec(query).all()], total
+        if search:
+            pattern = (
+                "%"
+                + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            query = query.where(
+                or_(
+                    *(
+                        func.lower(column).like(pattern, escape="\\")
+                        for column in (
+                            col(Lead.email),
+                            col(Lead.first_name),
+                            col(Lead.last_name),
+                            col(Lead.company),
+                        )
+                    )
+                )
+            )
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        query = query.order_by(col(Lead.updated_at).desc(), col(Lead.id).desc())
+        if limit:
+            query = query.limit(limit)
+        return [lead_row(lead) for lead in session.exec(query).all()], total
 
 
 def count_leads(session: Session) -> int:
