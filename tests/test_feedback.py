@@ -12,10 +12,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from dripengine import vocabulary as v
 from dripengine.clock import FixedClock
-from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.exceptions import FeedbackConflict, FeedbackError, FunnelError, LeadNotFound
 from dripengine.funnel.feedback import record
 from dripengine.funnel.feedback_plan import FeedbackRequest, decide
@@ -30,6 +29,7 @@ from dripengine.storage.models import (
     RecycleRecord,
     StageChange,
 )
+from dripengine.vocabulary import IncomingEvent
 from tests.test_dispatcher import CAMPAIGNS, MONDAY, SLA, make_settings
 
 PROFILE: dict[str, Any] = {

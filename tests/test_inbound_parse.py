@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dripengine.engagement import vocabulary as v
+from dripengine import vocabulary as v
 from dripengine.providers.sendgrid.inbound import (
     BadInbound,
     candidate_uids,

@@ -14,10 +14,9 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from dripengine import vocabulary as v
 from dripengine.clock import FixedClock
-from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.storage.models import (
     CampaignPause,
     Enrollment,
@@ -29,6 +28,7 @@ from dripengine.storage.models import (
     StageChange,
     Suppression,
 )
+from dripengine.vocabulary import IncomingEvent
 from tests.test_dispatcher import MONDAY, SLA, dispatcher, enroll, make_settings
 
 SENT_AT = MONDAY + timedelta(days=2, hours=5)  # Wednesday 16:00 Berlin: inside every window

@@ -125,9 +125,9 @@ def test_forget_leaves_the_address_nowhere_in_the_database_files_or_the_outbox(
 ) -> None:
     """Issue 12, finding 6: a lead that clicked a link carrying its address (a merge field),
     replied, was mailed to the outbox, and had an event before it was a lead."""
+    from dripengine import vocabulary as v
     from dripengine.clock import FixedClock
     from dripengine.config import load_settings
-    from dripengine.engagement import vocabulary as v
     from dripengine.engagement.ingest import Engagement
     from dripengine.funnel.sla import load_sla
 

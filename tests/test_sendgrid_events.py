@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dripengine.engagement import vocabulary as v
+from dripengine import vocabulary as v
 from dripengine.providers.sendgrid.events import parse_event, parse_events
 from dripengine.testing.sendgrid_webhook import EVENT_FIELDS, sendgrid_event
 

@@ -11,12 +11,12 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
+from dripengine import vocabulary as v
 from dripengine.clock import FixedClock
-from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.providers.sendgrid.unknown import settle_unknown
 from dripengine.storage.models import Message
+from dripengine.vocabulary import IncomingEvent
 from tests.test_dispatcher import MONDAY, SLA, dispatcher, enroll, make_settings
 
 SENT_AT = MONDAY + timedelta(days=2, hours=5)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dripengine.engagement.vocabulary import IncomingEvent
+from dripengine.vocabulary import IncomingEvent
 from dripengine.web.recorder import GroupRecorder
 
 

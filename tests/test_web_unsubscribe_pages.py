@@ -17,14 +17,14 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
+from dripengine import vocabulary as v
 from dripengine.cli import main
 from dripengine.clock import FixedClock
 from dripengine.config import load_settings
-from dripengine.engagement import vocabulary as v
 from dripengine.engagement.ingest import Engagement
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.funnel.sla import load_sla
 from dripengine.storage.engine import make_engine
+from dripengine.vocabulary import IncomingEvent
 from tests.clirun import drip
 from tests.served import Answer, drip_serve, free_port, request, sent_emails
 

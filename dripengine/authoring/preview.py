@@ -17,9 +17,9 @@ from dripengine.config import Settings
 from dripengine.exceptions import CampaignError
 from dripengine.funnel.sla import SLA
 from dripengine.mail.message import OutgoingEmail, as_test
+from dripengine.reports.leads import lead_with_recycle
 from dripengine.sending.compose import compose
 from dripengine.storage import Engine
-from dripengine.storage.queries import lead_with_recycle
 from dripengine.suggest import did_you_mean
 from dripengine.templates import (
     SAMPLE_LEAD,

@@ -11,10 +11,10 @@ from dripengine.cli.choice import Choice
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import terminal_safe
 from dripengine.engagement.event_files import read_items
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.exceptions import ImportFileError
 from dripengine.providers import EVENT_FORMATS, event_parser
 from dripengine.providers.webhook import BadEvent
+from dripengine.vocabulary import IncomingEvent
 
 BATCH = 1000  # events a transaction, as an ESP's event webhook posts them
 MAX_ERRORS_SHOWN = 50

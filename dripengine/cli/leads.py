@@ -21,14 +21,13 @@ from dripengine.cli.progress import count_data_lines, progress_bar
 from dripengine.exceptions import DripError
 from dripengine.leads.importer import import_leads_file
 from dripengine.leads.optout import forget
+from dripengine.reports.leads import SCORE_CHANGES_SHOWN, lead_profile
 from dripengine.reports.since import parse_since
 from dripengine.stages import STAGES, label
 from dripengine.storage import Engine
 from dripengine.storage.queries import (
     LEAD_COLUMNS,
     REQUALIFIED_COLUMNS,
-    SCORE_CHANGES_SHOWN,
-    lead_profile,
     list_leads,
     requalified,
 )

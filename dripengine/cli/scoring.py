@@ -11,9 +11,9 @@ from rich.table import Table
 from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, format_option, shown
+from dripengine.reports.leads import explain_score
 from dripengine.scoring.explain import Explanation
 from dripengine.stages import label
-from dripengine.storage.queries import explain_score
 
 
 @click.group(cls=LazyGroup, lazy={"review": "dripengine.cli.scoring_review:review_command"})

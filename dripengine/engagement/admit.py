@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 
 import orjson
 
-from dripengine.engagement.vocabulary import TYPES, IncomingEvent
 from dripengine.storage.events import EVENT_LIMITS as _EVENT
 from dripengine.storage.events import MESSAGE_LIMITS as _MESSAGE
 from dripengine.storage.textlimits import json_problem, text_problem, without_nul
+from dripengine.vocabulary import TYPES, IncomingEvent
 
 _IDS = (
     ("provider_event_id", _EVENT["provider_event_id"]),

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dripengine.config import ScoringSettings, Settings
-from dripengine.engagement.vocabulary import BOUNCE, COMPLAINT
 from dripengine.storage import Connection, Engine, pauses
 from dripengine.storage.messages import sent_and_flagged
+from dripengine.vocabulary import BOUNCE, COMPLAINT
 
 WINDOW = timedelta(days=30)
 CHECK_SECONDS = 60  # how often the daemon checks

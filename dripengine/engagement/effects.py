@@ -18,8 +18,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from dripengine import vocabulary as v
 from dripengine.config import Settings
-from dripengine.engagement import vocabulary as v
 from dripengine.engagement.matching import Matched
 from dripengine.engagement.rescore import Rescore
 from dripengine.engagement.result import IngestResult

@@ -22,19 +22,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from dripengine import vocabulary as v
 from dripengine.clock import Clock
 from dripengine.config import Settings
-from dripengine.engagement import vocabulary as v
 from dripengine.engagement.admit import NotStorable, admit
 from dripengine.engagement.breaker import check_breakers
 from dripengine.engagement.effects import Effects
 from dripengine.engagement.matching import match
 from dripengine.engagement.result import IngestResult
 from dripengine.engagement.store import store_new
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.funnel.sla import SLA
 from dripengine.scoring.rules import ScoringRules, rules_from_settings
 from dripengine.storage import Engine
+from dripengine.vocabulary import IncomingEvent
 
 BREAKER_EVENTS = frozenset({v.COMPLAINT, v.BOUNCE})
 

@@ -12,12 +12,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dripengine import vocabulary as v
 from dripengine.emails import InvalidEmail, normalise_email
-from dripengine.engagement import vocabulary as v
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.scoring.rules import ScoringRules
 from dripengine.storage import Connection
 from dripengine.storage import events as store
+from dripengine.vocabulary import IncomingEvent
 
 
 @dataclass

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from dripengine import vocabulary as v
 from dripengine.campaigns.schedule import returned_due
 from dripengine.clock import ensure_utc
-from dripengine.engagement import vocabulary as v
 from dripengine.leads.optout import ERASED_DOMAIN
 from dripengine.storage import Connection, Engine, suppression
 from dripengine.storage import unsubscribes as store

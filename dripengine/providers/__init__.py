@@ -15,7 +15,6 @@ from typing import Any
 
 from dripengine.clock import Clock, FixedClock
 from dripengine.config import Settings
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.exceptions import ConfigError
 from dripengine.providers.base import Provider, SendResult
 from dripengine.providers.outbox import OutboxProvider
@@ -23,6 +22,7 @@ from dripengine.providers.sendgrid.provider import DEFAULT_HOST, SendGridProvide
 from dripengine.providers.smtp import SMTPProvider
 from dripengine.providers.webhook import EventWebhook, InboundWebhook
 from dripengine.storage import Engine
+from dripengine.vocabulary import IncomingEvent
 
 __all__ = [
     "OutboxProvider",

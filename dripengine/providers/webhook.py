@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from dripengine.engagement.vocabulary import IncomingEvent
+from dripengine.vocabulary import IncomingEvent
 
 
 @dataclass(frozen=True)

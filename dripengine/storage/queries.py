@@ -1,25 +1,19 @@
-"""Read-side queries for the CLI and the API: plain dicts keyed by the models' field names.
+"""Read-side queries for the CLI and the API: one lead's rows, the hand-back list, listings.
 
-What the CLI calls takes the :data:`~dripengine.storage.Engine` and opens its own session.
+What the CLI calls takes the :data:`~dripengine.storage.Engine` and opens its own session; the
+lead's story for people (did-you-mean, the score explained) is :mod:`dripengine.reports.leads`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Table, func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from dripengine.config import Settings
-from dripengine.emails import InvalidEmail, normalise_email
-from dripengine.exceptions import LeadNotFound
-from dripengine.funnel.sla import SLA
-from dripengine.leads.nearest import nearest_addresses
-from dripengine.scoring.explain import Change, Explanation, explain
-from dripengine.scoring.rules import decayed, fit_grade
 from dripengine.storage import suppression
 from dripengine.storage.models import (
     Enrollment,
@@ -31,7 +25,16 @@ from dripengine.storage.models import (
     StageChange,
     Suppression,
 )
-from dripengine.suggest import did_you_mean_any
+
+
+class ScoreChangeRow(NamedTuple):
+    at: datetime
+    delta: float
+    score_after: float
+    reason: str
+    event_type: str | None
+    machine: bool
+
 
 LEAD_COLUMNS = (
     "email",
@@ -52,87 +55,39 @@ def lead_row(lead: Lead) -> dict[str, Any]:
     return lead.model_dump(exclude={"id"})
 
 
-def find_lead(session: Session, email: str) -> Lead:
-    try:
-        normalised = normalise_email(email)
-    except InvalidEmail as exc:
-        raise LeadNotFound(f"{email!r} is not a valid email address: {exc}") from None
-    lead = session.exec(select(Lead).where(Lead.email == normalised)).first()
-    if lead is None:
-        nearby = nearest_addresses(session.connection(), [normalised]).get(normalised, [])
-        raise LeadNotFound(
-            f"no lead {normalised}{did_you_mean_any(nearby)}"
-            + ("" if nearby else " (import it with `drip leads import` or recycle it)")
-        )
-    return lead
+def lead_by_email(session: Session, email: str) -> Lead | None:
+    """The lead stored under the normalised ``email``, or None."""
+    return session.exec(select(Lead).where(Lead.email == email)).first()
 
 
-SCORE_CHANGES_SHOWN = 20
+def lead_history(
+    session: Session, lead: Lead
+) -> tuple[list[StageChange], list[RecycleRecord], list[Enrollment]]:
+    """The lead's stage changes and recycle records (oldest first) and its enrollments."""
+    history = session.exec(
+        select(StageChange)
+        .where(StageChange.lead_id == lead.id)
+        .order_by(col(StageChange.at), col(StageChange.id))
+    ).all()
+    recycles = session.exec(
+        select(RecycleRecord)
+        .where(RecycleRecord.lead_id == lead.id)
+        .order_by(col(RecycleRecord.at), col(RecycleRecord.id))
+    ).all()
+    enrollments = session.exec(
+        select(Enrollment)
+        .where(Enrollment.lead_id == lead.id)
+        .order_by(col(Enrollment.enrolled_at))
+    ).all()
+    return list(history), list(recycles), list(enrollments)
 
 
-def lead_profile(
-    engine: Engine, email: str, settings: Settings | None = None, now: datetime | None = None
-) -> dict[str, Any]:
-    """Everything about one lead: fields, stage history, recycle records, enrollments; with
-    ``settings`` and ``now`` also the score now, the fit grade, the suppression and the latest
-    score changes with their reasons."""
-    with Session(engine) as session:
-        lead = find_lead(session, email)
-        extra = _scoring_facts(session, lead, settings, now) if settings and now else {}
-        history = session.exec(
-            select(StageChange)
-            .where(StageChange.lead_id == lead.id)
-            .order_by(col(StageChange.at), col(StageChange.id))
-        ).all()
-        recycles = session.exec(
-            select(RecycleRecord)
-            .where(RecycleRecord.lead_id == lead.id)
-            .order_by(col(RecycleRecord.at), col(RecycleRecord.id))
-        ).all()
-        enrollments = session.exec(
-            select(Enrollment)
-            .where(Enrollment.lead_id == lead.id)
-            .order_by(col(Enrollment.enrolled_at))
-        ).all()
-        return {
-            **lead_row(lead),
-            "stage_history": [c.model_dump(exclude={"id", "lead_id"}) for c in history],
-            "recycles": [r.model_dump(exclude={"id", "lead_id"}) for r in recycles],
-            "enrollments": [
-                e.model_dump(exclude={"id", "lead_id", "lease_owner", "lease_until"})
-                for e in enrollments
-            ],
-            **extra,
-        }
+def suppression_of(session: Session, email: str) -> suppression.Entry | None:
+    """The address's suppression entry (plain or hashed), or None."""
+    return suppression.suppressed(session.connection(), [email]).get(email)
 
 
-def _scoring_facts(
-    session: Session, lead: Lead, settings: Settings, now: datetime
-) -> dict[str, Any]:
-    fit = fit_grade(lead.model_dump(), settings.scoring.fit_rules)
-    entry = suppression.suppressed(session.connection(), [lead.email]).get(lead.email)
-    return {
-        "score_now": round(
-            decayed(lead.score, lead.score_updated_at, now, settings.scoring.half_life_days), 2
-        ),
-        "fit_grade": fit.grade,
-        "fit_points": fit.points,
-        "fit_missing": list(fit.missing),
-        "suppressed": {"reason": entry.reason, "since": entry.created_at} if entry else None,
-        "score_changes": [
-            {
-                "at": c.at,
-                "event_type": c.event_type,
-                "delta": c.delta,
-                "score_after": c.score_after,
-                "reason": c.reason,
-            }
-            for c in reversed(score_changes(session, lead, SCORE_CHANGES_SHOWN))
-        ],
-    }
-
-
-def score_changes(session: Session, lead: Lead, limit: int | None = None) -> list[Change]:
+def score_changes(session: Session, lead: Lead, limit: int | None = None) -> list[ScoreChangeRow]:
     """The lead's ScoreChange rows (the newest ``limit`` of them), oldest first, with event types."""
     changes: Table = ScoreChange.__table__  # type: ignore[attr-defined]
     events: Table = Event.__table__  # type: ignore[attr-defined]
@@ -153,47 +108,18 @@ def score_changes(session: Session, lead: Lead, limit: int | None = None) -> lis
         query = query.limit(limit)
     rows = session.connection().execute(query).all()
     return [
-        Change(r.at, r.delta, r.score_after, r.reason, r.type, bool(r.machine))
+        ScoreChangeRow(r.at, r.delta, r.score_after, r.reason, r.type, bool(r.machine))
         for r in reversed(rows)
     ]
 
 
-def _latest_recycle(session: Session, lead: Lead) -> RecycleRecord | None:
+def latest_recycle(session: Session, lead: Lead) -> RecycleRecord | None:
+    """The lead's latest recycle record (None: never recycled)."""
     return session.exec(
         select(RecycleRecord)
         .where(RecycleRecord.lead_id == lead.id)
         .order_by(col(RecycleRecord.at).desc(), col(RecycleRecord.id).desc())
     ).first()
-
-
-def lead_with_recycle(engine: Engine, email: str) -> tuple[dict[str, Any], RecycleRecord | None]:
-    """The lead's fields, and its latest recycle record (None when it was never recycled)."""
-    with Session(engine) as session:
-        lead = find_lead(session, email)
-        return lead.model_dump(), _latest_recycle(session, lead)
-
-
-def explain_score(
-    engine: Engine, email: str, settings: Settings, sla: SLA, now: datetime
-) -> tuple[Lead, Explanation]:
-    """The lead and :func:`dripengine.scoring.explain.explain` of its score at ``now``."""
-    with Session(engine) as session:
-        lead = find_lead(session, email)
-        latest = _latest_recycle(session, lead)
-        reason = sla.recycle_reasons.get(latest.reason) if latest else None
-        rule = sla.requalification
-        return lead, explain(
-            score_changes(session, lead),
-            stored=lead.score,
-            stored_at=lead.score_updated_at,
-            now=now,
-            half_life_days=settings.scoring.half_life_days,
-            fit=fit_grade(lead.model_dump(), settings.scoring.fit_rules),
-            min_fit=rule.min_fit,
-            threshold=rule.threshold(lead.recycle_count),
-            may_requalify=reason.may_requalify if reason else True,
-            scoring_stopped_at=lead.scoring_stopped_at,
-        )
 
 
 REQUALIFIED_COLUMNS = (

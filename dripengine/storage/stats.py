@@ -25,7 +25,7 @@ from sqlalchemy import Select, Table, and_, case, exists, false, func, literal, 
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from dripengine.engagement import vocabulary as v
+from dripengine import vocabulary as v
 from dripengine.storage.models import Enrollment, Event, Feedback, Handoff, Message, RecycleRecord
 
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]

@@ -29,12 +29,12 @@ from starlette.routing import BaseRoute, Route
 
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.engagement.admit import NotStorable, admit
-from dripengine.engagement.vocabulary import CUSTOM_TYPES, IncomingEvent
 from dripengine.exceptions import FunnelError
 from dripengine.funnel.recycle import recycle
 from dripengine.funnel.recycle_csv import FROM_ALIASES
 from dripengine.funnel.recycle_request import LEAD_FIELDS, RecycleContext, RecycleRequest
 from dripengine.storage import DBAPIError
+from dripengine.vocabulary import CUSTOM_TYPES, IncomingEvent
 from dripengine.web.auth import TOKEN_SETTING
 from dripengine.web.context import WebContext
 from dripengine.web.problems import (

@@ -18,7 +18,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from dripengine.engagement.vocabulary import IncomingEvent
+from dripengine.vocabulary import IncomingEvent
 
 MAX_BATCH = 500
 

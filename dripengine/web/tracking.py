@@ -20,11 +20,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from dripengine.engagement import vocabulary as v
+from dripengine import vocabulary as v
 from dripengine.engagement.tracking import PIXEL_GIF, machine_reason, read_click, read_open
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.storage import DBAPIError
 from dripengine.tokens import BadToken
+from dripengine.vocabulary import IncomingEvent
 from dripengine.web.context import WebContext
 from dripengine.web.pages import Brand, not_found
 from dripengine.web.recorder import GroupRecorder

@@ -29,8 +29,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from dripengine import vocabulary as v
 from dripengine.config import Settings
-from dripengine.engagement import vocabulary as v
 from dripengine.engagement.preferences import MessageView, find_message, leave_campaign
 from dripengine.engagement.undo import (
     SNAPSHOT,
@@ -39,9 +39,9 @@ from dripengine.engagement.undo import (
     undo_status,
     undo_unsubscribe,
 )
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.storage import DBAPIError
 from dripengine.tokens import BadToken, unsign
+from dripengine.vocabulary import IncomingEvent
 from dripengine.web.body import BodyTooLarge, read_limited
 from dripengine.web.context import WebContext
 from dripengine.web.pages import Brand, Markup, form, link, not_found, page

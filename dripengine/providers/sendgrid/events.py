@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from dripengine import vocabulary as v
 from dripengine.engagement import tracking
-from dripengine.engagement import vocabulary as v
 from dripengine.engagement.admit import NotStorable, admit
-from dripengine.engagement.vocabulary import IncomingEvent
 from dripengine.providers.sendgrid.provider import UID_ARG
 from dripengine.providers.webhook import BadEvent, ParsedEvents, Skipped
+from dripengine.vocabulary import IncomingEvent
 
 PROVIDER = "sendgrid"
 TAG_PARAM = tracking.TAG_PARAM  # a link's tag, when the link carries it in its query string

@@ -25,9 +25,9 @@ from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from email.utils import parseaddr
 
-from dripengine.engagement import vocabulary as v
-from dripengine.engagement.vocabulary import IncomingEvent
+from dripengine import vocabulary as v
 from dripengine.providers.webhook import BadPayload, InboundWebhook
+from dripengine.vocabulary import IncomingEvent
 
 PROVIDER = "inbound"
 MAX_CANDIDATES = 20
