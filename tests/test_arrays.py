@@ -1,4 +1,4 @@
-"""The batch statements (``dripengine.storage.arrays`` on PostgreSQL, the portable forms on SQLite) agree."""
+"""The batch statements (``dripengine.storage.dialect`` on PostgreSQL, the portable forms on SQLite) agree."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dripengine.storage.arrays import any_of
+from dripengine.storage.dialect import any_of
 from dripengine.storage.messages import ENROLLMENT, MESSAGE, insert_messages, update_rows
 from dripengine.storage.rounds import LEAD
 from tests import rows

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
-from dripengine.storage import upsert
+from dripengine.storage import dialect
 from dripengine.storage.models import Event, Lead, Message, ScoreChange
 from dripengine.storage.textlimits import column_limits
 
@@ -131,7 +131,7 @@ def insert_new_events(
     """Insert event rows, skipping any another transaction stored meanwhile (``ON CONFLICT DO
     NOTHING``); ``(id, dedupe_key)`` of each row inserted."""
     statement = (
-        upsert.insert(connection, EVENT)
+        dialect.insert(connection, EVENT)
         .on_conflict_do_nothing()
         .returning(EVENT.c.id, EVENT.c.dedupe_key)
     )

@@ -1,7 +1,7 @@
 """The ``message`` table for the sending pipeline: insert a round's rows, update them, find the
 ones a dead worker left, count what a provider was handed today and what drew complaints.
 
-Every batch statement takes PostgreSQL's array forms (:mod:`dripengine.storage.arrays`): one
+Every batch statement takes PostgreSQL's array forms (:mod:`dripengine.storage.dialect`): one
 parameter a column, so the statement text is the same for every batch; SQLite keeps ``IN (…)`` and
 executemany. The enrollment updates of a round go through :func:`update_enrollments`, the same
 statement shape.
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from dripengine.storage import upsert
-from dripengine.storage.arrays import unnest, uses_arrays
+from dripengine.storage import dialect
+from dripengine.storage.dialect import unnest, uses_arrays
 from dripengine.storage.models import Enrollment, Event, Message
 from dripengine.storage.pauses import PAUSE, RESUMED
 
@@ -71,7 +71,7 @@ def insert_messages(
     """
     if not rows:
         return {}
-    insert = upsert.insert(connection, MESSAGE)
+    insert = dialect.insert(connection, MESSAGE)
     params: list[dict[str, Any]] | None = rows
     if uses_arrays(connection):
         # ``INSERT … SELECT unnest(…), …``: one statement, one array a column (:mod:`.arrays`)
@@ -106,7 +106,7 @@ def update_rows(
     for columns, group in groups.items():
         if uses_arrays(connection) and len({r["id"] for r in group}) == len(group):
             # ``UPDATE table SET c = v.c … FROM (SELECT unnest(:ids) AS id, …) v WHERE id = v.id``:
-            # the whole group in one statement (see :mod:`dripengine.storage.arrays`). A row named twice
+            # the whole group in one statement (see :mod:`dripengine.storage.dialect`). A row named twice
             # takes the per-row path below: there the second update sees the first one's result.
             values = unnest(table, ["id", *columns], group).subquery("v")
             statement = (
@@ -253,3 +253,41 @@ def known_uid(engine: Engine, candidates: list[str]) -> str | None:
     with engine.connect() as connection:
         found = set(connection.scalars(select(uid_column).where(uid_column.in_(candidates))))
     return next((uid for uid in candidates if uid in found), None)
+
+
+# Send outcomes a crash hid: the query that fails `unknown` messages their provider never had
+# (the policy is the provider's: Provider.settle_unknown).
+
+
+def fail_unheard_unknown(
+    engine: Engine, provider: str, created_before: datetime, error: str
+) -> int:
+    """Fail ``provider``'s ``unknown`` messages created before ``created_before`` that have no event
+    of their own while some event of ``provider`` was received after each was created (its webhook
+    works); ``error`` says why. How many. One transaction: the ids, then the update."""
+    own_event = exists().where(EVENT.c.message_id == MESSAGE.c.id)
+    webhook_alive = exists().where(
+        EVENT.c.provider == provider, EVENT.c.received_at > MESSAGE.c.created_at
+    )
+    with engine.begin() as connection:
+        ids = list(
+            connection.scalars(
+                select(MESSAGE.c.id).where(
+                    MESSAGE.c.status == "unknown",
+                    MESSAGE.c.provider == provider,
+                    MESSAGE.c.created_at < created_before,
+                    ~own_event,
+                    webhook_alive,
+                )
+            )
+        )
+        if ids:
+            connection.execute(
+                update(MESSAGE)
+                .where(MESSAGE.c.id.in_(ids), MESSAGE.c.status == "unknown")
+                .values(status="failed", error=error)
+            )
+    return len(ids)
+
+
+__all__ = ["fail_unheard_unknown"]

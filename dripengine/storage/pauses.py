@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import Select, Table, select, update
 from sqlalchemy.engine import Connection
 
-from dripengine.storage import upsert
+from dripengine.storage import dialect
 from dripengine.storage.models import CampaignPause
 
 PAUSE: Table = CampaignPause.__table__  # type: ignore[attr-defined]
@@ -54,7 +54,7 @@ def resumed(connection: Connection) -> dict[str, datetime]:
 
 def pause(connection: Connection, campaign_id: str, reason: str, now: datetime) -> None:
     """Pause ``campaign_id`` (again); a pause already in place keeps its own reason and time."""
-    statement = upsert.insert(connection, PAUSE).values(
+    statement = dialect.insert(connection, PAUSE).values(
         campaign_id=campaign_id, reason=reason, paused_at=now
     )
     connection.execute(

@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from dripengine.storage import upsert
-from dripengine.storage.arrays import any_of
+from dripengine.storage import dialect
+from dripengine.storage.dialect import any_of
 from dripengine.storage.messages import (
     DELIVERED,
     ENROLLMENT,
@@ -266,7 +266,7 @@ def write_heartbeat(
     with engine.begin() as connection:
         if started:
             connection.execute(
-                upsert.insert(connection, worker).values(values).on_conflict_do_nothing()
+                dialect.insert(connection, worker).values(values).on_conflict_do_nothing()
             )
             return
         connection.execute(update(worker).where(worker.c.id == values["id"]).values(changes))

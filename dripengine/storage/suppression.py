@@ -22,8 +22,8 @@ from sqlalchemy import String, Table, cast, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
-from dripengine.storage import upsert
-from dripengine.storage.arrays import any_of
+from dripengine.storage import dialect
+from dripengine.storage.dialect import any_of
 from dripengine.storage.leads import LEAD, like_escaped
 from dripengine.storage.models import (
     CONTACT_FIELDS,
@@ -110,7 +110,7 @@ def add(
 ) -> bool:
     """Suppress ``stored`` (an address or a hashed form); False when it already was."""
     statement = (
-        upsert.insert(connection, SUPPRESSION)
+        dialect.insert(connection, SUPPRESSION)
         .values(email=stored, reason=reason, source=source, note=note, created_at=now)
         .on_conflict_do_nothing(index_elements=["email"])
         .returning(SUPPRESSION.c.id)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Table, delete, select, update
 from sqlalchemy.engine import Connection
 
-from dripengine.storage import upsert
+from dripengine.storage import dialect
 from dripengine.storage.models import Enrollment, Event, Lead, Message, Suppression
 
 EVENT: Table = Event.__table__  # type: ignore[attr-defined]
@@ -122,7 +122,7 @@ def has_event_after(
 def insert_event_once(connection: Connection, values: Mapping[str, Any]) -> int | None:
     """Insert one event; its id, or None when its dedupe key is stored already."""
     event = (
-        upsert.insert(connection, EVENT)
+        dialect.insert(connection, EVENT)
         .values(**values)
         .on_conflict_do_nothing()
         .returning(EVENT.c.id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from dripengine.storage import Engine
-from dripengine.storage.outcomes import fail_unheard_unknown
+from dripengine.storage.messages import fail_unheard_unknown
 
 PROVIDER = "sendgrid"  # the provider of its messages and of its events
 REASON = (

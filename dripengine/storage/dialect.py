@@ -1,4 +1,10 @@
-"""Set-based statements for a batch of rows: on PostgreSQL, one array per column, bound once.
+"""The statement forms that differ by database, chosen in one place.
+
+``INSERT … ON CONFLICT``: SQLAlchemy's portable ``insert()`` has no ``ON CONFLICT``; PostgreSQL's and
+SQLite's dialect ``insert()`` both have ``on_conflict_do_nothing`` and ``on_conflict_do_update``
+with the same arguments, so :func:`insert` picks the dialect's for a connection.
+
+Set-based statements for a batch of rows: on PostgreSQL, one array per column, bound once.
 
 The dispatcher reads and writes a batch (200 to 500 rows) at a time. Written the portable way, such a
 statement carries one bound parameter per value — ``id IN (:id_1, …, :id_200)``, a 2,400-parameter
@@ -26,6 +32,7 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, Select, Table, any_, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -63,4 +70,11 @@ def unnest(
     )
 
 
-__all__ = ["any_of", "unnest", "uses_arrays"]
+def insert(connection: Connection, table: Table) -> Any:
+    """``table``'s ``INSERT`` for ``connection``'s database, with ``on_conflict_*`` available."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+__all__ = ["any_of", "insert", "unnest", "uses_arrays"]
