@@ -99,7 +99,9 @@ def test_sendgrid_is_named_only_in_its_package_and_the_wiring() -> None:
         if re.search("sendgrid", p.read_text(), re.IGNORECASE)
         and not rel(p).startswith(("providers/sendgrid/", "testing/"))
     ]
-    assert set(named) <= SENDGRID_WIRING, f"SendGrid named outside the wiring: {sorted(set(named) - SENDGRID_WIRING)}"
+    assert set(named) <= SENDGRID_WIRING, (
+        f"SendGrid named outside the wiring: {sorted(set(named) - SENDGRID_WIRING)}"
+    )
 
 
 def test_imports_point_down_the_layers() -> None:

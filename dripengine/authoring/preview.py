@@ -51,11 +51,11 @@ def load_lead(engine: Engine, email: str, sla: SLA) -> PreviewLead:
     fields, record = lead_with_recycle(engine, email)
     recycle: dict[str, Any] = {}
     if record is not None:
-        reason = sla.recycle_reasons.get(record.reason)
+        reason = sla.recycle_reasons.get(record["reason"])
         recycle = {
-            "from_stage": record.from_stage,
-            "reason": record.reason,
-            "reason_label": reason.label if reason else record.reason,
+            "from_stage": record["from_stage"],
+            "reason": record["reason"],
+            "reason_label": reason.label if reason else record["reason"],
         }
     return PreviewLead(fields, recycle, sample=False)
 

@@ -8,6 +8,7 @@ come from :mod:`dripengine.storage.queries`; the score is decayed and explained 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,8 @@ from dripengine.leads.nearest import nearest_addresses
 from dripengine.scoring.explain import Change, Explanation, explain
 from dripengine.scoring.rules import decayed, fit_grade
 from dripengine.storage import Engine, Session, queries
-from dripengine.storage.models import Lead, RecycleRecord
+from dripengine.storage.funnel import latest_recycle
+from dripengine.storage.models import Lead
 from dripengine.suggest import did_you_mean_any
 
 
@@ -90,11 +92,13 @@ def _scoring_facts(
     }
 
 
-def lead_with_recycle(engine: Engine, email: str) -> tuple[dict[str, Any], RecycleRecord | None]:
+def lead_with_recycle(
+    engine: Engine, email: str
+) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
     """The lead's fields, and its latest recycle record (None when it was never recycled)."""
     with Session(engine) as session:
         lead = find_lead(session, email)
-        return lead.model_dump(), queries.latest_recycle(session, lead)
+        return lead.model_dump(), latest_recycle(session.connection(), _id(lead))
 
 
 def explain_score(
@@ -103,8 +107,8 @@ def explain_score(
     """The lead and :func:`dripengine.scoring.explain.explain` of its score at ``now``."""
     with Session(engine) as session:
         lead = find_lead(session, email)
-        latest = queries.latest_recycle(session, lead)
-        reason = sla.recycle_reasons.get(latest.reason) if latest else None
+        latest = latest_recycle(session.connection(), _id(lead))
+        reason = sla.recycle_reasons.get(latest["reason"]) if latest else None
         rule = sla.requalification
         return lead, explain(
             [Change(*row) for row in queries.score_changes(session, lead)],
@@ -118,3 +122,8 @@ def explain_score(
             may_requalify=reason.may_requalify if reason else True,
             scoring_stopped_at=lead.scoring_stopped_at,
         )
+
+
+def _id(lead: Lead) -> int:
+    assert lead.id is not None  # a stored lead
+    return lead.id

@@ -113,15 +113,6 @@ def score_changes(session: Session, lead: Lead, limit: int | None = None) -> lis
     ]
 
 
-def latest_recycle(session: Session, lead: Lead) -> RecycleRecord | None:
-    """The lead's latest recycle record (None: never recycled)."""
-    return session.exec(
-        select(RecycleRecord)
-        .where(RecycleRecord.lead_id == lead.id)
-        .order_by(col(RecycleRecord.at).desc(), col(RecycleRecord.id).desc())
-    ).first()
-
-
 REQUALIFIED_COLUMNS = (
     "email",
     "first_name",
