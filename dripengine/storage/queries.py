@@ -233,7 +233,3 @@ def list_leads(
         if limit:
             query = query.limit(limit)
         return [lead_row(lead) for lead in session.exec(query).all()], total
-
-
-def count_leads(session: Session) -> int:
-    return session.exec(select(func.count()).select_from(Lead)).one()
