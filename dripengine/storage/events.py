@@ -15,17 +15,17 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from dripengine.storage import dialect
-from dripengine.storage.models import Event, Lead, Message, ScoreChange
+from dripengine.storage.models import (
+    EVENT,
+    LEAD,
+    MESSAGE,
+    SCORE_CHANGE,
+)
 from dripengine.storage.textlimits import column_limits
-
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
-SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
 
 # what the database takes in the text columns an incoming event fills
 EVENT_LIMITS = column_limits(EVENT)

@@ -22,27 +22,17 @@ from sqlalchemy.engine import Connection
 
 from dripengine.storage.models import (
     CONTACT_FIELDS,
-    Enrollment,
-    Event,
-    Feedback,
-    Handoff,
-    Lead,
-    Message,
-    RecycleRecord,
-    ScoreChange,
-    StageChange,
+    ENROLLMENT,
+    EVENT,
+    FEEDBACK,
+    HANDOFF,
+    LEAD,
+    MESSAGE,
+    RECYCLE_RECORD,
+    SCORE_CHANGE,
+    STAGE_CHANGE,
 )
 from dripengine.storage.textlimits import column_limits
-
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
-STAGE_CHANGE: Table = StageChange.__table__  # type: ignore[attr-defined]
-RECYCLE_RECORD: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
-HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
-FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
 
 # what the database takes in each text column a recycle request or a feedback fills
 LEAD_LIMITS = column_limits(LEAD)

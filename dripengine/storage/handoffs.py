@@ -8,12 +8,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Connection
 
-from dripengine.storage.models import Handoff
-
-HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
+from dripengine.storage.models import HANDOFF
 
 
 def claim(

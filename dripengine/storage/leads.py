@@ -21,16 +21,14 @@ from json.encoder import encode_basestring_ascii
 from operator import itemgetter
 from typing import Any, Protocol
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
-from dripengine.storage.models import CONTACT_FIELDS, Enrollment, Lead
+from dripengine.storage.models import CONTACT_FIELDS, ENROLLMENT, LEAD
 
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
 DEFAULT_STAGE = "lead"
 # the columns an imported row may set besides email, stage and attributes (``leads.csvrows.FIELDS``)
 FIELDS: tuple[str, ...] = (*CONTACT_FIELDS, "consent")

@@ -20,12 +20,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from dripengine.storage import dialect
 from dripengine.storage.dialect import unnest, uses_arrays
-from dripengine.storage.models import Enrollment, Event, Message
+from dripengine.storage.models import ENROLLMENT, EVENT, MESSAGE
 from dripengine.storage.pauses import PAUSE, RESUMED
-
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
 
 DONE = frozenset({"sending", "sent", "skipped", "failed", "unknown"})  # a step that is behind us
 DELIVERED = frozenset({"sending", "sent", "unknown"})  # counts as an email the lead got
@@ -249,7 +245,7 @@ def known_uid(engine: Engine, candidates: list[str]) -> str | None:
     """The first of ``candidates`` that is one of our messages."""
     if not candidates:
         return None
-    uid_column = Message.__table__.c.uid  # type: ignore[attr-defined]
+    uid_column = MESSAGE.c.uid
     with engine.connect() as connection:
         found = set(connection.scalars(select(uid_column).where(uid_column.in_(candidates))))
     return next((uid for uid in candidates if uid in found), None)

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import Column, Index, Table, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dripengine.storage.types import JSONDict, UTCDateTime
@@ -290,3 +290,18 @@ class Feedback(SQLModel, table=True):
     score_at_handoff: float | None = Field(default=None)
     fit_at_handoff: str | None = Field(default=None, max_length=1)
     at: datetime = Field(sa_type=UTCDateTime)
+
+
+# The Core tables, for the statements of storage/ (SQLModel types ``__table__`` loosely).
+LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
+ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
+MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
+EVENT: Table = Event.__table__  # type: ignore[attr-defined]
+HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
+FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
+SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
+SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
+RECYCLE_RECORD: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
+WORKER: Table = Worker.__table__  # type: ignore[attr-defined]
+STAGE_CHANGE: Table = StageChange.__table__  # type: ignore[attr-defined]
+PAUSE: Table = CampaignPause.__table__  # type: ignore[attr-defined]

@@ -14,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, Table, select, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.engine import Connection
 
 from dripengine.storage import dialect
-from dripengine.storage.models import CampaignPause
+from dripengine.storage.models import PAUSE
 
-PAUSE: Table = CampaignPause.__table__  # type: ignore[attr-defined]
 RESUMED = "resumed"  # the reason of a row that is no longer a pause: the time of the resume
 
 

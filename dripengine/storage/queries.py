@@ -9,19 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Table, func, or_
+from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from dripengine.storage import suppression
 from dripengine.storage.models import (
+    EVENT,
+    SCORE_CHANGE,
     Enrollment,
-    Event,
     Handoff,
     Lead,
     RecycleRecord,
-    ScoreChange,
     StageChange,
     Suppression,
 )
@@ -89,8 +89,7 @@ def suppression_of(session: Session, email: str) -> suppression.Entry | None:
 
 def score_changes(session: Session, lead: Lead, limit: int | None = None) -> list[ScoreChangeRow]:
     """The lead's ScoreChange rows (the newest ``limit`` of them), oldest first, with event types."""
-    changes: Table = ScoreChange.__table__  # type: ignore[attr-defined]
-    events: Table = Event.__table__  # type: ignore[attr-defined]
+    changes, events = SCORE_CHANGE, EVENT
     query = (
         sa_select(
             changes.c.at,

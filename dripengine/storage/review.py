@@ -12,14 +12,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, case, func, literal, select
+from sqlalchemy import case, func, literal, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from dripengine.storage.models import Feedback, Handoff
+from dripengine.storage.models import FEEDBACK, HANDOFF
 
-FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
-HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
 TOOK_IT = ("accepted", "won", "lost")  # a loss follows an acceptance
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from dripengine.storage import dialect
@@ -35,12 +35,13 @@ from dripengine.storage.messages import (
     MESSAGE_ROW_COLUMNS,
     MessageRow,
 )
-from dripengine.storage.models import Event, Lead, RecycleRecord, Worker
+from dripengine.storage.models import (
+    EVENT,
+    LEAD,
+    RECYCLE_RECORD,
+    WORKER,
+)
 from dripengine.storage.pauses import paused_ids
-
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
-RECYCLE: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
 
 # SQLite allows one writer; a read transaction that later writes fails at once (SQLITE_BUSY_SNAPSHOT,
 # not retried by busy_timeout) when another connection committed meanwhile. The dispatcher's
@@ -232,8 +233,12 @@ def load_history(
         recent[lead_id].append(at)
     recycles: dict[int, RecycleRow] = {}
     latest = select(
-        RECYCLE.c.lead_id, RECYCLE.c.from_stage, RECYCLE.c.reason, RECYCLE.c.at, RECYCLE.c.id
-    ).where(any_of(connection, RECYCLE.c.lead_id, lead_ids))
+        RECYCLE_RECORD.c.lead_id,
+        RECYCLE_RECORD.c.from_stage,
+        RECYCLE_RECORD.c.reason,
+        RECYCLE_RECORD.c.at,
+        RECYCLE_RECORD.c.id,
+    ).where(any_of(connection, RECYCLE_RECORD.c.lead_id, lead_ids))
     for record in connection.execute(latest):
         known = recycles.get(record.lead_id)
         if known is None or (record.at, record.id) > (known.at, known.id):
@@ -262,11 +267,10 @@ def write_heartbeat(
     started: bool,
 ) -> None:
     """A worker's row in ``worker``: inserted when it starts (kept if it exists), else ``changes``."""
-    worker = Worker.__table__  # type: ignore[attr-defined]
     with engine.begin() as connection:
         if started:
             connection.execute(
-                dialect.insert(connection, worker).values(values).on_conflict_do_nothing()
+                dialect.insert(connection, WORKER).values(values).on_conflict_do_nothing()
             )
             return
-        connection.execute(update(worker).where(worker.c.id == values["id"]).values(changes))
+        connection.execute(update(WORKER).where(WORKER.c.id == values["id"]).values(changes))

@@ -26,14 +26,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from dripengine import vocabulary as v
-from dripengine.storage.models import Enrollment, Event, Feedback, Handoff, Message, RecycleRecord
-
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
-HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
-FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
-RECYCLE_RECORD: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
+from dripengine.storage.models import (
+    ENROLLMENT,
+    EVENT,
+    FEEDBACK,
+    HANDOFF,
+    MESSAGE,
+    RECYCLE_RECORD,
+)
 
 NO_CAMPAIGN = "(none)"  # emails and hand-backs recorded without a campaign
 

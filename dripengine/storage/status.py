@@ -12,17 +12,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from dripengine.storage.models import Enrollment, Handoff, Lead, Message, Worker
-
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-WORKER: Table = Worker.__table__  # type: ignore[attr-defined]
-HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
+from dripengine.storage.models import (
+    ENROLLMENT,
+    HANDOFF,
+    LEAD,
+    MESSAGE,
+    WORKER,
+)
 
 DAY = timedelta(hours=24)
 

@@ -27,22 +27,14 @@ from dripengine.storage.dialect import any_of
 from dripengine.storage.leads import LEAD, like_escaped
 from dripengine.storage.models import (
     CONTACT_FIELDS,
-    Event,
-    Feedback,
-    Handoff,
-    Message,
-    RecycleRecord,
-    ScoreChange,
-    Suppression,
+    EVENT,
+    FEEDBACK,
+    HANDOFF,
+    MESSAGE,
+    RECYCLE_RECORD,
+    SCORE_CHANGE,
+    SUPPRESSION,
 )
-
-SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-HANDOFF: Table = Handoff.__table__  # type: ignore[attr-defined]
-RECYCLE: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
-SCORE_CHANGE: Table = ScoreChange.__table__  # type: ignore[attr-defined]
-FEEDBACK: Table = Feedback.__table__  # type: ignore[attr-defined]
 
 HASH_PREFIX = "sha256:"
 # every contact field (country, time zone and source next to a stage history can single a person
@@ -162,7 +154,9 @@ def blank_lead_rows(connection: Connection, lead_id: int) -> int:
     ).rowcount
     # a subject may carry the first name; a recycle note, anything sales typed
     connection.execute(update(MESSAGE).where(MESSAGE.c.lead_id == lead_id).values(subject=None))
-    connection.execute(update(RECYCLE).where(RECYCLE.c.lead_id == lead_id).values(note=None))
+    connection.execute(
+        update(RECYCLE_RECORD).where(RECYCLE_RECORD.c.lead_id == lead_id).values(note=None)
+    )
     connection.execute(update(HANDOFF).where(HANDOFF.c.lead_id == lead_id).values(payload={}))
     connection.execute(
         update(HANDOFF)
@@ -182,7 +176,7 @@ def scrub_lead_rows(
     for table, columns in (
         (EVENT, ("url", "provider_event_id")),
         (MESSAGE, ("error",)),
-        (RECYCLE, ("detail",)),
+        (RECYCLE_RECORD, ("detail",)),
         (SCORE_CHANGE, ("reason",)),
         (HANDOFF, ("last_error",)),
     ):

@@ -11,17 +11,17 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection
 
 from dripengine.storage import dialect
-from dripengine.storage.models import Enrollment, Event, Lead, Message, Suppression
-
-EVENT: Table = Event.__table__  # type: ignore[attr-defined]
-MESSAGE: Table = Message.__table__  # type: ignore[attr-defined]
-LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
-ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
-SUPPRESSION: Table = Suppression.__table__  # type: ignore[attr-defined]
+from dripengine.storage.models import (
+    ENROLLMENT,
+    EVENT,
+    LEAD,
+    MESSAGE,
+    SUPPRESSION,
+)
 
 
 def message_page(connection: Connection, uid: str) -> Any:
