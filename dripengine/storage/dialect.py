@@ -18,6 +18,11 @@ parameter instead, so the statement text is the same for every batch:
 - :func:`unnest` — ``SELECT unnest(:a) AS a, unnest(:b) AS b, …``: the rows as a table, which an
   ``UPDATE … FROM`` or an ``INSERT … SELECT`` consumes in one statement (PostgreSQL walks several
   ``unnest`` calls in one select list in step).
+- :func:`json_rows` — ``SELECT … FROM json_to_recordset(:rows) AS v(a integer, b text, …)``: the
+  rows as one JSON document, for wide rows of free text and JSON (events). psycopg writes an array
+  parameter in Python, escaping every element that needs quotes with a regular expression (for a
+  JSON column, every quote of every value): 1,000 event rows of 13 columns cost ~40 ms of client
+  CPU that way, ~2 ms as one document encoded by orjson (C) and parsed by the server.
 
 Measured on PostgreSQL 15 over loopback, client CPU for 200 rows (mean of 30, one transaction
 each): ``SELECT * FROM enrollment WHERE id IN (…)`` 4.0 ms, ``= ANY(:ids)`` 2.2 ms; seven columns
@@ -31,11 +36,27 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Select, Table, any_, bindparam, func, select
+import orjson
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Select,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
+
+from dripengine.storage.types import UTCDateTime
 
 
 def uses_arrays(connection: Connection) -> bool:
@@ -70,6 +91,41 @@ def unnest(
     )
 
 
+def json_rows(
+    table: Table, columns: Sequence[str], rows: Collection[dict[str, Any]], *, name: str = "v"
+) -> Select[Any] | None:
+    """``SELECT … FROM json_to_recordset(:v) AS v(a type, …)`` over ``rows`` (PostgreSQL), each
+    column typed as ``table``'s; None when a value cannot travel as JSON the way it binds (a naive
+    datetime, a NUL character, a type JSON has no form for): the caller then takes :func:`unnest`,
+    which refuses or converts such a value exactly as a single-row statement does."""
+    for c in columns:
+        if isinstance(table.c[c].type, DateTime | UTCDateTime) and any(
+            row[c] is not None and row[c].tzinfo is None for row in rows
+        ):
+            return None
+    try:
+        document = orjson.dumps([{c: row[c] for c in columns} for row in rows])
+    except TypeError:
+        return None
+    if b"\\u0000" in document:  # PostgreSQL's text and jsonb cannot hold NUL
+        return None
+    records = (
+        func.json_to_recordset(cast(bindparam(name, document.decode(), type_=Text), JSON))
+        .table_valued(*(column(c, table.c[c].type) for c in columns))
+        .render_derived(name=name, with_types=True)
+    )
+    return select(*(records.c[c] for c in columns))
+
+
+def table_rows(
+    table: Table, columns: Sequence[str], rows: Collection[dict[str, Any]], *, name: str = "v"
+) -> Select[Any]:
+    """``rows`` as a table (PostgreSQL): one JSON document (:func:`json_rows`), else one array a
+    column (:func:`unnest`)."""
+    select_rows = json_rows(table, columns, rows, name=name)
+    return select_rows if select_rows is not None else unnest(table, columns, rows, name=name)
+
+
 def insert(connection: Connection, table: Table) -> Any:
     """``table``'s ``INSERT`` for ``connection``'s database, with ``on_conflict_*`` available."""
     if connection.dialect.name == "postgresql":
@@ -77,4 +133,4 @@ def insert(connection: Connection, table: Table) -> Any:
     return sqlite.insert(table)
 
 
-__all__ = ["any_of", "insert", "unnest", "uses_arrays"]
+__all__ = ["any_of", "insert", "json_rows", "table_rows", "unnest", "uses_arrays"]

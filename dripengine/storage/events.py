@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from dripengine.storage import dialect
+from dripengine.storage.dialect import any_of, table_rows, uses_arrays
 from dripengine.storage.models import (
     EVENT,
     LEAD,
@@ -74,8 +75,9 @@ def messages_by_uid(connection: Connection, uids: Sequence[str]) -> dict[str, di
     """The messages with our ``uids``, by uid: id, uid, lead_id, campaign_id, step_id, status,
     sent_at, provider_message_id."""
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(uids):
-        for row in connection.execute(select(*_MESSAGE_COLUMNS).where(MESSAGE.c.uid.in_(chunk))):
+    for chunk in _chunks(connection, uids):
+        query = select(*_MESSAGE_COLUMNS).where(any_of(connection, MESSAGE.c.uid, chunk))
+        for row in connection.execute(query):
             found[row[1]] = dict(zip(_MESSAGE_NAMES, row, strict=True))
     return found
 
@@ -85,8 +87,10 @@ def messages_by_provider_id(
 ) -> dict[str, dict[str, Any]]:
     """The messages with the provider's message ids, by that id (columns as :func:`messages_by_uid`)."""
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(provider_ids):
-        query = select(*_MESSAGE_COLUMNS).where(MESSAGE.c.provider_message_id.in_(chunk))
+    for chunk in _chunks(connection, provider_ids):
+        query = select(*_MESSAGE_COLUMNS).where(
+            any_of(connection, MESSAGE.c.provider_message_id, chunk)
+        )
         for row in connection.execute(query):
             found[row[-1]] = dict(zip(_MESSAGE_NAMES, row, strict=True))
     return found
@@ -94,8 +98,8 @@ def messages_by_provider_id(
 
 def lead_ids_by_email(connection: Connection, emails: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
-    for chunk in _chunks(emails):
-        query = select(LEAD.c.id, LEAD.c.email).where(LEAD.c.email.in_(chunk))
+    for chunk in _chunks(connection, emails):
+        query = select(LEAD.c.id, LEAD.c.email).where(any_of(connection, LEAD.c.email, chunk))
         found.update({row.email: row.id for row in connection.execute(query)})
     return found
 
@@ -106,8 +110,8 @@ def lead_ids_by_email(connection: Connection, emails: Sequence[str]) -> dict[str
 def stored_dedupe_keys(connection: Connection, keys: Sequence[str]) -> set[str]:
     """Those of ``keys`` an event already has."""
     seen: set[str] = set()
-    for chunk in _chunks(keys):
-        query = select(EVENT.c.dedupe_key).where(EVENT.c.dedupe_key.in_(chunk))
+    for chunk in _chunks(connection, keys):
+        query = select(EVENT.c.dedupe_key).where(any_of(connection, EVENT.c.dedupe_key, chunk))
         seen.update(connection.scalars(query))
     return seen
 
@@ -117,9 +121,9 @@ def stored_provider_event_ids(
 ) -> set[str]:
     """Those of ``provider``'s ``event_ids`` an event already has."""
     seen: set[str] = set()
-    for chunk in _chunks(event_ids):
+    for chunk in _chunks(connection, event_ids):
         query = select(EVENT.c.provider_event_id).where(
-            EVENT.c.provider == provider, EVENT.c.provider_event_id.in_(chunk)
+            EVENT.c.provider == provider, any_of(connection, EVENT.c.provider_event_id, chunk)
         )
         seen.update(connection.scalars(query))
     return seen
@@ -130,15 +134,25 @@ def insert_new_events(
 ) -> list[tuple[int, str]]:
     """Insert event rows, skipping any another transaction stored meanwhile (``ON CONFLICT DO
     NOTHING``); ``(id, dedupe_key)`` of each row inserted."""
-    statement = (
-        dialect.insert(connection, EVENT)
-        .on_conflict_do_nothing()
-        .returning(EVENT.c.id, EVENT.c.dedupe_key)
-    )
+    if not rows:
+        return []
+    insert = dialect.insert(connection, EVENT)
     inserted: list[tuple[int, str]] = []
-    for chunk in _chunks(rows, INSERT_CHUNK):
-        for event_id, key in connection.execute(statement, chunk):
-            inserted.append((event_id, key))
+    if uses_arrays(connection):
+        # ``INSERT … SELECT … FROM json_to_recordset(:rows)``: one statement text for every batch,
+        # one parameter (see :mod:`dripengine.storage.dialect`)
+        columns = list(rows[0])
+        for chunk in _chunks(connection, rows, INSERT_CHUNK):
+            statement = (
+                insert.from_select(columns, table_rows(EVENT, columns, chunk))
+                .on_conflict_do_nothing()
+                .returning(EVENT.c.id, EVENT.c.dedupe_key)
+            )
+            inserted.extend((event_id, key) for event_id, key in connection.execute(statement))
+        return inserted
+    statement = insert.on_conflict_do_nothing().returning(EVENT.c.id, EVENT.c.dedupe_key)
+    for chunk in _chunks(connection, rows, INSERT_CHUNK):
+        inserted.extend((event_id, key) for event_id, key in connection.execute(statement, chunk))
     return inserted
 
 
@@ -166,8 +180,8 @@ def event_leads(connection: Connection, lead_ids: Sequence[int]) -> dict[int, di
     """The leads events change, by id: stage, score and its time, recycle count, whether scoring
     stopped, soft bounces in a row, the contact fields a hand-back carries, attributes."""
     leads: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(lead_ids):
-        query = select(*_LEAD_COLUMNS).where(LEAD.c.id.in_(chunk))
+    for chunk in _chunks(connection, lead_ids):
+        query = select(*_LEAD_COLUMNS).where(any_of(connection, LEAD.c.id, chunk))
         for row in connection.execute(query):
             leads[row[0]] = dict(zip(_LEAD_NAMES, row, strict=True))
     return leads
@@ -176,6 +190,15 @@ def event_leads(connection: Connection, lead_ids: Sequence[int]) -> dict[int, di
 def update_event_leads(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """One executemany: ``row_id``, ``score``, ``score_updated_at``, ``soft_bounces``, ``stage``,
     ``updated_at`` and ``requalified_at`` (None keeps the stored one)."""
+    if uses_arrays(connection) and len({r["row_id"] for r in rows}) == len(rows):
+        # ``UPDATE lead SET … FROM (SELECT … FROM json_to_recordset(:v)) v WHERE lead.id = v.id``
+        columns = [c for c in rows[0] if c != "row_id"]
+        arrays = [{"id": r["row_id"], **{c: r[c] for c in columns}} for r in rows]
+        v = table_rows(LEAD, ["id", *columns], arrays).subquery("v")
+        values: dict[str, Any] = {c: v.c[c] for c in columns}
+        values["requalified_at"] = func.coalesce(v.c.requalified_at, LEAD.c.requalified_at)
+        connection.execute(update(LEAD).where(LEAD.c.id == v.c.id).values(values))
+        return
     statement = (
         update(LEAD)
         .where(LEAD.c.id == bindparam("row_id"))
@@ -193,15 +216,15 @@ def points_earned(
 ) -> Iterator[Any]:
     """``(lead id, event type, at, delta)`` of the score changes of events of ``types`` in
     ``[start, end)``."""
-    for chunk in _chunks(lead_ids):
+    for chunk in _chunks(connection, lead_ids):
         query = (
             select(SCORE_CHANGE.c.lead_id, EVENT.c.type, SCORE_CHANGE.c.at, SCORE_CHANGE.c.delta)
             .join(EVENT, EVENT.c.id == SCORE_CHANGE.c.event_id)
             .where(
-                SCORE_CHANGE.c.lead_id.in_(chunk),
+                any_of(connection, SCORE_CHANGE.c.lead_id, chunk),
                 SCORE_CHANGE.c.at >= start,
                 SCORE_CHANGE.c.at < end,
-                EVENT.c.type.in_(types),
+                any_of(connection, EVENT.c.type, types),
             )
         )
         yield from connection.execute(query)
@@ -210,10 +233,21 @@ def points_earned(
 def insert_score_changes(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """ScoreChange rows, one executemany: ``lead_id``, ``event_id``, ``delta``, ``score_after``,
     ``reason``, ``at``."""
+    if uses_arrays(connection):
+        columns = list(rows[0])
+        select_rows = table_rows(SCORE_CHANGE, columns, rows)
+        connection.execute(SCORE_CHANGE.insert().from_select(columns, select_rows))
+        return
     connection.execute(SCORE_CHANGE.insert(), rows)
 
 
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+def _chunks(
+    connection: Connection, items: Sequence[Any], size: int = CHUNK
+) -> Iterable[Sequence[Any]]:
+    """``items`` in slices of ``size`` (an ``IN`` list, an executemany); on PostgreSQL an array
+    parameter has no such limit, so one slice of ``INSERT_CHUNK`` and up."""
+    if uses_arrays(connection):
+        size = max(size, 10 * INSERT_CHUNK)
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
