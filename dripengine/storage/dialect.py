@@ -33,6 +33,7 @@ parsing or round trip to save.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
@@ -41,6 +42,7 @@ from sqlalchemy import (
     JSON,
     Column,
     DateTime,
+    Float,
     Select,
     Table,
     Text,
@@ -96,13 +98,20 @@ def json_rows(
 ) -> Select[Any] | None:
     """``SELECT … FROM json_to_recordset(:v) AS v(a type, …)`` over ``rows`` (PostgreSQL), each
     column typed as ``table``'s; None when a value cannot travel as JSON the way it binds (a naive
-    datetime, a NUL character, a type JSON has no form for): the caller then takes :func:`unnest`,
-    which refuses or converts such a value exactly as a single-row statement does."""
+    datetime, a NUL character, an infinite or NaN float, a type JSON has no form for): the caller
+    then takes :func:`unnest`, which refuses or converts such a value exactly as a single-row
+    statement does. Inside a JSON column's value only NUL is looked for: the dicts stored there
+    come from parsed JSON, which has no infinities."""
     for c in columns:
-        if isinstance(table.c[c].type, DateTime | UTCDateTime) and any(
+        kind = table.c[c].type
+        if isinstance(kind, DateTime | UTCDateTime) and any(
             row[c] is not None and row[c].tzinfo is None for row in rows
         ):
             return None
+        if isinstance(kind, Float) and not all(
+            row[c] is None or math.isfinite(row[c]) for row in rows
+        ):
+            return None  # orjson writes inf and nan as null
     try:
         document = orjson.dumps([{c: row[c] for c in columns} for row in rows])
     except TypeError:
