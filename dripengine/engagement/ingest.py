@@ -4,11 +4,14 @@
 engagement pipeline:
 
 1. admits each event (:mod:`dripengine.engagement.admit`: ids storable, NULs out of the evidence);
-2. matches each to our Message (by our uid, else the provider's message id) or to a lead by
-   address, and flags link-scanner clicks as machine events (:mod:`dripengine.engagement.matching`);
-3. stores the events not seen before, each once, even when two `drip serve` processes race on
-   the same webhook retry (:mod:`dripengine.engagement.store`);
-4. applies the effects of the new ones, in the order they happened
+2. leaves out the events stored before (a provider's retry) and repeats within the batch
+   (:func:`dripengine.engagement.store.unseen`);
+3. matches each new one to our Message (by our uid, else the provider's message id) or to a lead
+   by address, and flags link-scanner clicks as machine events
+   (:mod:`dripengine.engagement.matching`);
+4. stores them, each once, even when two `drip serve` processes race on the same webhook retry
+   (:func:`dripengine.engagement.store.store_new`);
+5. applies the effects of the new ones, in the order they happened
    (:mod:`dripengine.engagement.effects`): messages settled on the provider's evidence,
    suppressions, rescoring (:mod:`dripengine.engagement.rescore`), and the funnel's
    requalification of a recycled lead whose score and fit meet the SLA
@@ -30,7 +33,7 @@ from dripengine.engagement.breaker import check_breakers
 from dripengine.engagement.effects import Effects
 from dripengine.engagement.matching import match
 from dripengine.engagement.result import IngestResult
-from dripengine.engagement.store import store_new
+from dripengine.engagement.store import store_new, unseen
 from dripengine.funnel.sla import SLA
 from dripengine.scoring.rules import ScoringRules, rules_from_settings
 from dripengine.storage import Engine
@@ -64,7 +67,8 @@ class Engagement:
             return result
         now = self.clock.now()
         with self.engine.begin() as connection:
-            matched = match(connection, events, self.rules)
+            fresh = unseen(connection, events, result)
+            matched = match(connection, fresh, self.rules) if fresh else []
             new = store_new(connection, matched, now, result)
             if new:
                 effects = Effects(connection, self.settings, self.sla, self.rules, now, result)

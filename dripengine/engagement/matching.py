@@ -29,9 +29,11 @@ class Matched:
 
 
 def match(
-    connection: Connection, events: Sequence[IncomingEvent], rules: ScoringRules
+    connection: Connection, keyed: Sequence[tuple[str, IncomingEvent]], rules: ScoringRules
 ) -> list[Matched]:
-    """Each event with its message and lead (None when there is none), in the order given."""
+    """Each ``(dedupe key, event)`` with its message and lead (None when there is none), in the
+    order given."""
+    events = [e for _, e in keyed]
     uids = {e.message_uid for e in events if e.message_uid}
     provider_ids = {  # as the parser left them: the X-Message-Id our send was answered with
         e.provider_message_id for e in events if not e.message_uid and e.provider_message_id
@@ -46,7 +48,7 @@ def match(
                 emails.add(email)
     leads = store.lead_ids_by_email(connection, sorted(emails))
     matched = []
-    for e in events:
+    for key, e in keyed:
         message = by_uid.get(e.message_uid) if e.message_uid else None
         if message is None and e.provider_message_id:
             message = by_provider.get(e.provider_message_id)
@@ -60,7 +62,7 @@ def match(
             and rules.is_scanner_click(e.occurred_at, message["sent_at"])
         ):
             e = replace(e, machine=True, detail=e.detail or "clicked seconds after sending")
-        matched.append(Matched(e, e.dedupe_key(), message, lead_id))
+        matched.append(Matched(e, key, message, lead_id))
     return matched
 
 

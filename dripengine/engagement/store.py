@@ -1,14 +1,16 @@
-"""An ingest's second step: store the events not seen before, each once.
+"""Store the events not seen before, each once.
 
 Duplicates are recognised by the dedupe key and by the provider's event id (both unique in the
-event table): looked up first, so a provider's retry costs no insert, and skipped by the insert
-itself (``ON CONFLICT DO NOTHING``), so two ``drip serve`` processes racing on the same retry still
-store it once. The new events come back in the order they happened, for their effects.
+event table): looked up first (:func:`unseen`, before matching), so a provider's retry costs no
+match and no insert, and skipped by the insert itself (``ON CONFLICT DO NOTHING``, :func:`store_new`),
+so two ``drip serve`` processes racing on the same retry still store it once. The new events come
+back in the order they happened, for their effects.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,39 +18,53 @@ from dripengine.engagement.matching import Matched
 from dripengine.engagement.result import IngestResult
 from dripengine.storage import Connection
 from dripengine.storage import events as events_store
+from dripengine.vocabulary import IncomingEvent
+
+
+def unseen(
+    connection: Connection, events: Sequence[IncomingEvent], result: IngestResult
+) -> list[tuple[str, IncomingEvent]]:
+    """``(dedupe key, event)`` of each event not stored before and not earlier in ``events``;
+    the others counted in ``result.duplicates``. Looked up before matching, so a provider's retry
+    of a whole batch costs two look-ups and nothing else."""
+    keyed = [(e.dedupe_key(), e) for e in events]
+    seen_keys = events_store.stored_dedupe_keys(connection, sorted({key for key, _ in keyed}))
+    seen_ids: set[tuple[str, str]] = set()
+    by_provider: dict[str, set[str]] = defaultdict(set)
+    for _, e in keyed:
+        if e.provider_event_id:
+            by_provider[e.provider].add(e.provider_event_id)
+    for provider, ids in by_provider.items():
+        found = events_store.stored_provider_event_ids(connection, provider, sorted(ids))
+        seen_ids.update((provider, i) for i in found)
+    fresh: list[tuple[str, IncomingEvent]] = []
+    for key, e in keyed:
+        event_id = (e.provider, e.provider_event_id or "")
+        if key in seen_keys or (e.provider_event_id and event_id in seen_ids):
+            result.duplicates += 1
+            continue
+        seen_keys.add(key)
+        if e.provider_event_id:
+            seen_ids.add(event_id)
+        fresh.append((key, e))
+    return fresh
 
 
 def store_new(
     connection: Connection, matched: list[Matched], now: datetime, result: IngestResult
 ) -> list[tuple[int, Matched]]:
-    """Insert the events not stored before; ``(event id, match)`` of each new one, in time order."""
-    seen_keys = events_store.stored_dedupe_keys(connection, sorted({m.key for m in matched}))
-    seen_ids: set[tuple[str, str]] = set()
-    by_provider: dict[str, set[str]] = defaultdict(set)
-    for m in matched:
-        if m.event.provider_event_id:
-            by_provider[m.event.provider].add(m.event.provider_event_id)
-    for provider, ids in by_provider.items():
-        found = events_store.stored_provider_event_ids(connection, provider, sorted(ids))
-        seen_ids.update((provider, i) for i in found)
-    fresh: dict[str, Matched] = {}
-    for m in matched:
-        event_id = (m.event.provider, m.event.provider_event_id or "")
-        if m.key in seen_keys or (m.event.provider_event_id and event_id in seen_ids):
-            result.duplicates += 1
-            continue
-        seen_keys.add(m.key)
-        if m.event.provider_event_id:
-            seen_ids.add(event_id)
-        fresh[m.key] = m
-    if not fresh:
+    """Insert the (unseen) matched events; ``(event id, match)`` of each one stored, in time
+    order. One another transaction stored meanwhile is skipped and counted as a duplicate."""
+    if not matched:
         return []
-    rows = [event_row(m, now) for m in fresh.values()]
+    by_key = {m.key: m for m in matched}
+    rows = [event_row(m, now) for m in matched]
     stored = [
-        (event_id, fresh[key]) for event_id, key in events_store.insert_new_events(connection, rows)
+        (event_id, by_key[key])
+        for event_id, key in events_store.insert_new_events(connection, rows)
     ]
     # a concurrent ingest may have stored some of them between our look and our insert
-    result.duplicates += len(fresh) - len(stored)
+    result.duplicates += len(matched) - len(stored)
     result.stored += len(stored)
     result.unmatched += sum(1 for _, m in stored if m.lead_id is None)
     stored.sort(key=lambda item: (item[1].event.occurred_at, item[0]))
@@ -74,4 +90,4 @@ def event_row(m: Matched, now: datetime) -> dict[str, Any]:
     }
 
 
-__all__ = ["event_row", "store_new"]
+__all__ = ["event_row", "store_new", "unseen"]
