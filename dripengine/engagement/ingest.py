@@ -17,7 +17,10 @@ engagement pipeline:
    requalification of a recycled lead whose score and fit meet the SLA
    (:func:`dripengine.funnel.requalify.requalify`).
 
-Nothing is half-stored: the batch commits as a whole or not at all. After a complaint or a hard
+Nothing is half-stored: the batch commits as a whole or not at all. Ingests racing on one lead
+(threads of one `drip serve`, several processes) take turns on it: the leads are locked before
+their scores are read (:func:`dripengine.storage.events.event_leads`), so no point is lost and a
+lead is requalified once. After a complaint or a hard
 bounce the complaint breaker looks at the campaigns.
 """
 

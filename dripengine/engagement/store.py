@@ -58,7 +58,9 @@ def store_new(
     if not matched:
         return []
     by_key = {m.key: m for m in matched}
-    rows = [event_row(m, now) for m in matched]
+    # in key order: two ingests inserting some of the same events wait on each other in one
+    # direction only (a unique index entry at a time), never in a cycle
+    rows = [event_row(m, now) for m in sorted(matched, key=lambda m: m.key)]
     stored = [
         (event_id, by_key[key])
         for event_id, key in events_store.insert_new_events(connection, rows)

@@ -177,11 +177,22 @@ def settle_dropped(connection: Connection, message_id: int, reason: str) -> None
 
 
 def event_leads(connection: Connection, lead_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """The leads events change, by id: stage, score and its time, recycle count, whether scoring
-    stopped, soft bounces in a row, the contact fields a hand-back carries, attributes."""
+    """The leads events change, by id, locked until the transaction ends (``FOR NO KEY UPDATE``, in id
+    order, so two ingests never wait on each other in a cycle): stage, score and its time,
+    recycle count, whether scoring stopped, soft bounces in a row, the contact fields a
+    hand-back carries, attributes. A concurrent ingest of the same lead waits here and then
+    reads the score the first one wrote. (SQLite has no row locks and needs none here: the
+    events' insert before this read took its one write lock for the whole transaction.)"""
     leads: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(connection, lead_ids):
-        query = select(*_LEAD_COLUMNS).where(any_of(connection, LEAD.c.id, chunk))
+    for chunk in _chunks(connection, sorted(lead_ids)):
+        query = (
+            select(*_LEAD_COLUMNS)
+            .where(any_of(connection, LEAD.c.id, chunk))
+            .order_by(LEAD.c.id)
+            # NO KEY UPDATE: the events this ingest inserted already hold KEY SHARE on their
+            # leads (the foreign key), which a plain FOR UPDATE would wait for: a deadlock
+            .with_for_update(key_share=True)
+        )
         for row in connection.execute(query):
             leads[row[0]] = dict(zip(_LEAD_NAMES, row, strict=True))
     return leads
