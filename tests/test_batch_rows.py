@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from dripengine.storage import events
-from dripengine.storage.dialect import json_rows, table_rows, unnest
+from dripengine.storage.dialect import json_document, table_rows, unnest
 from dripengine.storage.models import EVENT, LEAD, SCORE_CHANGE
 
 T0 = datetime(2026, 11, 30, 9, 15, 7, 123456, tzinfo=UTC)
@@ -111,16 +111,16 @@ def test_score_floats_keep_every_digit(engine: Engine) -> None:
 
 def test_values_json_cannot_carry_take_the_array_path() -> None:
     columns = ["detail", "occurred_at"]
-    assert json_rows(EVENT, columns, [{"detail": "plain", "occurred_at": T0}]) is not None
+    assert json_document(EVENT, columns, [{"detail": "plain", "occurred_at": T0}]) is not None
     nul = [{"detail": "a\x00b", "occurred_at": T0}]
     naive = [{"detail": "plain", "occurred_at": T0.replace(tzinfo=None)}]
     for rows in (nul, naive):
-        assert json_rows(EVENT, columns, rows) is None
-        chosen = str(table_rows(EVENT, columns, rows))
-        assert chosen == str(unnest(EVENT, columns, rows))
+        assert json_document(EVENT, columns, rows) is None
+        chosen, params = table_rows(EVENT, columns, rows)
+        assert (str(chosen), params) == (str(unnest(EVENT, columns, rows)), {})
     # orjson would write these as null: a score of infinity must not arrive as NULL
     for odd in (float("inf"), float("-inf"), float("nan")):
-        assert json_rows(SCORE_CHANGE, ["delta"], [{"delta": 1.0}, {"delta": odd}]) is None
+        assert json_document(SCORE_CHANGE, ["delta"], [{"delta": 1.0}, {"delta": odd}]) is None
 
 
 def test_a_naive_time_is_refused_as_for_one_row(engine: Engine) -> None:

@@ -70,3 +70,36 @@ def test_nothing_is_left_behind(count: int) -> None:
 
     asyncio.run(main())
     assert sorted(seen) == sorted(f"m{n}" for n in range(count))
+
+
+def test_several_writers_write_side_by_side_and_no_more_than_allowed() -> None:
+    running = 0
+    most = 0
+    lock = threading.Lock()
+    release = threading.Event()
+    written: list[str] = []
+
+    def ingest(events: Sequence[IncomingEvent]) -> None:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(5)  # every batch is slow until released: the writers pile up
+        with lock:
+            running -= 1
+            written.extend(e.message_uid or "" for e in events)
+
+    async def main() -> None:
+        recorder = GroupRecorder(ingest, max_batch=2, max_writers=3)
+        tasks = []
+        for n in range(10):
+            tasks.append(asyncio.create_task(recorder.record(hit(n))))
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert not any(t.done() for t in tasks)  # nobody is answered before its commit
+        release.set()
+        await asyncio.gather(*tasks)
+
+    asyncio.run(main())
+    assert most == 3
+    assert sorted(written) == sorted(f"m{n}" for n in range(10))

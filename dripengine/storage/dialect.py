@@ -18,7 +18,7 @@ parameter instead, so the statement text is the same for every batch:
 - :func:`unnest` — ``SELECT unnest(:a) AS a, unnest(:b) AS b, …``: the rows as a table, which an
   ``UPDATE … FROM`` or an ``INSERT … SELECT`` consumes in one statement (PostgreSQL walks several
   ``unnest`` calls in one select list in step).
-- :func:`json_rows` — ``SELECT … FROM json_to_recordset(:rows) AS v(a integer, b text, …)``: the
+- :func:`json_rows` / :func:`table_rows` — ``SELECT … FROM json_to_recordset(:rows) AS v(a integer, b text, …)``: the
   rows as one JSON document, for wide rows of free text and JSON (events). psycopg writes an array
   parameter in Python, escaping every element that needs quotes with a regular expression (for a
   JSON column, every quote of every value): 1,000 event rows of 13 columns cost ~40 ms of client
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Iterable, Sequence
+from functools import cache
 from typing import Any
 
 import orjson
@@ -55,10 +56,19 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
 from dripengine.storage.types import UTCDateTime
+
+# transactions that write at once from one process, where it helps: PostgreSQL runs them side by
+# side (each waits mostly for the server's answers); SQLite has a single writer
+POSTGRES_WRITERS = 4
+
+
+def concurrent_writers(bind: Connection | Engine) -> int:
+    """How many write transactions one process should keep going at once on ``bind``'s database."""
+    return 1 if bind.dialect.name == "sqlite" else POSTGRES_WRITERS
 
 
 def uses_arrays(connection: Connection) -> bool:
@@ -93,15 +103,24 @@ def unnest(
     )
 
 
-def json_rows(
-    table: Table, columns: Sequence[str], rows: Collection[dict[str, Any]], *, name: str = "v"
-) -> Select[Any] | None:
-    """``SELECT … FROM json_to_recordset(:v) AS v(a type, …)`` over ``rows`` (PostgreSQL), each
-    column typed as ``table``'s; None when a value cannot travel as JSON the way it binds (a naive
-    datetime, a NUL character, an infinite or NaN float, a type JSON has no form for): the caller
-    then takes :func:`unnest`, which refuses or converts such a value exactly as a single-row
-    statement does. Inside a JSON column's value only NUL is looked for: the dicts stored there
-    come from parsed JSON, which has no infinities."""
+def in_values(dialect_name: str, column: Column[Any], name: str) -> ColumnElement[bool]:
+    """``column IN :name``, built once and bound at each execution (``{name: [values]}``): one
+    array parameter on PostgreSQL (``= ANY(:name)``), an expanding ``IN`` elsewhere. Building a
+    statement is a good part of what SQLAlchemy costs per execution (~0.2-0.4 ms for the ingest's
+    look-ups); a statement built once per database is only looked up in the compiled cache."""
+    if dialect_name == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def json_document(
+    table: Table, columns: Sequence[str], rows: Collection[dict[str, Any]]
+) -> str | None:
+    """``rows`` as the JSON document :func:`json_rows` reads, or None when a value cannot travel
+    as JSON the way it binds (a naive datetime, a NUL character, an infinite or NaN float, a type
+    JSON has no form for): the caller then takes :func:`unnest`, which refuses or converts such a
+    value exactly as a single-row statement does. Inside a JSON column's value only NUL is looked
+    for: the dicts stored there come from parsed JSON, which has no infinities."""
     for c in columns:
         kind = table.c[c].type
         if isinstance(kind, DateTime | UTCDateTime) and any(
@@ -118,8 +137,14 @@ def json_rows(
         return None
     if b"\\u0000" in document:  # PostgreSQL's text and jsonb cannot hold NUL
         return None
+    return document.decode()
+
+
+def json_rows(table: Table, columns: Sequence[str], *, name: str = "v") -> Select[Any]:
+    """``SELECT … FROM json_to_recordset(:name) AS name(a type, …)`` (PostgreSQL), each column
+    typed as ``table``'s; bind ``{name: json_document(…)}``. Built once per column list."""
     records = (
-        func.json_to_recordset(cast(bindparam(name, document.decode(), type_=Text), JSON))
+        func.json_to_recordset(cast(bindparam(name, type_=Text), JSON))
         .table_valued(*(column(c, table.c[c].type) for c in columns))
         .render_derived(name=name, with_types=True)
     )
@@ -128,18 +153,43 @@ def json_rows(
 
 def table_rows(
     table: Table, columns: Sequence[str], rows: Collection[dict[str, Any]], *, name: str = "v"
-) -> Select[Any]:
-    """``rows`` as a table (PostgreSQL): one JSON document (:func:`json_rows`), else one array a
-    column (:func:`unnest`)."""
-    select_rows = json_rows(table, columns, rows, name=name)
-    return select_rows if select_rows is not None else unnest(table, columns, rows, name=name)
+) -> tuple[Select[Any], dict[str, Any]]:
+    """``rows`` as a table (PostgreSQL) and the parameters to bind: one JSON document
+    (:func:`json_rows`, the statement built once per column list), else one array a column
+    (:func:`unnest`)."""
+    document = json_document(table, columns, rows)
+    if document is None:
+        return unnest(table, columns, rows, name=name), {}
+    return _json_rows(table, tuple(columns), name), {name: document}
+
+
+@cache
+def _json_rows(table: Table, columns: tuple[str, ...], name: str) -> Select[Any]:
+    return json_rows(table, columns, name=name)
 
 
 def insert(connection: Connection, table: Table) -> Any:
     """``table``'s ``INSERT`` for ``connection``'s database, with ``on_conflict_*`` available."""
-    if connection.dialect.name == "postgresql":
+    return insert_for(connection.dialect.name, table)
+
+
+def insert_for(dialect_name: str, table: Table) -> Any:
+    """``table``'s ``INSERT`` for the database named, with ``on_conflict_*`` available."""
+    if dialect_name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
 
-__all__ = ["any_of", "insert", "json_rows", "table_rows", "unnest", "uses_arrays"]
+__all__ = [
+    "POSTGRES_WRITERS",
+    "any_of",
+    "concurrent_writers",
+    "in_values",
+    "insert",
+    "insert_for",
+    "json_document",
+    "json_rows",
+    "table_rows",
+    "unnest",
+    "uses_arrays",
+]

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from dripengine import vocabulary as v
 from dripengine.engagement.tracking import PIXEL_GIF, machine_reason, read_click, read_open
 from dripengine.storage import DBAPIError
+from dripengine.storage.dialect import concurrent_writers
 from dripengine.tokens import BadToken
 from dripengine.vocabulary import IncomingEvent
 from dripengine.web.context import WebContext
@@ -42,7 +43,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     from dripengine.engagement.ingest import Engagement
 
     engagement = Engagement(ctx.engine, ctx.settings, ctx.sla, ctx.clock)
-    recorder = GroupRecorder(engagement.ingest)
+    recorder = GroupRecorder(engagement.ingest, max_writers=concurrent_writers(ctx.engine))
     secret = ctx.settings.sender.secret_key
     brand = Brand.from_settings(ctx.settings)
 
