@@ -15,15 +15,16 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import String, Table, cast, delete, func, or_, select, update
+from sqlalchemy import Select, String, Table, cast, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from dripengine.storage import dialect
-from dripengine.storage.dialect import any_of
+from dripengine.storage.dialect import in_values
 from dripengine.storage.leads import LEAD, like_escaped
 from dripengine.storage.models import (
     CONTACT_FIELDS,
@@ -74,15 +75,21 @@ def suppressed(connection: Connection, emails: Iterable[str]) -> dict[str, Entry
     if not keys:
         return {}
     found: dict[str, Entry] = {}
-    query = select(SUPPRESSION.c.email, SUPPRESSION.c.reason, SUPPRESSION.c.created_at).where(
-        any_of(connection, SUPPRESSION.c.email, keys)
-    )
-    for stored, reason, created_at in connection.execute(query):
+    query = _suppressed(connection.dialect.name)
+    for stored, reason, created_at in connection.execute(query, {"v": list(keys)}):
         email = keys[stored]
         entry = Entry(email, reason, created_at, stored != email)
         if email not in found or found[email].hashed:
             found[email] = entry
     return found
+
+
+@cache
+def _suppressed(dialect_name: str) -> Select[Any]:
+    """Built once per database (see :func:`dripengine.storage.dialect.in_values`)."""
+    return select(SUPPRESSION.c.email, SUPPRESSION.c.reason, SUPPRESSION.c.created_at).where(
+        in_values(dialect_name, SUPPRESSION.c.email, "v")
+    )
 
 
 def erased_hashes(connection: Connection) -> frozenset[str]:
