@@ -11,6 +11,8 @@ batch of 1,000 after another from one client (SendGrid posts in batches of up to
 - ``ingest.<db>.events_per_s``: events stored a second, from the first post to the last answer.
 - ``ingest.<db>.sent_twice``: every batch posted twice in a row (SendGrid's retries): new events
   a second over the same wall time (the second post of each batch is all duplicates).
+- With ``DRIP_BENCH_SERVE_WORKERS=1,2``, also ``drip serve --workers 2`` posted to by two clients
+  at once: the same lines with ``.2_workers`` after the name.
 
 Target: ≥ 5,000 events/s on SQLite (``meets_target``); PostgreSQL printed beside it.
 """
@@ -23,6 +25,7 @@ import random
 import time
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,7 +34,14 @@ from click.testing import CliRunner
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from benchmarks.common import Context, measurement, postgres_engine, skipped
+from benchmarks.common import (
+    Context,
+    measurement,
+    postgres_engine,
+    serve_workers,
+    skipped,
+    workers_suffix,
+)
 from dripengine.storage.engine import make_engine
 from dripengine.storage.models import Enrollment, Lead, Message, RecycleRecord
 from dripengine.testing.sendgrid_webhook import Signer, sendgrid_event
@@ -44,52 +54,70 @@ CAMPAIGN = "lost-sql-winback"
 
 def run(ctx: Context) -> Iterable[dict[str, Any]]:
     leads = ctx.size(5_000, 300)
-    for twice in (False, True):
-        yield _measure(ctx, "sqlite", leads, None, twice)
-    if ctx.postgres_url is None:
-        yield skipped("ingest.postgres", ctx.postgres_skip_reason)
-        return
-    for twice in (False, True):
-        with postgres_engine(ctx, f"ingest{int(twice)}") as engine:
-            url = engine.url.render_as_string(hide_password=False)
-            engine.dispose()
-            yield _measure(ctx, "postgres", leads, url, twice)
+    for workers in serve_workers():
+        for twice in (False, True):
+            yield _measure(ctx, "sqlite", leads, None, twice, workers)
+        if ctx.postgres_url is None:
+            yield skipped("ingest.postgres", ctx.postgres_skip_reason)
+            continue
+        for twice in (False, True):
+            with postgres_engine(ctx, f"ingest{int(twice)}") as engine:
+                url = engine.url.render_as_string(hide_password=False)
+                engine.dispose()
+                yield _measure(ctx, "postgres", leads, url, twice, workers)
 
 
-def _measure(ctx: Context, db: str, leads: int, url: str | None, twice: bool) -> dict[str, Any]:
-    label = f"{db}-{'twice' if twice else 'once'}"
-    with _site(ctx, label, leads, url) as (server, signer, uids):
+def _measure(
+    ctx: Context, db: str, leads: int, url: str | None, twice: bool, workers: int = 1
+) -> dict[str, Any]:
+    label = f"{db}-{'twice' if twice else 'once'}-{workers}"
+    with _site(ctx, label, leads, url, workers) as (server, signer, uids):
         events = _events(uids)
         batches = [events[i : i + BATCH] for i in range(0, len(events), BATCH)]
-        stored, seconds = _post_all(server, signer, batches, twice)
+        stored, seconds = _post_all(server, signer, batches, twice, clients=workers)
     rate = stored / seconds
     extra: dict[str, Any] = {
         "events": len(events),
         "stored": stored,
         "posts": len(batches) * (2 if twice else 1),
         "seconds": round(seconds, 2),
+        "workers": workers,
     }
-    if db == "sqlite" and not twice:
+    if db == "sqlite" and not twice and workers == 1:
         extra.update(target=TARGET, meets_target=rate >= TARGET)
-    return measurement(
-        f"ingest.{db}.{'sent_twice' if twice else 'events_per_s'}", rate, "events/s", **extra
-    )
+    name = f"ingest.{db}.{'sent_twice' if twice else 'events_per_s'}{workers_suffix(workers)}"
+    return measurement(name, rate, "events/s", **extra)
 
 
 def _post_all(
-    server: ServeProcess, signer: Signer, batches: list[list[dict[str, Any]]], twice: bool
+    server: ServeProcess,
+    signer: Signer,
+    batches: list[list[dict[str, Any]]],
+    twice: bool,
+    clients: int = 1,
 ) -> tuple[int, float]:
+    """Post every batch (twice in a row when ``twice``); ``clients`` threads post at once, each
+    every ``clients``-th batch (SendGrid posts batches side by side when it has many)."""
     bodies = [json.dumps(batch).encode() for batch in batches]
-    stored = 0
+    stored = [0] * clients
+
+    def post(client: int) -> None:
+        for body in bodies[client::clients]:
+            for _ in range(2 if twice else 1):
+                headers = signer.headers(body, timestamp=int(time.time()))
+                response = server.post("/webhooks/sendgrid", body, headers)
+                if response.status != 200:
+                    raise RuntimeError(f"{response.status}: {response.data[:300]!r}")
+                stored[client] += response.json()["stored"]
+
     started = time.perf_counter()
-    for body in bodies:
-        for _ in range(2 if twice else 1):
-            headers = signer.headers(body, timestamp=int(time.time()))
-            response = server.post("/webhooks/sendgrid", body, headers)
-            if response.status != 200:
-                raise RuntimeError(f"{response.status}: {response.data[:300]!r}\n{server.log()}")
-            stored += response.json()["stored"]
-    return stored, time.perf_counter() - started
+    with ThreadPoolExecutor(clients) as pool:
+        for done in [pool.submit(post, client) for client in range(clients)]:
+            try:
+                done.result()
+            except RuntimeError as exc:
+                raise RuntimeError(f"{exc}\n{server.log()}") from None
+    return sum(stored), time.perf_counter() - started
 
 
 def _events(uids: list[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -120,7 +148,7 @@ def _events(uids: list[tuple[str, str]]) -> list[dict[str, Any]]:
 
 @contextmanager
 def _site(
-    ctx: Context, label: str, leads: int, url: str | None
+    ctx: Context, label: str, leads: int, url: str | None, workers: int = 1
 ) -> Iterator[tuple[ServeProcess, Signer, list[tuple[str, str]]]]:
     from dripengine.cli import main
 
@@ -139,7 +167,8 @@ def _site(
         engine.dispose()
     signer = Signer.generate()
     env["DRIP_SENDGRID_WEBHOOK_PUBLIC_KEY"] = signer.public_key
-    with ServeProcess(folder, env=env, clean_env=True) as server:
+    args = ("--workers", str(workers)) if workers > 1 else ()
+    with ServeProcess(folder, env=env, args=args, clean_env=True) as server:
         yield server, signer, uids
 
 

@@ -17,7 +17,9 @@ for the server, not a ceiling (wrk, in C, takes less of it than the Python gener
 Lines: ``tracking.<db>.open`` and ``tracking.<db>.click`` in requests/s, with ``p50_ms`` and
 ``p99_ms``; every answer is checked (200 image/gif, 302 to the signed URL). And
 ``tracking.<db>.refused_token``: pixel requests with an altered token (404 before any database
-work), the floor set by HTTP, Starlette and this load generator.
+work), the floor set by HTTP, Starlette and this load generator. With
+``DRIP_BENCH_SERVE_WORKERS=1,2``, also ``drip serve --workers 2``: the same lines with
+``.2_workers`` after the name.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ from click.testing import CliRunner
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from benchmarks.common import Context, measurement, postgres_engine, skipped
+from benchmarks.common import (
+    Context,
+    measurement,
+    postgres_engine,
+    serve_workers,
+    skipped,
+    workers_suffix,
+)
 from dripengine.config import load_settings
 from dripengine.engagement.tracking import click_token, open_token
 from dripengine.storage.engine import make_engine
@@ -71,18 +80,19 @@ end
 def run(ctx: Context) -> Iterable[dict[str, Any]]:
     leads = ctx.size(3_000, 300)
     seconds = 1.5 if ctx.quick else 10.0
-    folder = _init(ctx)
-    engine = make_engine(load_settings(folder / "drip.toml").database_url)
-    try:
-        yield from _measure(ctx, folder, "sqlite", engine, None, leads, seconds)
-    finally:
-        engine.dispose()
-    if ctx.postgres_url is None:
-        yield skipped("tracking.postgres", ctx.postgres_skip_reason)
-        return
-    with postgres_engine(ctx, "tracking") as pg:
-        url = pg.url.render_as_string(hide_password=False)
-        yield from _measure(ctx, folder, "postgres", pg, url, leads, seconds)
+    for workers in serve_workers():
+        folder = _init(ctx)
+        engine = make_engine(load_settings(folder / "drip.toml").database_url)
+        try:
+            yield from _measure(ctx, folder, "sqlite", engine, None, leads, seconds, workers)
+        finally:
+            engine.dispose()
+        if ctx.postgres_url is None:
+            yield skipped("tracking.postgres", ctx.postgres_skip_reason)
+            continue
+        with postgres_engine(ctx, "tracking") as pg:
+            url = pg.url.render_as_string(hide_password=False)
+            yield from _measure(ctx, folder, "postgres", pg, url, leads, seconds, workers)
 
 
 def _measure(
@@ -93,12 +103,13 @@ def _measure(
     db_url: str | None,
     leads: int,
     seconds: float,
+    workers: int = 1,
 ) -> Iterator[dict[str, Any]]:
     uids = _populate(engine, leads)
     secret = load_settings(folder / "drip.toml").sender.secret_key
     opens = [f"/o/{open_token(secret, uid)}.gif" for uid in uids]
     clicks = [f"/c/{click_token(secret, uid, TARGET_URL, 'pricing')}" for uid in uids]
-    with _serve(folder, db_url) as port:
+    with _serve(folder, db_url, workers) as port:
         # the floor: refused tokens (404, no database) show what HTTP and this generator cost
         refused = [path[:-6] + "x.gif" for path in opens]
         for name, paths, check in (
@@ -107,13 +118,14 @@ def _measure(
             ("refused_token", refused, _is_not_found),
         ):
             _load(port, paths[: CONNECTIONS * 10], 0.0, check)  # warm-up: connections, caches
+            label = f"{name}{workers_suffix(workers)}"
             if WRK is not None:
-                yield _wrk(ctx, db, name, port, paths, seconds)
+                yield _wrk(ctx, db, label, port, paths, seconds) | {"workers": workers}
                 continue
             count, elapsed, latencies = _load(port, paths, seconds, check)
             latencies.sort()
             yield measurement(
-                f"tracking.{db}.{name}",
+                f"tracking.{db}.{label}",
                 count / elapsed,
                 "requests/s",
                 p50_ms=round(_percentile(latencies, 0.50) * 1000, 2),
@@ -122,6 +134,7 @@ def _measure(
                 seconds=round(elapsed, 2),
                 messages=len(paths),
                 load_generator=GENERATOR,
+                workers=workers,
             )
 
 
@@ -177,9 +190,10 @@ def _populate(engine: Engine, count: int) -> list[str]:
 
 
 @contextmanager
-def _serve(folder: Path, db_url: str | None) -> Iterator[int]:
+def _serve(folder: Path, db_url: str | None, workers: int = 1) -> Iterator[int]:
     env = {"DRIP_DATABASE_URL": db_url} if db_url else {}
-    with ServeProcess(folder, env=env, clean_env=True) as server:
+    args = ("--workers", str(workers)) if workers > 1 else ()
+    with ServeProcess(folder, env=env, args=args, clean_env=True) as server:
         yield server.port
 
 

@@ -41,6 +41,28 @@ class Context:
         return f"PostgreSQL figures need {' or '.join(POSTGRES_ENVS)} (a server URL)"
 
 
+SERVE_WORKERS_ENV = "DRIP_BENCH_SERVE_WORKERS"
+
+
+def serve_workers() -> list[int]:
+    """The ``drip serve --workers`` counts the HTTP benchmarks (``ingest``, ``tracking``) run
+    with: ``DRIP_BENCH_SERVE_WORKERS=1,2`` (default ``1``). Lines of a count other than 1 carry
+    its suffix (``tracking.postgres.open.2_workers``), so the names of one worker stay as they
+    were."""
+    raw = os.environ.get(SERVE_WORKERS_ENV, "1")
+    try:
+        counts = sorted({int(part) for part in raw.split(",") if part.strip()})
+    except ValueError:
+        raise SystemExit(f"{SERVE_WORKERS_ENV}={raw!r}: give worker counts, e.g. 1,2") from None
+    if not counts or min(counts) < 1:
+        raise SystemExit(f"{SERVE_WORKERS_ENV}={raw!r}: give worker counts of 1 or more, e.g. 1,2")
+    return counts
+
+
+def workers_suffix(workers: int) -> str:
+    return "" if workers == 1 else f".{workers}_workers"
+
+
 def postgres_url_from_env() -> str | None:
     return next((os.environ[name] for name in POSTGRES_ENVS if os.environ.get(name)), None)
 
