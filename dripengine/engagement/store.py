@@ -20,23 +20,30 @@ from dripengine.storage import Connection
 from dripengine.storage import events as events_store
 from dripengine.vocabulary import IncomingEvent
 
+# Batches this large look their events up before matching them: a provider's retry of a whole
+# batch then costs two look-ups. A smaller batch (a few tracking hits gathered by group commit)
+# saves a round trip instead: its duplicates, rare, are matched and then skipped by the insert.
+LOOK_FIRST = 50
+
 
 def unseen(
     connection: Connection, events: Sequence[IncomingEvent], result: IngestResult
 ) -> list[tuple[str, IncomingEvent]]:
-    """``(dedupe key, event)`` of each event not stored before and not earlier in ``events``;
-    the others counted in ``result.duplicates``. Looked up before matching, so a provider's retry
-    of a whole batch costs two look-ups and nothing else."""
+    """``(dedupe key, event)`` of each event not earlier in ``events`` and, for a batch of
+    :data:`LOOK_FIRST` or more, not stored before; the others counted in ``result.duplicates``.
+    (:func:`store_new`'s insert skips and counts any stored one that gets through.)"""
     keyed = [(e.dedupe_key(), e) for e in events]
-    seen_keys = events_store.stored_dedupe_keys(connection, sorted({key for key, _ in keyed}))
+    seen_keys: set[str] = set()
     seen_ids: set[tuple[str, str]] = set()
-    by_provider: dict[str, set[str]] = defaultdict(set)
-    for _, e in keyed:
-        if e.provider_event_id:
-            by_provider[e.provider].add(e.provider_event_id)
-    for provider, ids in by_provider.items():
-        found = events_store.stored_provider_event_ids(connection, provider, sorted(ids))
-        seen_ids.update((provider, i) for i in found)
+    if len(keyed) >= LOOK_FIRST:
+        seen_keys = events_store.stored_dedupe_keys(connection, sorted({k for k, _ in keyed}))
+        by_provider: dict[str, set[str]] = defaultdict(set)
+        for _, e in keyed:
+            if e.provider_event_id:
+                by_provider[e.provider].add(e.provider_event_id)
+        for provider, ids in by_provider.items():
+            found = events_store.stored_provider_event_ids(connection, provider, sorted(ids))
+            seen_ids.update((provider, i) for i in found)
     fresh: list[tuple[str, IncomingEvent]] = []
     for key, e in keyed:
         event_id = (e.provider, e.provider_event_id or "")
