@@ -141,6 +141,7 @@ class Sent:
         assert row is not None, self._statement
         return tuple(row)
 
+
 @contextmanager
 def driver_errors(connection: Connection, statement: str) -> Iterator[None]:
     """psycopg's errors raised as SQLAlchemy raises them for its own statements (a
