@@ -150,7 +150,8 @@ class Batch:
     def __init__(self, bind: Engine | Connection, now: datetime) -> None:
         dialect = bind.dialect
         self._copied = _copied(dialect) if dialect.name == "postgresql" else None
-        self._compiled = _compiled(dialect) if self._copied is None else None
+        compiled = _compiled(dialect) if self._copied is None else _Compiled("", _same)
+        self._sql, self._arrange = compiled.sql, compiled.arrange  # SQLite's
         self._stamp = stamp = _timestamp(dialect)(now)
         # score, recycle_count, created_at, updated_at, soft_bounces
         self._constants = (0.0, 0, stamp, stamp, 0)
@@ -178,8 +179,7 @@ class Batch:
             *self._constants,
             *map(row.fields.get, FIELDS),
         )
-        assert self._compiled is not None
-        self._params.append(self._compiled.arrange(values))
+        self._params.append(self._arrange(values))
         self._emails.append(email)
         if stage is not None:
             self._staged.append((email, stage))
@@ -200,9 +200,8 @@ class Batch:
             sent = self._copied.send(connection, self._params, self._stamp, bool(self._staged))
             self.clear()
             return Written(sent)
-        assert self._compiled is not None
         existing = existing_stages(connection, self._emails)
-        connection.exec_driver_sql(self._compiled.sql, self._params)
+        connection.exec_driver_sql(self._sql, self._params)
         ignored = sum(1 for email, stage in self._staged if existing.get(email, stage) != stage)
         counts = UpsertCounts(len(self._emails) - len(existing), len(existing), ignored)
         self.clear()
