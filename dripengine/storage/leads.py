@@ -12,8 +12,9 @@ moves a lead through the funnel — and gets ``updated_at = now``. One ``SET`` c
   email, stage`` that tells new from existing rows (in-process, row by row is cheap);
 - PostgreSQL: the batch is ``COPY``-ed (binary, psycopg's) into a temporary table, then ONE
   ``INSERT INTO lead … SELECT … FROM`` it ``ON CONFLICT (email) DO UPDATE … RETURNING xmax = 0``
-  (true for an inserted row) inside a ``WITH`` that answers the three counts in one row. A
-  statement a row cost ~25 µs of client and server time a row; this ~10 (see benchmarks/README.md).
+  (true for an inserted row) inside a ``WITH`` that answers the three counts in one row. The
+  statement runs while the caller reads the next batch (:meth:`Batch.send`). A statement a row
+  (executemany) cost ~43 µs of client and server CPU a new lead; this ~18 (benchmarks/README.md).
 """
 
 from __future__ import annotations
