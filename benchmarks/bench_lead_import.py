@@ -1,7 +1,8 @@
 """``drip leads import`` throughput, end to end (read, validate, upsert).
 
-Target: at least 50,000 rows/s on SQLite for a 100,000-row CSV. Measured on SQLite and, when a
-server is configured, PostgreSQL: a first import into an empty database (all inserts), a re-import
+Target: at least 50,000 rows/s for a 100,000-row CSV into an empty database, on SQLite and on
+PostgreSQL (``meets_target`` in both ``insert`` lines). Measured on SQLite and, when a server is
+configured, PostgreSQL: a first import into an empty database (all inserts), a re-import
 of the same file (all updates), and a naive baseline side by side on a smaller sample (one ORM
 ``Lead`` a row through ``session.add``, a look-up a row, full ``validate_email`` a row).
 """
@@ -145,10 +146,12 @@ def run(ctx: Context) -> Iterable[dict[str, Any]]:
             engine.dispose()
         assert first.inserted == rows and not first.errors, first.summary()
         assert again.updated == rows and not again.errors, again.summary()
-        extra: dict[str, Any] = {"rows": rows, "baseline_rows": sample}
-        if backend == "sqlite":
-            extra["target"] = TARGET_ROWS_PER_S
-            extra["meets_target"] = rows / first.seconds >= TARGET_ROWS_PER_S
+        extra: dict[str, Any] = {
+            "rows": rows,
+            "baseline_rows": sample,
+            "target": TARGET_ROWS_PER_S,
+            "meets_target": rows / first.seconds >= TARGET_ROWS_PER_S,
+        }
         yield compared(
             f"lead_import.{backend}.insert",
             rows / first.seconds,

@@ -1,5 +1,9 @@
 """``drip leads import``: read, validate and upsert leads in batches, and report what happened.
 
+A batch is sent to the database, and the next one is read while the database writes it
+(PostgreSQL; on SQLite the write is done when sent); its counts are added, and it is committed,
+before the next batch is sent or the import ends, also when reading the rows fails.
+
 Without ``strict`` each batch is committed on its own (good rows are kept, bad rows reported, and
 SQLite's write lock is held one batch at a time); a re-run is harmless because the import is an
 upsert. With ``strict`` the whole import is one transaction: once a bad row is seen nothing more is
@@ -18,7 +22,7 @@ from os import PathLike
 from dripengine.leads.csvfile import read_csv_rows
 from dripengine.leads.csvrows import LeadRow, RowError, lead_rows, parse_mappings
 from dripengine.storage import Engine, suppression
-from dripengine.storage.leads import Batch
+from dripengine.storage.leads import Batch, Written
 
 __all__ = ["BATCH_SIZE", "ImportReport", "import_leads_file", "import_leads_rows"]
 
@@ -122,34 +126,46 @@ def _import(
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     report = ImportReport()
     batch = Batch(engine, now)
+    written: Written | None = None  # the batch being written while the next one is read
     with engine.connect() as connection:
 
-        def flush() -> None:
-            if strict and report.errors:
-                batch.clear()  # nothing will be kept: stop writing, keep checking
-            else:
-                counts = batch.write(connection)
+        def settle() -> None:
+            nonlocal written
+            if written is not None:
+                sent, written = written, None
+                counts = sent.counts()
                 report.inserted += counts.inserted
                 report.updated += counts.updated
                 report.ignored_stage += counts.ignored_stage
                 if not strict:
                     connection.commit()
+
+        def flush() -> None:
+            nonlocal written
+            if strict and report.errors:
+                batch.clear()  # nothing will be kept: stop writing, keep checking
+            else:
+                settle()
+                written = batch.send(connection)
             if progress is not None:
                 progress(report.rows_read)
 
         erased = suppression.erased_hashes(connection)  # people who asked to be forgotten
-        for row in rows:
-            report.rows_read += 1
-            if isinstance(row, RowError):
-                report.errors.append(row)
-                continue
-            if erased and suppression.hashed(row.email) in erased:
-                report.errors.append(RowError(row.line, row.email, ERASED_ROW))
-                continue
-            batch.add(row)
-            if len(batch) >= batch_size:
-                flush()
-        flush()
+        try:
+            for row in rows:
+                report.rows_read += 1
+                if isinstance(row, RowError):
+                    report.errors.append(row)
+                    continue
+                if erased and suppression.hashed(row.email) in erased:
+                    report.errors.append(RowError(row.line, row.email, ERASED_ROW))
+                    continue
+                batch.add(row)
+                if len(batch) >= batch_size:
+                    flush()
+            flush()
+        finally:
+            settle()  # also when reading failed: the batch sent last is kept, as the ones before
         if strict and report.errors:
             connection.rollback()
             report.inserted = report.updated = report.ignored_stage = 0

@@ -29,12 +29,19 @@ each): ``SELECT * FROM enrollment WHERE id IN (…)`` 4.0 ms, ``= ANY(:ids)`` 2.
 updated by ``executemany`` 6.6 ms, by ``UPDATE … FROM unnest(…)`` 4.9 ms.
 SQLite keeps the portable forms: it has no arrays, and it runs in-process, where there is no
 parsing or round trip to save.
+
+- :func:`copy_rows` — ``COPY table FROM STDIN`` (PostgreSQL): many rows into a (temporary) table
+  through psycopg's own binary COPY, in the connection's transaction; a set-based statement then
+  takes them from there. No escaping of ours: binary COPY sends each value's bytes as they are.
+- :class:`Sent` — a statement sent through a psycopg pipeline and answered later, so that the
+  database works on it while Python goes on (the next batch of an import).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from functools import cache
 from typing import Any
 
@@ -57,6 +64,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ColumnElement
 
 from dripengine.storage.types import UTCDateTime
@@ -180,10 +188,91 @@ def insert_for(dialect_name: str, table: Table) -> Any:
     return sqlite.insert(table)
 
 
+def copy_rows(connection: Connection, table: Table, rows: Iterable[Sequence[Any]]) -> None:
+    """``COPY table (its columns) FROM STDIN (FORMAT BINARY)`` of ``rows`` (PostgreSQL, psycopg).
+
+    The rows go through the psycopg connection under ``connection``, in its transaction (begin it
+    first: SQLAlchemy does not see this statement). Each row holds the table's columns in order,
+    ``None`` for NULL; the columns' types are ones psycopg knows by name (``text``, ``integer``).
+    """
+    from psycopg import sql  # PostgreSQL only: not imported for SQLite
+
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, table.columns.keys()))
+    )
+    types = [column.type.compile(connection.dialect).lower() for column in table.columns]
+    driver = _driver(connection)
+    with (
+        driver_errors(connection, statement.as_string(driver)),
+        driver.cursor() as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(row)
+
+
+class Sent:
+    """A statement sent through a psycopg pipeline (PostgreSQL), its answer read later.
+
+    The database works on it while the caller goes on (reading the next rows of an import); until
+    :meth:`first`, nothing else may use the connection. ``then``: statements sent right after it,
+    in the same pipeline, whose results are not needed.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        statement: str,
+        params: Mapping[str, Any],
+        then: Sequence[str] = (),
+    ) -> None:
+        self._connection, self._statement = connection, statement
+        driver = _driver(connection)
+        with driver_errors(connection, statement), ExitStack() as opened:
+            opened.enter_context(driver.pipeline())
+            self._cursor = opened.enter_context(driver.cursor())
+            self._cursor.execute(statement, params)
+            for more in then:
+                opened.enter_context(driver.cursor()).execute(more)
+            self._open = opened.pop_all()  # kept open past this call
+
+    def first(self) -> tuple[Any, ...]:
+        """The statement's first row (waiting for it); the pipeline is then closed."""
+        with driver_errors(self._connection, self._statement), self._open:
+            row = self._cursor.fetchone()
+        assert row is not None, self._statement
+        return tuple(row)
+
+
+@contextmanager
+def driver_errors(connection: Connection, statement: str) -> Iterator[None]:
+    """psycopg's errors raised as SQLAlchemy raises them for its own statements (a
+    :class:`~sqlalchemy.exc.DBAPIError` subclass, without the values), for statements sent to the
+    driver directly."""
+    base = connection.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as exc:
+        raise DBAPIError.instance(
+            statement, None, exc, base, hide_parameters=True, dialect=connection.dialect
+        ) from exc
+
+
+def _driver(connection: Connection) -> Any:
+    """The psycopg connection under ``connection`` (the same transaction)."""
+    driver = connection.connection.driver_connection
+    assert driver is not None, "no live database connection"
+    return driver
+
+
 __all__ = [
     "POSTGRES_WRITERS",
+    "Sent",
     "any_of",
     "concurrent_writers",
+    "copy_rows",
+    "driver_errors",
     "in_values",
     "insert",
     "insert_for",
