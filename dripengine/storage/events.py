@@ -164,10 +164,23 @@ def settle_dropped(connection: Connection, message_id: int, reason: str) -> None
 
 def event_leads(connection: Connection, lead_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """The leads events change, by id: stage, score and its time, recycle count, whether scoring
-    stopped, soft bounces in a row, the contact fields a hand-back carries, attributes."""
+    stopped, soft bounces in a row, the contact fields a hand-back carries, attributes.
+
+    Locked until the ingest commits (PostgreSQL ``FOR NO KEY UPDATE``; SQLite has one writer): an
+    ingest in another process or thread that changes the same lead waits here, then reads the
+    score, stage and the day's points the first one left, instead of both adding to the same old
+    score and the last commit wiping out the other's points (or both granting a daily cap's rest,
+    or both handing the lead back). ``lead_ids`` come sorted and are locked in that order, so two
+    ingests never wait for each other's leads. ``NO KEY``: the event and score-change rows being
+    inserted for these leads (their foreign keys' ``KEY SHARE``) do not wait for it."""
     leads: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(lead_ids):
-        query = select(*_LEAD_COLUMNS).where(LEAD.c.id.in_(chunk))
+    for chunk in _chunks(sorted(lead_ids)):
+        query = (
+            select(*_LEAD_COLUMNS)
+            .where(LEAD.c.id.in_(chunk))
+            .order_by(LEAD.c.id)
+            .with_for_update(key_share=True)
+        )
         for row in connection.execute(query):
             leads[row[0]] = dict(zip(_LEAD_NAMES, row, strict=True))
     return leads
