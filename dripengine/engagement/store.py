@@ -51,7 +51,9 @@ def store_new(
     result.duplicates += len(fresh) - len(stored)
     result.stored += len(stored)
     result.unmatched += sum(1 for _, m in stored if m.lead_id is None)
-    stored.sort(key=lambda item: (item[1].event.occurred_at, item[0]))
+    # in the order they happened; at the same second, in the order they came
+    arrival = {key: n for n, key in enumerate(fresh)}
+    stored.sort(key=lambda item: (item[1].event.occurred_at, arrival[item[1].key]))
     return stored
 
 

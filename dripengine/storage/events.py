@@ -129,12 +129,18 @@ def insert_new_events(
     connection: Connection, rows: Sequence[Mapping[str, Any]]
 ) -> list[tuple[int, str]]:
     """Insert event rows, skipping any another transaction stored meanwhile (``ON CONFLICT DO
-    NOTHING``); ``(id, dedupe_key)`` of each row inserted."""
+    NOTHING``); ``(id, dedupe_key)`` of each row inserted.
+
+    The rows go in ordered by dedupe key: an insert that meets a key another transaction has
+    inserted and not yet committed waits for it, so two ingests of the same events in different
+    orders (the pixel of one email hit on two servers, each in its own batch of hits) would each
+    wait for the other — a deadlock, and PostgreSQL aborts one batch. In one order they queue."""
     statement = (
         dialect.insert(connection, EVENT)
         .on_conflict_do_nothing()
         .returning(EVENT.c.id, EVENT.c.dedupe_key)
     )
+    rows = sorted(rows, key=lambda row: row["dedupe_key"])
     inserted: list[tuple[int, str]] = []
     for chunk in _chunks(rows, INSERT_CHUNK):
         for event_id, key in connection.execute(statement, chunk):
