@@ -63,17 +63,26 @@ class Traffic:
 
     def __init__(self, servers: list[ServeProcess], signer: Signer) -> None:
         self.signer = signer
-        self.pools = [
-            urllib3.HTTPConnectionPool(
-                "127.0.0.1",
-                server.port,
-                maxsize=8,
-                block=True,
-                retries=False,
-                timeout=urllib3.Timeout(connect=10, read=120),
-            )
-            for server in servers
-        ]
+
+        # A kept-alive connection the server closes after 5 idle seconds (uvicorn's keep-alive)
+        # may be reused by us at that very moment and reset: as a browser does, a hit is tried
+        # again (one counted twice is a duplicate anyway); a post goes on a connection of its
+        # own (its pool keeps none) and is never retried, so each is answered exactly once.
+        def pools(retries: urllib3.Retry | bool) -> list[urllib3.HTTPConnectionPool]:
+            return [
+                urllib3.HTTPConnectionPool(
+                    "127.0.0.1",
+                    server.port,
+                    maxsize=8,
+                    block=True,
+                    retries=retries,
+                    timeout=urllib3.Timeout(connect=10, read=120),
+                )
+                for server in servers
+            ]
+
+        self.pools = pools(urllib3.Retry(total=3, redirect=0, status=0))
+        self.post_pools = pools(False)
         self.webhook_threads = ThreadPoolExecutor(4, thread_name_prefix="webhook")
         self.hit_threads = ThreadPoolExecutor(8, thread_name_prefix="hit")
         self.posts: list[Future[tuple[int, dict[str, Any]]]] = []
@@ -91,8 +100,8 @@ class Traffic:
     def _post(
         self, server: int, body: bytes, headers: dict[str, str]
     ) -> tuple[int, dict[str, Any]]:
-        answer = self.pools[server].request(
-            "POST", "/webhooks/sendgrid", body=body, headers=headers
+        answer = self.post_pools[server].request(
+            "POST", "/webhooks/sendgrid", body=body, headers={**headers, "Connection": "close"}
         )
         self.answered.append(time.monotonic())
         return answer.status, json.loads(answer.data) if answer.data else {}
@@ -115,7 +124,7 @@ class Traffic:
     def close(self) -> None:
         self.webhook_threads.shutdown(cancel_futures=True)
         self.hit_threads.shutdown(cancel_futures=True)
-        for pool in self.pools:
+        for pool in (*self.pools, *self.post_pools):
             pool.close()
 
 
