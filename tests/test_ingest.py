@@ -364,3 +364,37 @@ def test_an_event_without_our_uid_is_matched_by_the_x_message_id_whole(
     engagement.ingest([event])
     (stored,) = [e for e in _all(engine, Event) if e.type == v.OPEN]
     assert stored.message_id == message.id
+
+
+# Found by the scale-out test (tests/test_scale_out_pg.py): with several servers, and with
+# SendGrid's retries, events do arrive out of time order. The daily cap of a late event's own day
+# now counts it; how much a late event weighs is an open question (strict xfail: a change of the
+# rule makes it pass and must drop the mark).
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="spec question: an event older than the lead's score is added undecayed at the "
+    "score's time (engagement/rescore.py), so a late event weighs more than one in time order",
+)
+def test_a_late_event_weighs_what_it_would_have_weighed_in_time_order(
+    engine: Engine, sent: Any
+) -> None:
+    engagement, clock, message = sent
+    at = clock.now()
+    engagement.ingest([_event(v.OPEN, message, at + timedelta(days=2))])  # arrives first
+    engagement.ingest(
+        [_event(v.CLICK, message, at, url="https://x.example/p", tag="pricing")]  # 20, 2 days older
+    )
+    # in time order: the click's 20 points decay for two days (half-life 45), then the open's 1
+    assert _lead(engine).score == pytest.approx(20 * 0.5 ** (2 / 45) + 1, rel=1e-9)  # now: 21
+
+
+def test_late_events_keep_to_the_daily_cap_of_their_own_day(engine: Engine, sent: Any) -> None:
+    engagement, clock, message = sent
+    at = clock.now()
+    engagement.ingest([_event(v.OPEN, message, at + timedelta(days=1))])  # the next day's, first
+    for minute in range(4):  # then four opens of the day before, one post each
+        engagement.ingest([_event(v.OPEN, message, at + timedelta(minutes=minute))])
+    # 3 of the day before (its cap) and 1 of the next day; now all 5 count
+    assert len(_all(engine, ScoreChange)) == 4

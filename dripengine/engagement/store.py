@@ -65,9 +65,7 @@ def store_new(
     if not matched:
         return []
     by_key = {m.key: m for m in matched}
-    # in key order: two ingests inserting some of the same events wait on each other in one
-    # direction only (a unique index entry at a time), never in a cycle
-    rows = [event_row(m, now) for m in sorted(matched, key=lambda m: m.key)]
+    rows = [event_row(m, now) for m in matched]
     stored = [
         (event_id, by_key[key])
         for event_id, key in events_store.insert_new_events(connection, rows)
@@ -76,7 +74,9 @@ def store_new(
     result.duplicates += len(matched) - len(stored)
     result.stored += len(stored)
     result.unmatched += sum(1 for _, m in stored if m.lead_id is None)
-    stored.sort(key=lambda item: (item[1].event.occurred_at, item[0]))
+    # in the order they happened; at the same second, in the order they came
+    arrival = {m.key: n for n, m in enumerate(matched)}
+    stored.sort(key=lambda item: (item[1].event.occurred_at, arrival[item[1].key]))
     return stored
 
 

@@ -156,11 +156,18 @@ def insert_new_events(
     connection: Connection, rows: Sequence[Mapping[str, Any]]
 ) -> list[tuple[int, str]]:
     """Insert event rows, skipping any another transaction stored meanwhile (``ON CONFLICT DO
-    NOTHING``); ``(id, dedupe_key)`` of each row inserted."""
+    NOTHING``); ``(id, dedupe_key)`` of each row inserted.
+
+    On PostgreSQL the rows go in ordered by dedupe key: an insert that meets a key another
+    transaction has inserted and not yet committed waits for it, so two ingests of the same events
+    in different orders (the pixel of one email hit on two servers, each in its own batch of hits)
+    would each wait for the other — a deadlock, and PostgreSQL aborts one batch. In one order they
+    queue. SQLite has one writer at a time, so no such wait: it keeps the order given."""
     if not rows:
         return []
     inserted: list[tuple[int, str]] = []
     if uses_arrays(connection):
+        rows = sorted(rows, key=lambda row: row["dedupe_key"])
         # ``INSERT … SELECT … FROM json_to_recordset(:v)``: one statement text for every batch,
         # one parameter (see :mod:`dripengine.storage.dialect`)
         columns = tuple(rows[0])
@@ -283,8 +290,9 @@ def points_earned(
     start: datetime,
     end: datetime,
 ) -> Iterator[Any]:
-    """``(lead id, event type, at, delta)`` of the score changes of events of ``types`` in
-    ``[start, end)``."""
+    """``(lead id, event type, event time, delta)`` of the score changes of events of ``types``
+    that happened in ``[start, end)``: a day's cap counts the events of that day, also one that
+    arrived late and whose change is dated later (at the score's time)."""
     query = _points_earned(connection.dialect.name)
     for chunk in _chunks(connection, lead_ids):
         params = {"v": list(chunk), "types": list(types), "start": start, "end": end}
@@ -294,12 +302,12 @@ def points_earned(
 @cache
 def _points_earned(dialect_name: str) -> Select[Any]:
     return (
-        select(SCORE_CHANGE.c.lead_id, EVENT.c.type, SCORE_CHANGE.c.at, SCORE_CHANGE.c.delta)
+        select(SCORE_CHANGE.c.lead_id, EVENT.c.type, EVENT.c.occurred_at, SCORE_CHANGE.c.delta)
         .join(EVENT, EVENT.c.id == SCORE_CHANGE.c.event_id)
         .where(
             in_values(dialect_name, SCORE_CHANGE.c.lead_id, "v"),
-            SCORE_CHANGE.c.at >= bindparam("start", type_=SCORE_CHANGE.c.at.type),
-            SCORE_CHANGE.c.at < bindparam("end", type_=SCORE_CHANGE.c.at.type),
+            EVENT.c.occurred_at >= bindparam("start", type_=EVENT.c.occurred_at.type),
+            EVENT.c.occurred_at < bindparam("end", type_=EVENT.c.occurred_at.type),
             in_values(dialect_name, EVENT.c.type, "types"),
         )
     )

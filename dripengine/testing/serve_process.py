@@ -3,7 +3,8 @@
     with ServeProcess(folder, env={"DRIP_SENDGRID_WEBHOOK_PUBLIC_KEY": key}) as server:
         server.post("/webhooks/sendgrid", body, headers)
 
-The log goes to ``serve.log`` in the folder (never a pipe that could fill up and block it).
+The log goes to ``serve.log`` in the folder (never a pipe that could fill up and block it);
+``log_name`` gives each of several servers in one folder a file of its own.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class ServeProcess:
         now: str | None = None,  # drip --now NOW serve: the server's clock
         port: int | None = None,
         clean_env: bool = False,  # drop the caller's DRIP_* / SENDGRID_* settings first
+        log_name: str = "serve.log",
     ) -> None:
         self.folder = folder
         self.port = port or free_port()
@@ -51,7 +53,7 @@ class ServeProcess:
         self.args = args
         self.now = now
         self.startup_timeout = startup_timeout
-        self.log_path = folder / "serve.log"
+        self.log_path = folder / log_name
         self.process: subprocess.Popen[bytes] | None = None
         self.http = urllib3.PoolManager(
             maxsize=8, retries=False, timeout=urllib3.Timeout(connect=5, read=120)
