@@ -128,11 +128,14 @@ def _worker_state(now: datetime, alive_within: timedelta) -> Any:
     ).label("state")
 
 
-def worker_counts(connection: Connection, now: datetime, alive_within: timedelta) -> dict[str, int]:
-    """How many worker rows are ``alive`` (a heartbeat within ``alive_within``), ``dead`` or
-    ``stopped``."""
+def worker_counts(
+    connection: Connection, now: datetime, alive_within: timedelta, kind: str = "run"
+) -> dict[str, int]:
+    """How many worker rows of ``kind`` (``run``: `drip run`; ``serve``: `drip serve`) are
+    ``alive`` (a heartbeat within ``alive_within``), ``dead`` or ``stopped``."""
     state = _worker_state(now, alive_within)
-    return {r[0]: r[1] for r in connection.execute(select(state, func.count()).group_by(state))}
+    query = select(state, func.count()).where(WORKER.c.kind == kind).group_by(state)
+    return {r[0]: r[1] for r in connection.execute(query)}
 
 
 def workers(
@@ -141,9 +144,11 @@ def workers(
     alive_within: timedelta,
     stopped_shown_for: timedelta,
     limit: int,
+    kind: str = "run",
 ) -> list[dict[str, Any]]:
-    """The worker rows (with their ``state``) not stopped longer than ``stopped_shown_for`` ago:
-    alive first, then dead, then stopped, the latest heartbeat first; at most ``limit``."""
+    """The worker rows of ``kind`` (with their ``state``) not stopped longer than
+    ``stopped_shown_for`` ago: alive first, then dead, then stopped, the latest heartbeat first;
+    at most ``limit``."""
     state = _worker_state(now, alive_within)
     order = case((state == "alive", 0), (state == "dead", 1), else_=2)
     rows = connection.execute(
@@ -160,10 +165,11 @@ def workers(
             WORKER.c.failed,
         )
         .where(
+            WORKER.c.kind == kind,
             or_(
                 WORKER.c.stopped_at.is_(None),
                 WORKER.c.stopped_at > now - stopped_shown_for,
-            )
+            ),
         )
         .order_by(order, WORKER.c.heartbeat_at.desc(), WORKER.c.id)
         .limit(limit)
