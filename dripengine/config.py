@@ -171,6 +171,9 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     api_token: str | None = Field(default=None, min_length=16)  # bearer token of /api/*
+    # GET /metrics (Prometheus): behind the API token (token), to anyone who reaches it (open;
+    # a private network), or not served (off)
+    metrics: Literal["token", "open", "off"] = "token"
     max_body_bytes: int = Field(default=5_000_000, ge=1_000)  # larger bodies get 413
     # every large body being read at once, together; past it a large body gets 503 + Retry-After
     body_buffer_bytes: int = Field(default=32_000_000, ge=1_000_000)

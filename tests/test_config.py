@@ -124,3 +124,11 @@ def test_pool_settings_refused_with_the_key_and_the_fix(tmp_path: Path) -> None:
     ):
         load_settings(env={"DRIP_DATABASE_PGBOUNCER": "true"})  # the default SQLite URL
 
+
+def test_metrics_is_token_open_or_off() -> None:
+    assert load_settings(env={}).web.metrics == "token"
+    assert load_settings(env={"DRIP_WEB_METRICS": "open"}).web.metrics == "open"
+    with pytest.raises(
+        ConfigError, match=r"web.metrics: 'public' is not accepted \(use one of: token, open, off\)"
+    ):
+        load_settings(env={"DRIP_WEB_METRICS": "public"})

@@ -14,18 +14,9 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from dripengine.web.context import WebContext
-
-
-def _health_routes(ctx: WebContext) -> list[BaseRoute]:
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    return [Route("/healthz", healthz, methods=["GET"])]
 
 
 def build_app(ctx: WebContext, *, heartbeat: bool = False) -> Starlette:
@@ -57,7 +48,7 @@ def _areas() -> list[Callable[[WebContext], list[BaseRoute]]]:
     # each area module is optional while it is being built; every one shipped is listed here
     from dripengine.web import modules
 
-    return [_health_routes, *modules.AREAS]
+    return list(modules.AREAS)
 
 
 def create_app(config: str | None = None) -> Starlette:
