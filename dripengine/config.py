@@ -17,7 +17,14 @@ from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from dripengine.exceptions import ConfigError
 from dripengine.suggest import did_you_mean
@@ -49,6 +56,11 @@ class _Section(BaseModel):
 class DatabaseSettings(_Section):
     url: str = "sqlite:///drip.db"
     echo: bool = False
+    # PostgreSQL connections a process keeps, opens beyond them, waits for (s) when all are busy
+    pool_size: int = Field(default=5, ge=1, le=1_000)  # SQLAlchemy's defaults; SQLite: unused
+    max_overflow: int = Field(default=10, ge=0, le=1_000)
+    pool_timeout: float = Field(default=30.0, gt=0)
+    pgbouncer: bool = False  # PgBouncer's transaction pooling: no prepared statements (engine.py)
 
     @field_validator("url")
     @classmethod
@@ -60,6 +72,17 @@ class DatabaseSettings(_Section):
             )
         if value.startswith("postgresql:"):
             value = "postgresql+psycopg:" + value.removeprefix("postgresql:")
+        return value
+
+    @field_validator("pgbouncer")
+    @classmethod
+    def _pgbouncer_is_postgresql(cls, value: bool, info: ValidationInfo) -> bool:
+        url = str(info.data.get("url", ""))
+        if value and not url.startswith("postgresql"):
+            raise ValueError(
+                "true is for PostgreSQL behind PgBouncer, but database.url is not a PostgreSQL "
+                "URL (set it to false, or point database.url at PgBouncer)"
+            )
         return value
 
 
@@ -148,6 +171,9 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     api_token: str | None = Field(default=None, min_length=16)  # bearer token of /api/*
+    # GET /metrics (Prometheus): behind the API token (token), to anyone who reaches it (open;
+    # a private network), or not served (off)
+    metrics: Literal["token", "open", "off"] = "token"
     max_body_bytes: int = Field(default=5_000_000, ge=1_000)  # larger bodies get 413
     # every large body being read at once, together; past it a large body gets 503 + Retry-After
     body_buffer_bytes: int = Field(default=32_000_000, ge=1_000_000)

@@ -58,7 +58,8 @@ def test_unknown_key_lists_known_keys(tmp_path: Path) -> None:
     with pytest.raises(
         ConfigError,
         match=r'drip.toml: database.uri: unknown setting \(did you mean "database.url"\?\) '
-        r"\(known: database.url, database.echo\)",
+        r"\(known: database.url, database.echo, database.pool_size, database.max_overflow, "
+        r"database.pool_timeout, database.pgbouncer\)",
     ):
         load_settings(tmp_path / "drip.toml", env={})
 
@@ -94,3 +95,40 @@ def test_the_inbound_spam_limit_is_a_positive_number(value: str, why: str) -> No
     assert load_settings(env={name: "7.5"}).webhooks.inbound_max_spam_score == 7.5
     with pytest.raises(ConfigError, match=f"webhooks.inbound_max_spam_score: .*{why}.*{name}"):
         load_settings(env={name: value})  # nan would refuse every reply, 0 as well
+
+
+def test_pool_settings_from_the_file_and_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "drip.toml").write_text(
+        '[database]\nurl = "postgresql://u@127.0.0.1:6432/drip"\npool_size = 3\npgbouncer = true\n'
+    )
+    env = {"DRIP_DATABASE_MAX_OVERFLOW": "0", "DRIP_DATABASE_POOL_TIMEOUT": "2.5"}
+    database = load_settings(tmp_path / "drip.toml", env=env).database
+    assert (database.pool_size, database.max_overflow, database.pool_timeout) == (3, 0, 2.5)
+    assert database.pgbouncer is True
+    defaults = load_settings(env={}).database  # SQLAlchemy's own: what every process had before
+    assert (defaults.pool_size, defaults.max_overflow, defaults.pool_timeout) == (5, 10, 30.0)
+    assert defaults.pgbouncer is False
+
+
+def test_pool_settings_refused_with_the_key_and_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="database.pool_size: .*DRIP_DATABASE_POOL_SIZE"):
+        load_settings(env={"DRIP_DATABASE_POOL_SIZE": "0"})
+    (tmp_path / "drip.toml").write_text("[database]\npg_bouncer = true\n")
+    with pytest.raises(ConfigError, match='did you mean "database.pgbouncer"'):
+        load_settings(tmp_path / "drip.toml", env={})
+    with pytest.raises(
+        ConfigError,
+        match=r"database.pgbouncer: true is for PostgreSQL behind PgBouncer, but database.url is "
+        r"not a PostgreSQL URL \(set it to false, or point database.url at PgBouncer\) "
+        r"\(set it in the file or with DRIP_DATABASE_PGBOUNCER\)",
+    ):
+        load_settings(env={"DRIP_DATABASE_PGBOUNCER": "true"})  # the default SQLite URL
+
+
+def test_metrics_is_token_open_or_off() -> None:
+    assert load_settings(env={}).web.metrics == "token"
+    assert load_settings(env={"DRIP_WEB_METRICS": "open"}).web.metrics == "open"
+    with pytest.raises(
+        ConfigError, match=r"web.metrics: 'public' is not accepted \(use one of: token, open, off\)"
+    ):
+        load_settings(env={"DRIP_WEB_METRICS": "public"})

@@ -74,13 +74,19 @@ def _message(
 
 
 def _worker(
-    wid: str, heartbeat: datetime, *, stopped: datetime | None = None, sent: int = 0
+    wid: str,
+    heartbeat: datetime,
+    *,
+    stopped: datetime | None = None,
+    sent: int = 0,
+    kind: str = "run",
 ) -> dict[str, Any]:
     return {
         "id": wid,
+        "kind": kind,
         "host": "box",
         "pid": 100,
-        "provider": "outbox",
+        "provider": "outbox" if kind == "run" else None,
         "started_at": heartbeat - timedelta(minutes=10),
         "heartbeat_at": heartbeat,
         "stopped_at": stopped,
@@ -145,6 +151,11 @@ def populate(engine: Engine, now: datetime) -> None:
                 _worker("box:3:dead", now - timedelta(seconds=46), sent=7),
                 _worker("box:4:stopped", now - hour, stopped=now - hour, sent=3),
                 _worker("box:5:old", now - timedelta(days=3), stopped=now - timedelta(days=3)),
+                # `drip serve` processes: counted apart from the workers
+                _worker("web:1:serve", now - timedelta(seconds=5), kind="serve"),
+                _worker("web:2:serve", now - timedelta(seconds=20), kind="serve"),
+                _worker("web:3:serve", now - timedelta(minutes=5), kind="serve"),
+                _worker("web:4:serve", now - hour, stopped=now - hour, kind="serve"),
             ],
         )
 
@@ -172,7 +183,15 @@ def test_every_figure_is_counted_at_now(engine: Engine) -> None:
     }
     assert [w.state for w in status.workers] == ["alive", "alive", "dead", "stopped"]
     assert (status.workers_alive, status.workers_dead, status.workers_stopped) == (2, 1, 2)
+    assert (status.serve_alive, status.serve_dead, status.serve_stopped) == (2, 1, 1)
+    assert [(p.id, p.state, p.provider) for p in status.serve_processes] == [
+        ("web:1:serve", "alive", None),
+        ("web:2:serve", "alive", None),
+        ("web:3:serve", "dead", None),
+        ("web:4:serve", "stopped", None),
+    ]
     assert any("1 worker(s) stopped beating" in hint for hint in status.hints)
+    assert any("1 drip serve process(es) stopped beating" in hint for hint in status.hints)
     assert any("1 message(s) interrupted" in hint for hint in status.hints)
 
 
@@ -219,6 +238,9 @@ def test_drip_status_json_uses_the_now_option(folder_engine: Engine) -> None:
         1,
     )
     assert alive["heartbeat_at"] == (T - timedelta(seconds=10)).isoformat()
+    assert (data["serve_alive"], data["serve_dead"], data["serve_stopped"]) == (2, 1, 1)
+    assert [p["id"] for p in data["serve_processes"]][:2] == ["web:1:serve", "web:2:serve"]
+    assert {p["provider"] for p in data["serve_processes"]} == {None}
 
 
 def test_drip_status_table(folder_engine: Engine) -> None:
@@ -232,6 +254,8 @@ def test_drip_status_table(folder_engine: Engine) -> None:
     assert "sendgrid" in out and "0.0067" in out
     assert "workers: 2 alive, 1 dead, 2 stopped" in out
     assert "box:3:dead" in out and "box:5:old" not in out
+    assert "serve processes: 2 alive, 1 dead, 1 stopped" in out
+    assert "web:3:serve" in out
 
 
 def test_drip_status_on_a_fresh_folder(folder: Path) -> None:
@@ -241,6 +265,7 @@ def test_drip_status_on_a_fresh_folder(folder: Path) -> None:
     code, out, _ = drip("status", "--format", "json")
     data = json.loads(out)
     assert (data["due_now"], data["sent_24h"], data["workers"]) == (0, 0, [])
+    assert (data["serve_alive"], data["serve_processes"]) == (0, [])
 
 
 def test_drip_status_needs_a_migrated_database(

@@ -50,9 +50,9 @@ class App:
 
     @cached_property
     def engine(self) -> Engine:
-        from dripengine.storage.engine import make_engine
+        from dripengine.storage.engine import open_engine
 
-        return make_engine(self.settings.database_url, echo=self.settings.database.echo)
+        return open_engine(self.settings)
 
     def close(self) -> None:
         """Release the database connections (called when the command ends)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from dripengine.config import load_settings
 from dripengine.exceptions import DripError
-from dripengine.storage.engine import current_revision, make_engine, upgrade
+from dripengine.storage.engine import current_revision, open_engine, upgrade
 
 SKELETON = Path(__file__).parent.parent / "skeleton"
 SKELETON_ENTRIES = (
@@ -50,7 +50,7 @@ def scaffold(directory: Path, *, force: bool = False) -> ScaffoldResult:
     if config in result.written:
         _write_secret(config)
     settings = load_settings(config)
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings)
     try:
         upgrade(engine)
         result.revision = current_revision(engine)

@@ -59,7 +59,7 @@ def serve(app: App, host: str | None, port: int | None, workers: int) -> None:
     log = logging.getLogger("dripengine.web")
     # everything checked here, once, so a bad setting is one line and not a worker crash loop
     ctx = WebContext(settings=settings, engine=app.ready_engine(), sla=app.sla, clock=app.clock)
-    asgi = build_app(ctx)
+    asgi = build_app(ctx, heartbeat=True)
     log.info("drip serve on http://%s:%s (%s worker(s)); Ctrl-C stops it", host, port, workers)
     if workers == 1:
         uvicorn.run(

@@ -1,5 +1,5 @@
 """``drip status``: enrolments by campaign and why nothing goes out, due, in flight, failed, sent,
-per-provider rate, workers."""
+per-provider rate, workers, serve processes."""
 
 from __future__ import annotations
 
@@ -49,10 +49,11 @@ CSV_COLUMNS = (
 def status(app: App, fmt: str) -> None:
     """What sending is doing: active enrolments by campaign, when the next one is due and why
     nothing goes out now (a step's wait, the send window, a breaker pause); due now, in flight,
-    retrying, failed, sent, rates, workers.
+    retrying, failed, sent, rates, workers and `drip serve` processes.
 
     Read at the app's clock: `drip --now ISO-TIME status` shows the database as of that time.
-    A worker is alive when its heartbeat is at most 45 s old, stopped when it said so, else dead.
+    A worker (or serve process) is alive when its heartbeat is at most 45 s old, stopped when it
+    said so, else dead.
     """
     engine = app.ready_engine()
     held: dict[str, str] = {}
@@ -111,9 +112,26 @@ def _print(report: Status, *, crm_configured: bool) -> None:
         for w in report.workers:
             workers.add_row(*(shown(_cell(getattr(w, c))) for c in columns))
         out.print(workers)
+    _print_serve(out, report)
     _print_engagement(out, report, crm_configured)
     for hint in report.hints:
         out.print(f"hint: {shown(hint)}", soft_wrap=True)
+
+
+def _print_serve(out: Console, report: Status) -> None:
+    """The `drip serve` processes (each of --workers N), as the workers are shown."""
+    out.print(
+        f"serve processes: {report.serve_alive} alive, {report.serve_dead} dead, "
+        f"{report.serve_stopped} stopped"
+    )
+    if report.serve_processes:
+        table = Table(show_lines=False)
+        columns = ("id", "state", "heartbeat_at", "started_at")
+        for column in columns:
+            table.add_column(column)
+        for p in report.serve_processes:
+            table.add_row(*(shown(_cell(getattr(p, c))) for c in columns))
+        out.print(table)
 
 
 def _print_campaigns(out: Console, campaigns: list[CampaignStatus]) -> None:

@@ -152,6 +152,7 @@ class Daemon:
         now = self.dispatcher.clock.now()
         values = {
             "id": self.dispatcher.worker,
+            "kind": "run",
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "provider": self.dispatcher.provider.name,

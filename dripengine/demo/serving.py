@@ -18,12 +18,12 @@ def serving(clock: DemoClock, port: int) -> Iterator[threading.Thread]:
 
     from dripengine.config import load_settings
     from dripengine.funnel.sla import load_sla
-    from dripengine.storage.engine import make_engine
+    from dripengine.storage.engine import open_engine
     from dripengine.web import build_app
     from dripengine.web.context import WebContext
 
     settings = load_settings()
-    engine = make_engine(settings.database_url)
+    engine = open_engine(settings)
     ctx = WebContext(settings, engine, load_sla(settings.path("sla")), clock)
     config = uvicorn.Config(
         build_app(ctx), host="127.0.0.1", port=port, log_level="warning", lifespan="off"

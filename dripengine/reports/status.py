@@ -10,7 +10,8 @@ counted). A failed message has no time of failure of its own; "failed in the las
 failed messages *recorded* (``created_at``) in the last 24 h. States (due now, in flight, retrying,
 unknown) are the rows as they are: an earlier ``--now`` moves the windows, not the rows.
 
-Workers come from the ``worker`` heartbeat table the daemon writes: *stopped* when the row has a
+Workers come from the ``worker`` heartbeat table the daemon writes (kind ``run``), serve processes
+from the rows each `drip serve` process writes there (kind ``serve``): *stopped* when the row has a
 ``stopped_at``, *alive* when its heartbeat is at most :data:`ALIVE_WITHIN` old, else *dead* (it
 stopped beating without saying goodbye: kill -9, power loss, a lost network).
 """
@@ -32,7 +33,7 @@ from dripengine.storage.pauses import Pause, paused
 if TYPE_CHECKING:
     from dripengine.campaigns import Campaign
 
-HEARTBEAT_SECONDS = 15  # how often a `drip run` daemon writes its worker row
+HEARTBEAT_SECONDS = 15  # how often a `drip run` daemon or `drip serve` process writes its row
 ALIVE_WITHIN = timedelta(seconds=HEARTBEAT_SECONDS * 3)  # three missed beats: dead
 RATE_WINDOW = timedelta(minutes=5)
 TOP_REASONS = 3
@@ -59,7 +60,7 @@ class WorkerState:
     id: str
     host: str
     pid: int
-    provider: str
+    provider: str | None  # None: a serve process
     state: str  # alive | stopped | dead
     started_at: datetime
     heartbeat_at: datetime
@@ -85,6 +86,10 @@ class Status:
     workers_dead: int = 0
     workers_stopped: int = 0
     workers: list[WorkerState] = field(default_factory=list)
+    serve_alive: int = 0  # `drip serve` processes (each of --workers N), as workers are counted
+    serve_dead: int = 0
+    serve_stopped: int = 0
+    serve_processes: list[WorkerState] = field(default_factory=list)
     paused_campaigns: list[Pause] = field(default_factory=list)  # by the complaint breaker
     handoffs_pending: int = 0  # requalified leads not yet accepted by the CRM
     handoffs_failing: int = 0  # of those, the ones whose last attempt failed
@@ -186,6 +191,14 @@ def _workers(connection: Connection, now: datetime, status: Status) -> None:
     status.workers_stopped = int(counts.get("stopped", 0))
     rows = queries.workers(connection, now, ALIVE_WITHIN, STOPPED_SHOWN_FOR, MAX_WORKERS_SHOWN)
     status.workers = [WorkerState(**r) for r in rows]
+    serve = queries.worker_counts(connection, now, ALIVE_WITHIN, kind="serve")
+    status.serve_alive = int(serve.get("alive", 0))
+    status.serve_dead = int(serve.get("dead", 0))
+    status.serve_stopped = int(serve.get("stopped", 0))
+    rows = queries.workers(
+        connection, now, ALIVE_WITHIN, STOPPED_SHOWN_FOR, MAX_WORKERS_SHOWN, kind="serve"
+    )
+    status.serve_processes = [WorkerState(**r) for r in rows]
 
 
 def _handoffs(connection: Connection, now: datetime, status: Status) -> None:
@@ -223,6 +236,11 @@ def _hints(status: Status) -> list[str]:
         hints.append(
             f"{status.workers_dead} worker(s) stopped beating without stopping: their work is "
             "picked up by the others once its lease runs out"
+        )
+    if status.serve_dead:
+        hints.append(
+            f"{status.serve_dead} drip serve process(es) stopped beating without stopping "
+            "(killed, or the host is gone): check that enough of them still answer"
         )
     if status.unknown:
         hints.append(

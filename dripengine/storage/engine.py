@@ -7,6 +7,7 @@ SQLite gets WAL, a busy timeout and foreign keys on every connection. PostgreSQL
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 from dripengine.exceptions import DatabaseError
@@ -22,16 +24,49 @@ from dripengine.exceptions import DatabaseError
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
+    from dripengine.config import Settings
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in ``migrations/versions``, so that every command's "is the database
 # current?" check does not import Alembic (~0.15 s of each `drip run` start); a test holds it to
 # what Alembic's ScriptDirectory finds. A new migration updates it.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """An engine for ``url`` with the connection settings dripengine relies on."""
+def open_engine(settings: Settings) -> Engine:
+    """The engine of ``settings``: its database URL with the ``[database]`` pool settings."""
+    database = settings.database
+    return make_engine(
+        settings.database_url,
+        echo=database.echo,
+        pool_size=database.pool_size,
+        max_overflow=database.max_overflow,
+        pool_timeout=database.pool_timeout,
+        pgbouncer=database.pgbouncer,
+    )
+
+
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 5,
+    max_overflow: int = 10,
+    pool_timeout: float = 30.0,
+    pgbouncer: bool = False,
+) -> Engine:
+    """An engine for ``url`` with the connection settings dripengine relies on.
+
+    On PostgreSQL each process keeps up to ``pool_size`` connections open and opens up to
+    ``max_overflow`` more when all are busy; past that a caller waits ``pool_timeout`` seconds.
+    ``pgbouncer``: the server behind the URL is PgBouncer in transaction pooling mode, where each
+    transaction may run on another server connection. dripengine keeps no session state between
+    transactions (no ``SET``, advisory locks only ``pg_advisory_xact_lock``, no LISTEN, temporary
+    tables or held cursors: docs/operations.md), but psycopg prepares a statement on the server
+    once a connection ran it 5 times; ``prepare_threshold=None`` turns that off, since the next
+    transaction's server connection does not have it (or has another client's under that name).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
@@ -46,7 +81,22 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # hide_parameters: an error's text (a log line, a message) never carries a lead's values
-    return create_engine(url, echo=echo, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(
+        url,
+        echo=echo,
+        pool_pre_ping=True,
+        hide_parameters=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        connect_args={"prepare_threshold": None} if pgbouncer else {},
+    )
+
+
+def ping(engine: Engine) -> None:
+    """``SELECT 1`` on a connection of ``engine``'s pool: raises when the database does not answer."""
+    with engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,13 +108,32 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# psycopg's own prepared statements (``_pg3_0``) missing or there twice: another client's server
+# connection, as PgBouncer's transaction pooling hands them out
+PSYCOPG_PREPARED = re.compile(r'prepared statement "_pg3_\d+" (?:already exists|does not exist)')
+PGBOUNCER_HINT = (
+    "is the database behind PgBouncer in transaction pooling mode? "
+    "set database.pgbouncer = true (DRIP_DATABASE_PGBOUNCER=true)"
+)
+
+
 def database_error_reason(exc: BaseException) -> str | None:
     """When ``exc`` is an error the database driver raised (SQLAlchemy's ``DBAPIError``), the
-    driver's first line only (PostgreSQL's DETAIL line quotes the row's values); else None."""
+    driver's first line only (PostgreSQL's DETAIL line quotes the row's values); for a full
+    connection pool, which settings to change; else None."""
+    if isinstance(exc, PoolTimeout):
+        return (
+            "no database connection came free within database.pool_timeout: this process has "
+            "database.pool_size + database.max_overflow in use (raise them, or the timeout; "
+            "docs/operations.md)"
+        )
     if not isinstance(exc, DBAPIError):
         return None
     orig = str(getattr(exc, "orig", "")).strip()
-    return orig.splitlines()[0] if orig else "failed"
+    reason = orig.splitlines()[0] if orig else "failed"
+    if PSYCOPG_PREPARED.search(reason):
+        reason += f" ({PGBOUNCER_HINT})"
+    return reason
 
 
 @contextmanager

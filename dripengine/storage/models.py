@@ -215,14 +215,16 @@ class Suppression(SQLModel, table=True):
 
 
 class Worker(SQLModel, table=True):
-    """A `drip run` process: its heartbeat, for `drip status` and for spotting dead workers."""
+    """A `drip run` (kind ``run``) or `drip serve` (kind ``serve``, one row per uvicorn worker
+    process) process: its heartbeat, for `drip status`, /metrics and for spotting dead ones."""
 
     __tablename__ = "worker"
 
     id: str = Field(primary_key=True, max_length=100)  # host:pid:random
+    kind: str = Field(default="run", max_length=16, sa_column_kwargs={"server_default": "run"})
     host: str = Field(max_length=200)
     pid: int
-    provider: str = Field(max_length=32)
+    provider: str | None = Field(default=None, max_length=32)  # None: a serve process
     started_at: datetime = Field(sa_type=UTCDateTime)
     heartbeat_at: datetime = Field(sa_type=UTCDateTime)
     stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

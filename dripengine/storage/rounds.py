@@ -266,7 +266,8 @@ def write_heartbeat(
     changes: dict[str, Any],
     started: bool,
 ) -> None:
-    """A worker's row in ``worker``: inserted when it starts (kept if it exists), else ``changes``."""
+    """A process's row in ``worker`` (a `drip run` worker, a `drip serve` process): inserted when
+    it starts (kept if it exists), else ``changes``."""
     with engine.begin() as connection:
         if started:
             connection.execute(

@@ -1,4 +1,5 @@
-"""The queries behind ``drip status``: what the sending side is doing, counted at ``now``.
+"""The queries behind ``drip status`` and ``GET /metrics``: what the sending side is doing,
+counted at ``now``.
 
 Every figure is an aggregate computed by the database (``count``, ``sum(case …)``, ``group by``),
 one query per table and question, each filtering on the columns the indexes lead with
@@ -18,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from dripengine.storage.models import (
     ENROLLMENT,
+    EVENT,
     HANDOFF,
     LEAD,
     MESSAGE,
@@ -128,11 +130,14 @@ def _worker_state(now: datetime, alive_within: timedelta) -> Any:
     ).label("state")
 
 
-def worker_counts(connection: Connection, now: datetime, alive_within: timedelta) -> dict[str, int]:
-    """How many worker rows are ``alive`` (a heartbeat within ``alive_within``), ``dead`` or
-    ``stopped``."""
+def worker_counts(
+    connection: Connection, now: datetime, alive_within: timedelta, kind: str = "run"
+) -> dict[str, int]:
+    """How many worker rows of ``kind`` (``run``: `drip run`; ``serve``: `drip serve`) are
+    ``alive`` (a heartbeat within ``alive_within``), ``dead`` or ``stopped``."""
     state = _worker_state(now, alive_within)
-    return {r[0]: r[1] for r in connection.execute(select(state, func.count()).group_by(state))}
+    query = select(state, func.count()).where(WORKER.c.kind == kind).group_by(state)
+    return {r[0]: r[1] for r in connection.execute(query)}
 
 
 def workers(
@@ -141,9 +146,11 @@ def workers(
     alive_within: timedelta,
     stopped_shown_for: timedelta,
     limit: int,
+    kind: str = "run",
 ) -> list[dict[str, Any]]:
-    """The worker rows (with their ``state``) not stopped longer than ``stopped_shown_for`` ago:
-    alive first, then dead, then stopped, the latest heartbeat first; at most ``limit``."""
+    """The worker rows of ``kind`` (with their ``state``) not stopped longer than
+    ``stopped_shown_for`` ago: alive first, then dead, then stopped, the latest heartbeat first;
+    at most ``limit``."""
     state = _worker_state(now, alive_within)
     order = case((state == "alive", 0), (state == "dead", 1), else_=2)
     rows = connection.execute(
@@ -160,10 +167,11 @@ def workers(
             WORKER.c.failed,
         )
         .where(
+            WORKER.c.kind == kind,
             or_(
                 WORKER.c.stopped_at.is_(None),
                 WORKER.c.stopped_at > now - stopped_shown_for,
-            )
+            ),
         )
         .order_by(order, WORKER.c.heartbeat_at.desc(), WORKER.c.id)
         .limit(limit)
@@ -201,13 +209,74 @@ def latest_handoff_error(connection: Connection) -> str | None:
     return error
 
 
+# /metrics: a few cheap aggregates a scrape, each over an index (docs/operations.md)
+
+
+def message_totals(connection: Connection) -> tuple[dict[str, int], int]:
+    """Every message by status, and how many ever had a ``sent_at`` (accepted by the provider,
+    including those it dropped later, which turn ``failed``); both only grow with ``failed``, so
+    /metrics can call them counters. One pass over ``ix_message_status_sent`` (status, sent_at, …)."""
+    query = select(MESSAGE.c.status, func.count(), func.count(MESSAGE.c.sent_at)).group_by(
+        MESSAGE.c.status
+    )
+    rows = connection.execute(query).all()
+    return {status: int(n) for status, n, _ in rows}, sum(int(sent) for _, _, sent in rows)
+
+
+def oldest_due(connection: Connection, now: datetime) -> tuple[int, datetime | None]:
+    """Active enrolments due at ``now`` and the earliest ``next_due_at`` among them (the range
+    ``status = 'active' AND next_due_at <= now`` of ``ix_enrollment_status_due``)."""
+    due = ENROLLMENT.c.next_due_at
+    row = connection.execute(
+        select(func.count(), func.min(due)).where(ENROLLMENT.c.status == "active", due <= now)
+    ).one()
+    return int(row[0]), row[1]
+
+
+def newest_event(connection: Connection, event_type: str) -> tuple[datetime, datetime] | None:
+    """``(occurred_at, received_at)`` of the newest ``event_type`` event (``ix_event_type_occurred``
+    read backwards, one row); None without one."""
+    row = connection.execute(
+        select(EVENT.c.occurred_at, EVENT.c.received_at)
+        .where(EVENT.c.type == event_type)
+        .order_by(EVENT.c.occurred_at.desc())
+        .limit(1)
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+def alive_by_kind(connection: Connection, now: datetime, alive_within: timedelta) -> dict[str, int]:
+    """Processes (``run``, ``serve``) not stopped whose heartbeat is within ``alive_within``."""
+    query = (
+        select(WORKER.c.kind, func.count())
+        .where(WORKER.c.stopped_at.is_(None), WORKER.c.heartbeat_at >= now - alive_within)
+        .group_by(WORKER.c.kind)
+    )
+    return {kind: int(n) for kind, n in connection.execute(query)}
+
+
+def pending_handoffs(connection: Connection) -> tuple[int, int]:
+    """Hand-offs pending, and of those the ones whose last attempt failed."""
+    row = connection.execute(
+        select(func.count(), _count_if(HANDOFF.c.last_error.is_not(None))).where(
+            HANDOFF.c.status == "pending"
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
 __all__ = [
     "active_groups",
+    "alive_by_kind",
     "due_counts",
     "failures",
     "handoff_counts",
     "latest_handoff_error",
     "message_states",
+    "message_totals",
+    "newest_event",
+    "oldest_due",
+    "pending_handoffs",
     "sent_by_provider",
     "worker_counts",
     "workers",

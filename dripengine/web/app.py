@@ -14,24 +14,17 @@ from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from dripengine.web.context import WebContext
 
 
-def _health_routes(ctx: WebContext) -> list[BaseRoute]:
-    async def healthz(request: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok"})
-
-    return [Route("/healthz", healthz, methods=["GET"])]
-
-
-def build_app(ctx: WebContext) -> Starlette:
-    """The app over an explicit context (tests, `drip serve`)."""
+def build_app(ctx: WebContext, *, heartbeat: bool = False) -> Starlette:
+    """The app over an explicit context (tests, `drip serve`). ``heartbeat``: the process is in
+    the ``worker`` table while the app runs (kind ``serve``: `drip status`, ``/metrics``)."""
     from dripengine.web import events_webhook
     from dripengine.web.guard import BodyGuard, Limits
+    from dripengine.web.presence import heartbeat_lifespan
 
     routes: list[BaseRoute] = []
     for area in _areas():
@@ -45,7 +38,8 @@ def build_app(ctx: WebContext) -> Starlette:
     )
     checks = events_webhook.header_checks(ctx)
     guard = Middleware(BodyGuard, limits=limits, header_checks=checks)
-    app = Starlette(routes=routes, middleware=[guard])
+    lifespan = heartbeat_lifespan(ctx.engine, ctx.clock) if heartbeat else None
+    app = Starlette(routes=routes, middleware=[guard], lifespan=lifespan)
     app.state.ctx = ctx
     return app
 
@@ -54,7 +48,7 @@ def _areas() -> list[Callable[[WebContext], list[BaseRoute]]]:
     # each area module is optional while it is being built; every one shipped is listed here
     from dripengine.web import modules
 
-    return [_health_routes, *modules.AREAS]
+    return list(modules.AREAS)
 
 
 def create_app(config: str | None = None) -> Starlette:
@@ -62,13 +56,13 @@ def create_app(config: str | None = None) -> Starlette:
     from dripengine.clock import SystemClock
     from dripengine.config import load_settings
     from dripengine.funnel.sla import load_sla
-    from dripengine.storage.engine import make_engine
+    from dripengine.storage.engine import open_engine
 
     settings = load_settings(config)
     ctx = WebContext(
         settings=settings,
-        engine=make_engine(settings.database_url),
+        engine=open_engine(settings),
         sla=load_sla(settings.path("sla")),
         clock=SystemClock(),
     )
-    return build_app(ctx)
+    return build_app(ctx, heartbeat=True)

@@ -10,7 +10,9 @@ from dripengine.web import (
     api,
     events_webhook,
     feedback_api,
+    health,
     inbound,
+    metrics,
     report,
     tracking,
     unsubscribe,
@@ -18,6 +20,8 @@ from dripengine.web import (
 from dripengine.web.context import WebContext
 
 AREAS: list[Callable[[WebContext], list[BaseRoute]]] = []
+AREAS.append(health.routes)
+AREAS.append(metrics.routes)
 AREAS.append(events_webhook.routes)
 AREAS.append(inbound.routes)
 AREAS.append(tracking.routes)
