@@ -23,7 +23,6 @@ NOT_SETTINGS = {
     "DRIP_SERVE_WORKERS",
     "DRIP_IMAGE_TAG",
     # the PgBouncer switch, added beside this guide (database.pgbouncer)
-    "DRIP_DATABASE_PGBOUNCER",
 }
 NAME = re.compile(r"\b(?:DRIP|SENDGRID)_[A-Z0-9_]*[A-Z0-9]\b")
 
