@@ -193,12 +193,12 @@ def start(name: str, argv: list[str], env: Mapping[str, str], cwd: Path, logs: P
 
 
 def healthz(port: int) -> bool:
-    """``GET /healthz`` on loopback answers 200 ``{"status": "ok"}``."""
+    """``GET /healthz`` on loopback answers 200 ``{"status": "ok", …}``."""
     try:
         response = urllib3.request("GET", f"http://127.0.0.1:{port}/healthz", timeout=2.0)
     except urllib3.exceptions.HTTPError:
         return False
-    return response.status == 200 and response.json() == {"status": "ok"}
+    return response.status == 200 and response.json()["status"] == "ok"
 
 
 def group_gone(pgid: int) -> bool:
@@ -245,7 +245,8 @@ def workers(url: str) -> list[tuple[str, bool]]:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            rows = connection.execute(text("SELECT id, stopped_at FROM worker ORDER BY id"))
+            query = "SELECT id, stopped_at FROM worker WHERE kind = 'run' ORDER BY id"
+            rows = connection.execute(text(query))
             return [(row.id, row.stopped_at is not None) for row in rows]
     finally:
         engine.dispose()

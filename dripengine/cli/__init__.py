@@ -22,7 +22,7 @@ SERVE_HELP = (
     "Serve the web app: SendGrid's event webhook and Inbound Parse, tracking, unsubscribe, API.\n"
     "\n"
     "Put it behind your HTTPS proxy and set sender.base_url (DRIP_BASE_URL) to its public URL.\n"
-    'GET /healthz answers {"status": "ok"}. Stops cleanly on SIGTERM / Ctrl-C.\n'
+    'GET /healthz answers 200 {"status": "ok"} while the database answers, else 503. Stops cleanly on SIGTERM / Ctrl-C.\n'
 )
 
 # Each command, where it lives and its short help for `drip --help`, imported on first use (see
