@@ -626,7 +626,11 @@ def test_database_down_is_503_so_sendgrid_retries(tmp_path: Path, _pg_template: 
             response = server.post(WEBHOOK, body, {"Content-Type": "application/json"})
             assert response.status == 503
             assert response.json() == {"error": "database unavailable; retry later"}
-            assert server.healthy()
+            # the process is up, and its health check says what is wrong: a load balancer can tell
+            health = server.http.request("GET", server.url + "/healthz", timeout=10.0)
+            assert health.status == 503
+            assert health.json()["database"] == "failed"
+            assert server.process is not None and server.process.poll() is None
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
