@@ -121,6 +121,22 @@ def in_values(dialect_name: str, column: Column[Any], name: str) -> ColumnElemen
     return column.in_(bindparam(name, expanding=True))
 
 
+def in_json_values(dialect_name: str, column: Column[Any], name: str) -> ColumnElement[bool]:
+    """``column IN :name`` for many strings, bound as one JSON array (``{name: orjson text}``) on
+    PostgreSQL: ``column = ANY(ARRAY(SELECT json_array_elements_text(:name)))``. psycopg writes a
+    text array element by element in Python (~1.5 µs each, a regular expression per element);
+    orjson writes the document in C. An expanding ``IN`` elsewhere (bind the list itself)."""
+    if dialect_name == "postgresql":
+        elements = select(func.json_array_elements_text(cast(bindparam(name, type_=Text), JSON)))
+        return column == any_(func.array(elements.scalar_subquery()))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def json_list(dialect_name: str, values: Sequence[str]) -> Any:
+    """What to bind for an :func:`in_json_values` parameter."""
+    return orjson.dumps(list(values)).decode() if dialect_name == "postgresql" else list(values)
+
+
 def json_document(
     table: Table, columns: Sequence[str], rows: Collection[dict[str, Any]]
 ) -> str | None:
@@ -273,10 +289,12 @@ __all__ = [
     "concurrent_writers",
     "copy_rows",
     "driver_errors",
+    "in_json_values",
     "in_values",
     "insert",
     "insert_for",
     "json_document",
+    "json_list",
     "json_rows",
     "table_rows",
     "unnest",

@@ -20,7 +20,14 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 
 from dripengine.storage import dialect
-from dripengine.storage.dialect import in_values, json_rows, table_rows, uses_arrays
+from dripengine.storage.dialect import (
+    in_json_values,
+    in_values,
+    json_list,
+    json_rows,
+    table_rows,
+    uses_arrays,
+)
 from dripengine.storage.models import (
     EVENT,
     LEAD,
@@ -122,15 +129,16 @@ def _lead_ids_by_email(dialect_name: str) -> Select[Any]:
 def stored_dedupe_keys(connection: Connection, keys: Sequence[str]) -> set[str]:
     """Those of ``keys`` an event already has."""
     seen: set[str] = set()
-    query = _stored_dedupe_keys(connection.dialect.name)
+    name = connection.dialect.name
+    query = _stored_dedupe_keys(name)
     for chunk in _chunks(connection, keys):
-        seen.update(connection.scalars(query, {"v": list(chunk)}))
+        seen.update(connection.scalars(query, {"v": json_list(name, chunk)}))
     return seen
 
 
 @cache
 def _stored_dedupe_keys(dialect_name: str) -> Select[Any]:
-    return select(EVENT.c.dedupe_key).where(in_values(dialect_name, EVENT.c.dedupe_key, "v"))
+    return select(EVENT.c.dedupe_key).where(in_json_values(dialect_name, EVENT.c.dedupe_key, "v"))
 
 
 def stored_provider_event_ids(
@@ -138,9 +146,11 @@ def stored_provider_event_ids(
 ) -> set[str]:
     """Those of ``provider``'s ``event_ids`` an event already has."""
     seen: set[str] = set()
-    query = _stored_provider_event_ids(connection.dialect.name)
+    name = connection.dialect.name
+    query = _stored_provider_event_ids(name)
     for chunk in _chunks(connection, event_ids):
-        seen.update(connection.scalars(query, {"provider": provider, "v": list(chunk)}))
+        params = {"provider": provider, "v": json_list(name, chunk)}
+        seen.update(connection.scalars(query, params))
     return seen
 
 
@@ -148,7 +158,7 @@ def stored_provider_event_ids(
 def _stored_provider_event_ids(dialect_name: str) -> Select[Any]:
     return select(EVENT.c.provider_event_id).where(
         EVENT.c.provider == bindparam("provider"),
-        in_values(dialect_name, EVENT.c.provider_event_id, "v"),
+        in_json_values(dialect_name, EVENT.c.provider_event_id, "v"),
     )
 
 
