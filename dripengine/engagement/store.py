@@ -64,10 +64,10 @@ def store_new(
     order. One another transaction stored meanwhile is skipped and counted as a duplicate."""
     if not matched:
         return []
-    by_key = {m.key: m for m in matched}
+    arrival = {m.key: n for n, m in enumerate(matched)}
     rows = [event_row(m, now) for m in matched]
     stored = [
-        (event_id, by_key[key])
+        (event_id, matched[arrival[key]])
         for event_id, key in events_store.insert_new_events(connection, rows)
     ]
     # a concurrent ingest may have stored some of them between our look and our insert
@@ -75,7 +75,6 @@ def store_new(
     result.stored += len(stored)
     result.unmatched += sum(1 for _, m in stored if m.lead_id is None)
     # in the order they happened; at the same second, in the order they came
-    arrival = {m.key: n for n, m in enumerate(matched)}
     stored.sort(key=lambda item: (item[1].event.occurred_at, arrival[item[1].key]))
     return stored
 

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 
+from dripengine.testing.serve_process import wait_or_kill
+
 
 class RunProcess:
     def __init__(
@@ -66,12 +68,9 @@ class RunProcess:
     def wait(self, timeout: float) -> int:
         """The exit code; the process is killed when it has not exited after ``timeout`` s."""
         assert self.process is not None, "start() first"
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
+        if not wait_or_kill(self.process, timeout):
+            raise subprocess.TimeoutExpired(self.process.args, timeout)
+        return self.process.returncode
 
     def stop(self, timeout: float = 60.0) -> int | None:
         """SIGTERM (the daemon finishes the batch in flight, then exits 0) and wait; SIGKILL
@@ -80,11 +79,7 @@ class RunProcess:
             return None
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            wait_or_kill(self.process, timeout)
         return self.process.returncode
 
     def log(self) -> str:

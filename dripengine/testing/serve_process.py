@@ -21,6 +21,18 @@ from types import TracebackType
 import urllib3
 
 
+def wait_or_kill(process: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait for ``process`` to exit; SIGKILL it when it has not after ``timeout`` s. True when it
+    exited by itself."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+    return True
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -106,11 +118,7 @@ class ServeProcess:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        wait_or_kill(self.process, 15)
 
     def __enter__(self) -> ServeProcess:
         return self.start()
