@@ -30,7 +30,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in ``migrations/versions``, so that every command's "is the database
 # current?" check does not import Alembic (~0.15 s of each `drip run` start); a test holds it to
 # what Alembic's ScriptDirectory finds. A new migration updates it.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Table, UniqueConstraint
+from sqlalchemy import Column, Index, Table, UniqueConstraint, false
 from sqlmodel import Field, SQLModel
 
 from dripengine.storage.types import JSONDict, UTCDateTime
@@ -124,6 +124,8 @@ class Enrollment(SQLModel, table=True):
     enrolled_at: datetime = Field(sa_type=UTCDateTime)
     updated_at: datetime = Field(sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # in the campaign's holdout group: enrolled, counted, never sent anything (docs/holdout.md)
+    holdout: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class Message(SQLModel, table=True):
@@ -159,6 +161,7 @@ class Message(SQLModel, table=True):
     attempts: int = Field(default=0)
     created_at: datetime = Field(sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    variant: str | None = Field(default=None, max_length=64)  # the step's A/B variant, if any
 
 
 class Event(SQLModel, table=True):
@@ -294,6 +297,72 @@ class Feedback(SQLModel, table=True):
     at: datetime = Field(sa_type=UTCDateTime)
 
 
+class SalesTouch(SQLModel, table=True):
+    """A rep's call, email or meeting with a lead, as the CRM reported it (``POST /api/touches``,
+    ``drip touches import``). It stops the SLA's first-touch clock and holds marketing email for
+    ``sending.quiet_after_sales_touch``; a sales email counts toward the weekly cap."""
+
+    __tablename__ = "sales_touch"
+    __table_args__ = (
+        # the same touch reported twice is one touch
+        UniqueConstraint("lead_id", "kind", "at", name="uq_sales_touch_lead_kind_at"),
+        Index("ix_sales_touch_at", "at"),  # SLA clocks, drip status
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    lead_id: int = Field(foreign_key="lead.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)  # call | email | meeting
+    at: datetime = Field(sa_type=UTCDateTime)
+    actor: str | None = Field(default=None, max_length=200)  # the rep, if the CRM said
+    source: str = Field(default="api", max_length=32)  # api | csv
+    note: str | None = Field(default=None)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SlaAlert(SQLModel, table=True):
+    """An SLA clock that passed on a hand-back: the reminder to the CRM (an outbox like
+    :class:`Handoff`) and, for the decision clock, what was done about it."""
+
+    __tablename__ = "sla_alert"
+    __table_args__ = (
+        UniqueConstraint("handoff_id", "clock", name="uq_sla_alert_handoff_clock"),
+        Index("ix_sla_alert_status_next", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    uid: str = Field(default_factory=_uuid, max_length=32, unique=True)  # the CRM's idempotency key
+    handoff_id: int = Field(foreign_key="handoff.id", ondelete="CASCADE")
+    lead_id: int = Field(foreign_key="lead.id", ondelete="CASCADE")
+    clock: str = Field(max_length=16)  # first_touch | decision
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    # pending | delivered | unconfigured (no reminder URL) | failed
+    status: str = Field(default="pending", max_length=16)
+    action: str | None = Field(default=None, max_length=32)  # e.g. renurtured
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class VariantWinner(SQLModel, table=True):
+    """The variant a step with ``pick_winner`` settled on: when, by which metric, and the figures
+    that decided it. From then on the step sends only this variant."""
+
+    __tablename__ = "variant_winner"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "step_id", name="uq_variant_winner_campaign_step"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    campaign_id: str = Field(max_length=100)
+    step_id: str = Field(max_length=100)
+    variant: str = Field(max_length=64)
+    metric: str = Field(max_length=32)
+    decided_at: datetime = Field(sa_type=UTCDateTime)
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONDict, nullable=False))
+
+
 # The Core tables, for the statements of storage/ (SQLModel types ``__table__`` loosely).
 LEAD: Table = Lead.__table__  # type: ignore[attr-defined]
 ENROLLMENT: Table = Enrollment.__table__  # type: ignore[attr-defined]
@@ -307,3 +376,6 @@ RECYCLE_RECORD: Table = RecycleRecord.__table__  # type: ignore[attr-defined]
 WORKER: Table = Worker.__table__  # type: ignore[attr-defined]
 STAGE_CHANGE: Table = StageChange.__table__  # type: ignore[attr-defined]
 PAUSE: Table = CampaignPause.__table__  # type: ignore[attr-defined]
+SALES_TOUCH: Table = SalesTouch.__table__  # type: ignore[attr-defined]
+SLA_ALERT: Table = SlaAlert.__table__  # type: ignore[attr-defined]
+VARIANT_WINNER: Table = VariantWinner.__table__  # type: ignore[attr-defined]
