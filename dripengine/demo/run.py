@@ -26,6 +26,7 @@ from pathlib import Path
 
 import urllib3
 
+from dripengine.demo.cohort import Cohort
 from dripengine.demo.folder import remember_serving
 from dripengine.demo.mail import Mail, address, read_outbox
 from dripengine.demo.serving import serving
@@ -138,6 +139,7 @@ class Demo:
             self.drip("leads", "list", "--requalified", now=clock.current)
             self.drip("scoring", "explain", "jane@acme.example", now=clock.current)
             self.drip("suppress", "list")
+            Cohort(self, clock, base, token).run(clock.current + timedelta(hours=1))
             self.drip("stats", now=clock.current)
             self.drip("report", "--out", "report.html", now=clock.current)
             self.done(clock, base, port, remembered, first, server if keep_serving else None)
