@@ -109,6 +109,8 @@ def parse_at(value: Any, now: datetime) -> datetime:
         raise TouchError(f"at: expected an ISO 8601 time as a string (e.g. {AT_EXAMPLE})")
     text = value.strip()
     try:
+        if not text.isprintable() or len(text) > 64:  # fromisoformat lets a NUL through
+            raise ValueError(text)
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise TouchError(
