@@ -15,6 +15,8 @@ from sqlalchemy.engine import Engine
 
 from dripengine.campaigns.sequence import Progress
 from dripengine.cli import main
+from dripengine.config import load_settings
+from dripengine.exceptions import ConfigError
 from dripengine.sending.policy import DueLead, decide
 from dripengine.storage.models import ENROLLMENT, LEAD
 from tests.test_send_policy import BERLIN, CAMPAIGN, START, TUESDAY_10
@@ -189,3 +191,32 @@ def test_the_weekly_cap_counts_sales_emails_not_calls(
     # jane got two emails from sales in 7 days: hers waits until the first leaves the week
     assert next_due(folder_engine, "jane@acme.example") >= datetime(2026, 11, 27, 10, tzinfo=UTC)
     assert len(list((folder / "outbox").rglob("*.eml"))) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("48h", timedelta(hours=48)),
+        ("2d", timedelta(days=2)),
+        ("90m", timedelta(minutes=90)),
+        ("1w", timedelta(weeks=1)),
+        ("0", timedelta(0)),
+        ("off", timedelta(0)),
+    ],
+)
+def test_the_setting_reads_a_duration_or_off(value: str, expected: timedelta) -> None:
+    env = {"DRIP_SENDING_QUIET_AFTER_SALES_TOUCH": value}
+    assert load_settings(env=env).sending.quiet_after_sales_touch == expected
+
+
+def test_a_bad_setting_is_refused_with_the_fix(tmp_path: Path) -> None:
+    assert load_settings(env={}).sending.quiet_after_sales_touch == timedelta(hours=48)
+    (tmp_path / "drip.toml").write_text('[sending]\nquiet_after_sales_touch = "48 hours"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_settings(tmp_path / "drip.toml", env={})
+    assert refused.value.message.endswith(
+        "sending.quiet_after_sales_touch: '48 hours' is not a duration (e.g. 48h, 2d, 90m; 0 or "
+        "off: never) (set it in the file or with DRIP_SENDING_QUIET_AFTER_SALES_TOUCH)"
+    )
+    with pytest.raises(ConfigError):
+        load_settings(env={"DRIP_SENDING_QUIET_AFTER_SALES_TOUCH": "-2h"})
