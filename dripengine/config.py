@@ -12,6 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ from dripengine.suggest import did_you_mean
 CONFIG_FILENAME = "drip.toml"
 Provider = Literal["outbox", "smtp", "sendgrid"]
 HEX_COLOR = re.compile(r"#(?:[0-9a-fA-F]{3}){1,2}")
+SPAN = re.compile(r"(\d{1,6})\s*([mhdw])")  # 48h, 2d, 90m, 1w
 LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")  # BCP 47, as <html lang> takes it
 
 ALIASES = {
@@ -92,9 +94,7 @@ class SendingSettings(_Section):
     max_per_lead_per_week: int = Field(default=3, ge=1)
     batch_size: int = Field(default=500, ge=1, le=10_000)
     lease_seconds: int = Field(default=300, ge=10)  # a claimed batch is another worker's after this
-    max_attempts: int = Field(
-        default=5, ge=1
-    )  # retries (429, 5xx, timeouts) before a message fails
+    max_attempts: int = Field(default=5, ge=1)  # retries (429, 5xx, timeouts), then failed
     tick_seconds: float = Field(default=5.0, gt=0)  # how often `drip run` looks for due work
     # per provider and process: a token bucket of `burst` emails refilled at this rate (None: no limit)
     rate_per_second: float | None = Field(default=None, gt=0)
@@ -103,6 +103,18 @@ class SendingSettings(_Section):
     # a SendGrid message a crash left unknown, with no event for it this long while others arrive,
     # was never accepted: it is failed, not resent (docs/sending.md)
     unknown_grace_hours: float = Field(default=48.0, gt=0)
+    # marketing email to a lead waits this long after a rep's call, email or meeting (0/off: never)
+    quiet_after_sales_touch: timedelta = timedelta(hours=48)
+
+    @field_validator("quiet_after_sales_touch", mode="before")
+    @classmethod
+    def _span(cls, value: Any) -> Any:
+        text = str(value).strip().lower()
+        if isinstance(value, timedelta) or text in ("0", "off", "false"):
+            return value if isinstance(value, timedelta) else timedelta(0)
+        if (span := SPAN.fullmatch(text)) is None:
+            raise ValueError(f"{value!r} is not a duration (e.g. 48h, 2d, 90m; 0 or off: never)")
+        return timedelta(minutes=int(span[1]) * {"m": 1, "h": 60, "d": 1440, "w": 10080}[span[2]])
 
 
 class SMTPSettings(_Section):
@@ -179,9 +191,8 @@ class WebSettings(_Section):
     body_buffer_bytes: int = Field(default=32_000_000, ge=1_000_000)
     body_idle_seconds: float = Field(default=10.0, gt=0)  # no bytes this long: 408, closed
     body_total_seconds: float = Field(default=60.0, gt=0)  # a whole body takes longer: 408
-    max_connections: int = Field(
-        default=1_000, ge=10
-    )  # open connections a process takes (503 past it)
+    # open connections a process takes (503 past it)
+    max_connections: int = Field(default=1_000, ge=10)
     track_opens: bool = True  # our own pixel in SMTP / outbox mail (SendGrid tracks its own)
     track_clicks: bool = True  # our own click redirect in SMTP / outbox mail
     # an unsubscribe from the page or the one-click button can be undone this long after (0: never)
@@ -216,22 +227,10 @@ class FitRule(_Section):
     min: float | None = None
 
 
+SENIOR_TITLES = ["head", "director", "vp", "vice president", "chief", "owner", "founder", "manager"]
 DEFAULT_FIT_RULES = [
     FitRule(field="employees", min=50, points=10),
-    FitRule(
-        field="title",
-        contains=[
-            "head",
-            "director",
-            "vp",
-            "vice president",
-            "chief",
-            "owner",
-            "founder",
-            "manager",
-        ],
-        points=10,
-    ),
+    FitRule(field="title", contains=SENIOR_TITLES, points=10),
 ]
 
 

@@ -80,6 +80,10 @@ COMMANDS = {
         "dripengine.cli.feedback:feedback",
         "Record what became of a lead dripengine handed back to sales.",
     ),
+    "touches": LazyCommand(
+        "dripengine.cli.touches:touches",
+        "Sales touches: a rep's call, email or meeting holds marketing email to the lead.",
+    ),
     "stats": LazyCommand(
         "dripengine.cli.stats:stats_command",
         "What the campaigns did: sent, opened, clicked, requalified, with rates.",

@@ -83,13 +83,16 @@ def leads_import(app: App, csv_file: Path, strict: bool, fmt: str) -> None:
         raise click.ClickException(f"--strict: nothing imported, {len(report.errors)} bad row(s)")
 
 
-@leads.command("show", short_help="One lead: profile, score, stage history, recycles, enrollments.")
+@leads.command(
+    "show", short_help="One lead: profile, score, stage history, recycles, enrollments, touches."
+)
 @click.argument("email")
 @format_option
 @click.pass_obj
 def leads_show(app: App, email: str, fmt: str) -> None:
-    """Profile, score now, fit grade, suppression, stage history, recycles, enrollments and the
-    latest score changes with their reasons (`drip scoring explain` shows all of them)."""
+    """Profile, score now, fit grade, suppression, stage history, recycles, enrollments, sales
+    touches (a rep's calls, emails, meetings) and the latest score changes with their reasons
+    (`drip scoring explain` shows all of them)."""
     profile = lead_profile(app.ready_engine(), email, app.settings, app.now())
     if emit_object(profile, fmt):
         return
@@ -143,11 +146,24 @@ def leads_show(app: App, email: str, fmt: str) -> None:
     )
     _section(
         out,
+        "Sales touches (newest first)",
+        [{**t, "note": _short(t["note"])} for t in profile["sales_touches"]],
+        ["at", "kind", "actor", "source", "note"],
+        tz,
+    )
+    _section(
+        out,
         f"Score changes (the latest {SCORE_CHANGES_SHOWN}, newest first)",
         profile["score_changes"],
         ["at", "event_type", "delta", "score_after", "reason"],
         tz,
     )
+
+
+def _short(note: str | None, limit: int = 80) -> str | None:
+    """A note on one line of a table (the whole note is in --format json)."""
+    one_line = " ".join(note.split()) if note else None
+    return one_line[:limit] + "…" if one_line and len(one_line) > limit else one_line
 
 
 def _section(

@@ -62,7 +62,10 @@ def status(app: App, fmt: str) -> None:
         campaigns, error, held = live.campaigns, None, live.why_held
     except CampaignError as exc:  # the database's figures are still worth showing
         campaigns, error = None, str(exc)
-    report = read_status(engine, app.now(), campaigns, campaigns_error=error, held=held)
+    quiet = app.settings.sending.quiet_after_sales_touch
+    report = read_status(
+        engine, app.now(), campaigns, campaigns_error=error, held=held, quiet=quiet
+    )
     if fmt == "csv":
         emit_rows([asdict(c) for c in report.campaigns], fmt, CSV_COLUMNS)
         return
@@ -81,6 +84,12 @@ def _print(report: Status, *, crm_configured: bool) -> None:
     summary.add_row("active", str(report.active), "enrollments in a campaign, due or not")
     summary.add_row("due now", str(report.due_now), "active enrollments whose next step is due")
     summary.add_row("scheduled (24 h)", str(report.scheduled_24h), "due in the next 24 hours")
+    if report.held_for_sales_touch:
+        summary.add_row(
+            "held (sales)",
+            str(report.held_for_sales_touch),
+            "active enrollments quiet after a rep's call, email or meeting",
+        )
     summary.add_row("in flight", str(report.in_flight), "recorded as sending")
     summary.add_row("retrying", str(report.retrying), "waiting for another attempt")
     summary.add_row("failed (24 h)", str(report.failed_24h), "")

@@ -22,6 +22,7 @@ from dripengine.scoring.rules import decayed, fit_grade
 from dripengine.storage import Engine, Session, queries
 from dripengine.storage.funnel import latest_recycle
 from dripengine.storage.models import Lead
+from dripengine.storage.touches import lead_touches
 from dripengine.suggest import did_you_mean_any
 
 
@@ -47,7 +48,8 @@ SCORE_CHANGES_SHOWN = 20
 def lead_profile(
     engine: Engine, email: str, settings: Settings | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
-    """Everything about one lead: fields, stage history, recycle records, enrollments; with
+    """Everything about one lead: fields, stage history, recycle records, enrollments, sales
+    touches (newest first); with
     ``settings`` and ``now`` also the score now, the fit grade, the suppression and the latest
     score changes with their reasons."""
     with Session(engine) as session:
@@ -62,6 +64,7 @@ def lead_profile(
                 e.model_dump(exclude={"id", "lead_id", "lease_owner", "lease_until"})
                 for e in enrollments
             ],
+            "sales_touches": lead_touches(session.connection(), _id(lead)),  # newest first
             **extra,
         }
 

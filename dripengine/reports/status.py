@@ -29,6 +29,7 @@ from dripengine.reports.timespan import relative
 from dripengine.storage import Connection, Engine
 from dripengine.storage import status as queries
 from dripengine.storage.pauses import Pause, paused
+from dripengine.storage.touches import held_count
 
 if TYPE_CHECKING:
     from dripengine.campaigns import Campaign
@@ -97,6 +98,8 @@ class Status:
     handoffs_delivered_24h: int = 0
     active: int = 0  # active enrollments, due or not
     sendable_now: int = 0  # of due_now, the ones the next run sends (window open, not paused)
+    # active enrollments whose lead a rep touched within sending.quiet_after_sales_touch
+    held_for_sales_touch: int = 0
     campaigns: list[CampaignStatus] = field(default_factory=list)  # one per campaign: why
     campaigns_error: str | None = None  # why the campaign files did not load, when they did not
     hints: list[str] = field(default_factory=list)
@@ -129,11 +132,13 @@ def read_status(
     *,
     campaigns_error: str | None = None,
     held: Mapping[str, str] | None = None,
+    quiet: timedelta = timedelta(0),
 ) -> Status:
     """Every figure of ``drip status`` at ``now``, one aggregate query per table and question.
 
     ``campaigns`` (the loaded campaign files) let each campaign's send window be judged; None
-    when they did not load (``campaigns_error`` says why): the database's figures still show."""
+    when they did not load (``campaigns_error`` says why): the database's figures still show.
+    ``quiet``: ``sending.quiet_after_sales_touch``, for the enrollments a sales touch holds."""
     status = Status(now=now, campaigns_error=campaigns_error)
     with engine.connect() as connection:
         _enrollments(connection, now, status)
@@ -142,6 +147,7 @@ def read_status(
         _workers(connection, now, status)
         status.paused_campaigns = paused(connection)
         _handoffs(connection, now, status)
+        status.held_for_sales_touch = held_count(connection, now, quiet)
         groups = _campaign_groups(connection, now)
     status.campaigns = assess(groups, campaigns, status.paused_campaigns, now, held)
     status.active = sum(c.active for c in status.campaigns)

@@ -11,7 +11,7 @@ import os
 import socket
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dripengine.campaigns.sequence import CONDITION_FOR_EVENT
@@ -29,6 +29,7 @@ from dripengine.storage.rounds import (
     load_history,
     write_transaction,
 )
+from dripengine.storage.touches import TouchRow, recent_touches
 
 
 def worker_id() -> str:
@@ -47,6 +48,16 @@ class Round:
     engaged: dict[int, set[tuple[str, str]]]  # by enrollment: (step id, opened/clicked/replied)
     recent: dict[int, list[datetime]]  # by lead: emails in the cap's 7 days
     recycles: dict[int, RecycleRow]  # by lead: the latest
+    touches: dict[int, list[TouchRow]] = field(default_factory=dict)  # by lead: sales touches
+
+    def last_touch(self, lead_id: int) -> tuple[str, datetime] | None:
+        """The lead's latest sales touch up to now (kind, at): what holds its marketing email."""
+        touches = self.touches.get(lead_id)
+        return (touches[-1].kind, touches[-1].at) if touches else None
+
+    def sales_emails(self, lead_id: int) -> list[datetime]:
+        """When reps emailed the lead (loaded since the cap's 7 days at least)."""
+        return [t.at for t in self.touches.get(lead_id, ()) if t.kind == "email"]
 
 
 def due_count(engine: Engine, now: datetime, only: Collection[str] | None) -> int:
@@ -68,21 +79,26 @@ def claim_round(
         return claim(connection, worker, now, lease, limit, only)
 
 
-def load_round(connection: Connection, ids: Sequence[int], now: datetime) -> Round:
-    """What deciding the claimed enrollments ``ids`` at ``now`` reads."""
+def load_round(
+    connection: Connection, ids: Sequence[int], now: datetime, quiet: timedelta = timedelta(0)
+) -> Round:
+    """What deciding the claimed enrollments ``ids`` at ``now`` reads; the leads' sales touches
+    of the cap's 7 days or ``quiet`` (``sending.quiet_after_sales_touch``), whichever is longer."""
     enrollments, leads = load_claimed(connection, ids)
     emails = [lead.email for lead in leads.values()]
     suppressed = {  # plain and hashed (erased) entries alike
         email: f"{e.reason} on {e.created_at:%d %b %Y}"
         for email, e in suppression.suppressed(connection, emails).items()
     }
+    lead_ids = sorted({e.lead_id for e in enrollments})
     history = load_history(
         connection,
         enrollments,
-        sorted({e.lead_id for e in enrollments}),
+        lead_ids,
         sends_since=now - CAP_PERIOD,
         conditions=CONDITION_FOR_EVENT,
     )
+    touches = recent_touches(connection, lead_ids, now - max(quiet, CAP_PERIOD), now)
     return Round(
         enrollments,
         leads,
@@ -91,6 +107,7 @@ def load_round(connection: Connection, ids: Sequence[int], now: datetime) -> Rou
         history.engaged,
         history.recent,
         history.recycles,
+        touches,
     )
 
 

@@ -67,9 +67,11 @@ def decide_round(
     *,
     cap: int,
     half_life_days: float,
+    quiet: timedelta = timedelta(0),
 ) -> Decided:
     """Decide every enrollment of ``batch`` at ``now``; ``tally`` counts skips, waits, exits,
-    completions. ``cap`` is the most emails a lead may get in 7 days."""
+    completions. ``cap`` is the most emails a lead may get in 7 days (reps' emails counted);
+    ``quiet`` how long a sales touch holds a lead's marketing email."""
     sends: list[Send] = []
     enrollment_updates: list[dict[str, Any]] = []
     skipped_rows: list[dict[str, Any]] = []
@@ -104,7 +106,9 @@ def decide_round(
             score=score,
             timezone=resolve_timezone(lead.timezone, campaign.send.timezone),
             suppressed=batch.suppressed.get(lead.email),
+            last_touch=batch.last_touch(lead.id),
         )
+        sales_emails = batch.sales_emails(lead.id)
         recent = batch.recent.get(lead.id, [])
         for _ in range(MAX_SKIPS):
             decision = decide(
@@ -115,6 +119,8 @@ def decide_round(
                 recent_sends=recent,
                 cap=cap,
                 now=now,
+                sales_emails=sales_emails,
+                quiet=quiet,
             )
             if decision.kind != "skip":
                 break

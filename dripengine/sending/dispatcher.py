@@ -195,13 +195,14 @@ class Dispatcher:
             return None
         with write_transaction(self.engine) as connection:
             decided = decide_round(
-                load_round(connection, ids, now),
+                load_round(connection, ids, now, sending.quiet_after_sales_touch),
                 self.campaigns,
                 self.sla,
                 now,
                 tally,
                 cap=sending.max_per_lead_per_week,
                 half_life_days=self.rules.half_life_days,
+                quiet=sending.quiet_after_sales_touch,
             )
             record_decisions(connection, decided, self.provider.name, now)
         # the 'sending' rows are committed: only now may the provider be called

@@ -14,6 +14,7 @@ from dripengine.web import (
     inbound,
     metrics,
     report,
+    touches_api,
     tracking,
     unsubscribe,
 )
@@ -28,4 +29,5 @@ AREAS.append(tracking.routes)
 AREAS.append(unsubscribe.routes)
 AREAS.append(api.routes)
 AREAS.append(feedback_api.routes)
+AREAS.append(touches_api.routes)
 AREAS.append(report.routes)
