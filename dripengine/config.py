@@ -46,6 +46,7 @@ ALIASES = {
     "DRIP_API_TOKEN": ("web", "api_token"),
     "DRIP_CRM_WEBHOOK_URL": ("crm", "webhook_url"),
     "DRIP_CRM_WEBHOOK_SECRET": ("crm", "webhook_secret"),
+    "DRIP_CRM_SLA_REMINDER_URL": ("crm", "sla_reminder_url"),
 }
 
 
@@ -259,6 +260,7 @@ class CRMSettings(_Section):
     webhook_secret: str | None = Field(default=None, min_length=16)  # HMAC-SHA256 of the body
     timeout: float = Field(default=10.0, gt=0)
     max_backoff_seconds: int = Field(default=3600, ge=1)
+    sla_reminder_url: str | None = None  # SLA clocks that passed, signed as the handoff (sla.md)
 
 
 class PathSettings(_Section):

@@ -90,7 +90,8 @@ def handbacks(
         .order_by(HANDOFF.c.created_at, HANDOFF.c.id)
     )
     if open_only:
-        latest = select(func.max(HANDOFF.c.id)).where(HANDOFF.c.lead_id == LEAD.c.id)
+        later = HANDOFF.alias("later")
+        latest = select(func.max(later.c.id)).where(later.c.lead_id == LEAD.c.id)
         query = query.where(LEAD.c.stage == "mql", HANDOFF.c.id == latest.scalar_subquery())
     if since is not None:
         query = query.where(HANDOFF.c.created_at >= since)
