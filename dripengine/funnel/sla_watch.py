@@ -169,4 +169,5 @@ def _renurture(
             outcome = recycle_in(connection, request, ctx)
     except FunnelError as exc:
         return "refused", f"not renurtured: {exc.message}"
-    return _ACTIONS.get(outcome.outcome, outcome.outcome), f"renurtured: {outcome.describe()}"
+    action = _ACTIONS.get(outcome.outcome, outcome.outcome)
+    return action, f"{action}: {outcome.describe()}"
