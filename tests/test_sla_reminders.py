@@ -5,7 +5,7 @@ decision in time is renurtured with reason sla_no_decision; on both databases, w
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from dripengine.clock import FixedClock
 from dripengine.cli.scaffold import SKELETON
+from dripengine.clock import FixedClock
 from dripengine.config import Settings
 from dripengine.daemon.housekeeping import run_housekeeping, run_sla
 from dripengine.funnel.sla import load_sla
@@ -223,7 +223,8 @@ def test_a_suppressed_lead_is_never_renurtured(folder: Path, folder_engine: Engi
     renurture(folder)
     handed_back(folder_engine, "jane@acme.example")
     assert drip_at(AFTER_DECISION.isoformat(), "suppress", "add", "jane@acme.example")[0] == 0
-    code, out, _ = drip_at(AFTER_DECISION.isoformat(), "run", "--once")
+    code, out, err = drip_at(AFTER_DECISION.isoformat(), "run", "--once")
+    assert code == 0, err
     assert "not renurtured: the address is suppressed (manual)" in out
     assert recycles(folder_engine) == []
     assert [a["action"] for a in alerts(folder_engine)] == [None, "suppressed"]
