@@ -198,3 +198,22 @@ def test_no_commitments_no_clock(folder: Path, folder_engine: Engine) -> None:
     (folder / "sla.yaml").write_text(text, encoding="utf-8")
     code, _, err = drip_at("2026-11-26T10:00:00+00:00", "sla", "breaches")
     assert code == 1 and "no clock runs" in err
+
+
+def test_the_report_has_an_sla_section(desk: Engine, folder: Path) -> None:
+    import re
+
+    code, _, err = drip_at("2026-12-07T09:00:00+00:00", "report", "--since", "30d")
+    assert code == 0, err
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    section = page.split('<section id="sla">', 1)[1].split("</section>", 1)[0]
+    cells = [
+        re.findall(r"<td>([^<]*)</td>", line) for line in section.split("<tr>") if "<td>" in line
+    ]
+    assert "The 5 hand-back(s) made since" in section, "erin's first is older than 30 days"
+    # by the week each clock was due: first touches on Wed 25 Nov, decisions on Fri 4 Dec
+    assert ["2026-11-23", "3", "0", "2"] in cells  # jane, erin open; dave touched late
+    assert ["2026-11-30", "0", "4", "4"] in cells  # jane, bob, dave, erin: no decision
+    # by the reason the lead had been recycled for before it was handed back
+    assert ["no_budget", "4", "3", "3", "5"] in cells  # jane, carol, dave, erin
+    assert ["bad_timing", "1", "0", "1", "1"] in cells  # bob

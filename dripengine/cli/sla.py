@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dripengine.cli.app import App
+from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import emit_object, emit_rows, format_option
 
 BREACH_COLUMNS = (
@@ -21,7 +22,7 @@ BREACH_COLUMNS = (
 )
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=LazyGroup, invoke_without_command=True)
 @format_option
 @click.pass_context
 def sla(ctx: click.Context, fmt: str) -> None:

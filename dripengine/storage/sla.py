@@ -71,6 +71,7 @@ def handbacks(
             HANDOFF.c.lead_id,
             HANDOFF.c.created_at,
             HANDOFF.c.payload,
+            HANDOFF.c.campaign_id,
             LEAD.c.email,
             LEAD.c.stage,
             LEAD.c.attributes,
