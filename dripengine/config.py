@@ -46,7 +46,6 @@ ALIASES = {
     "DRIP_API_TOKEN": ("web", "api_token"),
     "DRIP_CRM_WEBHOOK_URL": ("crm", "webhook_url"),
     "DRIP_CRM_WEBHOOK_SECRET": ("crm", "webhook_secret"),
-    "DRIP_CRM_SLA_REMINDER_URL": ("crm", "sla_reminder_url"),
 }
 
 
