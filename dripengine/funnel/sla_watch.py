@@ -27,7 +27,7 @@ from dripengine.exceptions import FunnelError
 from dripengine.funnel.recycle import recycle_in
 from dripengine.funnel.recycle_request import RecycleContext, RecycleRequest
 from dripengine.funnel.sla import NO_DECISION, SLA
-from dripengine.funnel.sla_clocks import Breach, ClockState, breaches, clocks
+from dripengine.funnel.sla_breaches import Breach, ClockState, breaches, clocks
 from dripengine.storage import Connection, Engine, suppression
 from dripengine.storage import funnel as funnel_store
 from dripengine.storage import sla as store

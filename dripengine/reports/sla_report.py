@@ -2,7 +2,7 @@
 counted by week (the Monday, UTC, of the week each clock was due) and by the reason the lead had
 been recycled for before it was handed back. Pure over the rows of
 :func:`dripengine.storage.sla.handbacks`; a breach is a clock that ran past its due time, still
-open or stopped late (:mod:`dripengine.funnel.sla_clocks`)."""
+open or stopped late (:mod:`dripengine.funnel.sla_breaches`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dripengine.funnel.sla import SLA
-from dripengine.funnel.sla_clocks import clocks
+from dripengine.funnel.sla_breaches import clocks
 from dripengine.storage import Engine
 from dripengine.storage.sla import handbacks
 

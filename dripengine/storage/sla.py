@@ -9,7 +9,7 @@
   NOTHING``), :func:`set_action`, :func:`claim` due reminders with a lease (like
   :mod:`dripengine.storage.handoffs`), :func:`settle` an attempt behind the fence.
 
-The clocks themselves are :mod:`dripengine.funnel.sla_clocks`'s (pure).
+The clocks themselves are :mod:`dripengine.funnel.sla_breaches`'s (pure).
 """
 
 from __future__ import annotations
