@@ -157,20 +157,43 @@ def test_the_decision_clock_runs_in_working_days(desk: Engine) -> None:
     assert "2026-12-04 16:30" in out, "text shows the SLA's local time"
 
 
-def test_a_word_from_sales_stops_both_clocks(desk: Engine, folder_engine: Engine) -> None:
-    jane = next(
-        r.id
-        for r in folder_engine.connect().execute(
-            rows.LEAD.select().where(rows.LEAD.c.email == "jane@acme.example")
-        )
+def test_a_word_from_sales_stops_both_clocks(desk: Engine) -> None:
+    code, _, err = drip_at(
+        "2026-11-30T09:00:00+00:00",
+        "feedback",
+        "jane@acme.example",
+        "--accepted",
+        "--actor",
+        "sam.rep",
     )
-    feedback(folder_engine, jane, datetime(2026, 11, 30, 9, tzinfo=UTC), "accepted", "sam.rep")
+    assert code == 0, err
     _, out, _ = drip_at("2026-12-07T09:00:00+00:00", "sla", "breaches", "--all", "--format", "json")
     mine = [b for b in json.loads(out) if b["email"] == "jane@acme.example"]
-    assert [(b["clock"], b["stopped_by"]) for b in mine] == [("first_touch", "feedback")]
+    # the first touch was late (due Wednesday 25th), the decision on time
+    assert [(b["clock"], b["stopped_by"], b["overdue_hours"]) for b in mine] == [
+        ("first_touch", "feedback", 17.5)  # Wed 16:30 to Mon 10:00 in Berlin
+    ]
     # time travel: asked before the word came, the clock still ran
     _, out, _ = drip_at("2026-11-27T09:00:00+00:00", "sla", "breaches", "--format", "json")
     assert "jane@acme.example" in {b["email"] for b in json.loads(out)}
+
+
+def test_hostile_owner_names_stay_text(folder: Path, folder_engine: Engine) -> None:
+    handed_back(
+        folder_engine, "jane@acme.example", attributes={"owner": "\x1b[2J=cmd|' /C calc'!A0\nx"}
+    )
+    lead = handed_back(folder_engine, "bob@acme.example")
+    touch(folder_engine, lead, datetime(2026, 11, 10, tzinfo=UTC), actor="r" * 200)
+    code, out, err = drip_at("2026-11-26T10:00:00+00:00", "sla", "breaches")
+    assert code == 0, err
+    assert "\x1b" not in out and "=cmd|" in out
+    _, out, _ = drip_at("2026-11-26T10:00:00+00:00", "sla", "breaches", "--format", "csv")
+    jane = next(r for r in csv.DictReader(io.StringIO(out)) if r["email"] == "jane@acme.example")
+    assert jane["owner"].startswith("'"), "a formula is written as text"
+    _, out, _ = drip_at("2026-11-26T10:00:00+00:00", "sla", "breaches", "--format", "json")
+    owners = {b["email"]: b["owner"] for b in json.loads(out)}
+    assert owners["bob@acme.example"] == "r" * 200
+    assert owners["jane@acme.example"].startswith("\x1b[2J")
 
 
 def test_sla_yaml_problems_are_said_at_their_line(folder: Path, folder_engine: Engine) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from dripengine.cli.scaffold import SKELETON
+from dripengine.exceptions import SLAError
+from dripengine.funnel.sla import load_sla
 from dripengine.funnel.sla_clock import WorkingTime, add_days, add_hours, hours_between, parse_hours
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -174,3 +178,40 @@ def test_a_calendar_with_no_working_day_is_refused_not_looped() -> None:
     none = WorkingTime.of("UTC", days=["mon"], holidays=every_day)
     with pytest.raises(ValueError, match="no working day"):
         add_hours(none, datetime(2026, 1, 1, tzinfo=UTC), 1)
+
+
+def test_the_sla_yaml_fields_are_checked_at_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "sla.yaml"
+    path.write_text(
+        "sales_commitments:\n"
+        "  on_no_decision: renurure\n"
+        "working_time:\n"
+        "  days: [monday, tues]\n"
+        "  hours: 9-17\n"
+        "  holidays: [2026-13-01]\n"
+        "recycle_reasons:\n"
+        "  sla_no_decision:\n"
+        "    label: Mine\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SLAError) as caught:
+        load_sla(path)
+    assert caught.value.errors == [
+        f'{path}:2: sales_commitments.on_no_decision: unknown value "renurure" '
+        "(use none, renurture)",
+        f'{path}:4: working_time.days: "tues" is not a weekday (did you mean "tue"?) '
+        "(use: mon, tue, wed, thu, fri, sat, sun)",
+        f'{path}:5: working_time.hours: "9-17" is not a span of hours (write it as 09:00-17:00)',
+        f"{path}:6: working_time.holidays[0]: Input should be a valid date or datetime, month "
+        'value is outside expected range of 1-12 (got "2026-13-01")',
+        f'{path}:8: recycle_reasons.sla_no_decision: "sla_no_decision" is the SLA\'s own reason (a lead recycled '
+        "because sales gave no decision in time, sales_commitments.on_no_decision): name yours "
+        "differently",
+    ]
+
+
+def test_the_shipped_sla_counts_in_berlin_office_hours() -> None:
+    sla = load_sla(SKELETON / "sla.yaml")
+    assert sla.sales_commitments.on_no_decision == "none"
+    assert sla.clock.zone.key == "Europe/Berlin" and date(2026, 12, 24) in sla.clock.holidays
+    assert "sla_no_decision" in sla.known_reasons and "sla_no_decision" not in sla.reason_stages

@@ -116,6 +116,14 @@ class WorkingTimeSpec(_Strict):
         return WorkingTime.of(self.timezone, self.days, self.hours, self.holidays)
 
 
+class _AtKey(ValueError):
+    """A problem of one key of a mapping, placed at that key's line (yamlfile.explain)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.problems = [((key,), message)]
+        super().__init__(message)
+
+
 _FULL = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -132,9 +140,10 @@ class SLA(_Strict):
     @classmethod
     def _not_reserved(cls, reasons: dict[str, RecycleReason]) -> dict[str, RecycleReason]:
         if NO_DECISION in reasons:
-            raise ValueError(
+            raise _AtKey(
+                NO_DECISION,
                 f'"{NO_DECISION}" is the SLA\'s own reason (a lead recycled because sales gave no '
-                "decision in time, sales_commitments.on_no_decision): name yours differently"
+                "decision in time, sales_commitments.on_no_decision): name yours differently",
             )
         return reasons
 

@@ -3,8 +3,8 @@
 - :func:`handbacks`: Handoff rows with the lead, the first sales touch, the first feedback and the
   first recycle after each (up to ``now``: time travel sees no later row), the latest rep the CRM
   named, and which clocks already alerted. ``open_only``: the hand-backs whose clocks may still
-  run, i.e. each lead's latest, while the lead is still an MQL (a word from sales or a recycle
-  moves it on); ``since``: those made since then (the report).
+  run at ``now``: no feedback and no recycle of the lead since (either stops both clocks, and a
+  lead is recycled before it can be handed back again); ``since``: those made since then.
 - the ``sla_alert`` outbox: :func:`insert_alert` (once per hand-back and clock: ``ON CONFLICT DO
   NOTHING``), :func:`set_action`, :func:`claim` due reminders with a lease (like
   :mod:`dripengine.storage.handoffs`), :func:`settle` an attempt behind the fence.
@@ -39,6 +39,13 @@ def _first_after(table: Any, column: str, now: datetime) -> Any:
         select(func.min(at))
         .where(table.c.lead_id == HANDOFF.c.lead_id, at > HANDOFF.c.created_at, at <= now)
         .scalar_subquery()
+    )
+
+
+def _after(table: Any, now: datetime) -> Any:
+    at = table.c.at
+    return exists().where(
+        table.c.lead_id == HANDOFF.c.lead_id, at > HANDOFF.c.created_at, at <= now
     )
 
 
@@ -90,10 +97,9 @@ def handbacks(
         .where(HANDOFF.c.created_at <= now)
         .order_by(HANDOFF.c.created_at, HANDOFF.c.id)
     )
-    if open_only:
-        later = HANDOFF.alias("later")
-        latest = select(func.max(later.c.id)).where(later.c.lead_id == LEAD.c.id)
-        query = query.where(LEAD.c.stage == "mql", HANDOFF.c.id == latest.scalar_subquery())
+    if open_only:  # no word from sales and no recycle since (by ``now``: time travel too)
+        for table in (FEEDBACK, RECYCLE_RECORD):
+            query = query.where(~_after(table, now))
     if since is not None:
         query = query.where(HANDOFF.c.created_at >= since)
     return [dict(row._mapping) for row in connection.execute(query)]
