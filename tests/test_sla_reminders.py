@@ -46,7 +46,7 @@ def test_each_clock_that_passes_alerts_once(engine: Engine) -> None:
     clock = FixedClock(AFTER_FIRST_TOUCH)
     done = run_housekeeping(engine, settings(), clock, SLA, [])
     assert done.lines() == [
-        "SLA: jane@acme.example: first touch overdue since 2026-11-25 15:30 UTC"
+        "SLA: jane@acme.example: first touch overdue since 2026-11-25 16:30 Europe/Berlin"
     ]
     assert run_sla(engine, settings(), clock, SLA, []).lines() == [], "once per clock"
     [alert] = alerts(engine)
@@ -83,7 +83,7 @@ def test_reminders_are_signed_retried_and_delivered_once(engine: Engine) -> None
         crm.answers.append(500)
         first = run_sla(engine, settings(crm.url), clock, SLA, [])
         assert first.swept.lines() == [
-            "SLA: jane@acme.example: first touch overdue since 2026-11-25 15:30 UTC; "
+            "SLA: jane@acme.example: first touch overdue since 2026-11-25 16:30 Europe/Berlin; "
             "reminder queued for the CRM"
         ]
         assert (first.reminders.delivered, first.reminders.failed) == (0, 1)
@@ -177,9 +177,9 @@ def test_no_decision_renurtures_the_lead(folder: Path, folder_engine: Engine) ->
     handed_back(folder_engine, "jane@acme.example")
     code, out, err = drip_at(AFTER_DECISION.isoformat(), "run", "--once")
     assert code == 0, err
-    assert "SLA: jane@acme.example: first touch overdue since 2026-11-25 15:30 UTC" in out
+    assert "SLA: jane@acme.example: first touch overdue since 2026-11-25 16:30 Europe/Berlin" in out
     assert (
-        "SLA: jane@acme.example: decision overdue since 2026-12-04 15:30 UTC; renurtured: "
+        "SLA: jane@acme.example: decision overdue since 2026-12-04 16:30 Europe/Berlin; renurtured: "
         'jane@acme.example recycled from MQL (sla_no_decision) into "Rejected MQL nurture"'
     ) in out
     assert recycles(folder_engine) == [

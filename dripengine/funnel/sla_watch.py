@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from dripengine.campaigns import Campaign
 from dripengine.exceptions import FunnelError
@@ -57,10 +58,12 @@ class Alerted:
     status: str  # pending | unconfigured
     action: str | None
     detail: str | None  # what the renurture did, in words
+    zone: ZoneInfo  # the SLA's, for people
 
     def line(self) -> str:
         what = "first touch" if self.clock == "first_touch" else "decision"
-        text = f"SLA: {self.email}: {what} overdue since {self.due_at:%Y-%m-%d %H:%M} UTC"
+        due = self.due_at.astimezone(self.zone)
+        text = f"SLA: {self.email}: {what} overdue since {due:%Y-%m-%d %H:%M} {self.zone.key}"
         if self.status == "pending":
             text += "; reminder queued for the CRM"
         return text + (f"; {self.detail}" if self.detail else "")
@@ -131,7 +134,7 @@ def _alert(
     if state.clock == "decision" and sla.sales_commitments.on_no_decision == "renurture":
         action, detail = _renurture(connection, state, sla, campaigns, now, reset_score)
         store.set_action(connection, alert_id, action)
-    return Alerted(state.email, state.clock, state.due_at, status, action, detail)
+    return Alerted(state.email, state.clock, state.due_at, status, action, detail, sla.clock.zone)
 
 
 def _renurture(
