@@ -258,6 +258,7 @@ class CRMSettings(_Section):
     webhook_secret: str | None = Field(default=None, min_length=16)  # HMAC-SHA256 of the body
     timeout: float = Field(default=10.0, gt=0)
     max_backoff_seconds: int = Field(default=3600, ge=1)
+    sla_reminder_url: str | None = None  # SLA clocks that passed, signed as the handoff (sla.md)
 
 
 class PathSettings(_Section):

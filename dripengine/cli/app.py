@@ -100,7 +100,7 @@ class App:
             )
         live = load_live(
             directory,
-            known_reasons=list(self.sla.recycle_reasons),
+            known_reasons=self.sla.known_reasons,
             templates_dir=self.settings.path("templates"),
             now=self.now(),
             check_templates=self.template_check() if check_templates else None,

@@ -41,7 +41,7 @@ def campaigns_validate(app: App) -> None:
     problems: list[str] = []
     known_reasons: list[str] | None = None
     try:
-        known_reasons = list(app.sla.recycle_reasons)
+        known_reasons = app.sla.known_reasons
     except SLAError as exc:
         problems += exc.errors  # campaigns are still checked, without the reason codes
     loaded, errors = validate_campaigns(

@@ -63,9 +63,14 @@ def shown(value: object) -> str:
     return escape(terminal_safe("" if value is None else str(value)))
 
 
+# what click.echo strips from output that is not a terminal (its own strip_ansi): a cell that
+# starts a formula only once they are gone is a formula in the file all the same
+_CLICK_STRIPS = re.compile(r"\033\[[;?0-9]*[a-zA-Z]")
+
+
 def csv_safe(value: Any) -> Any:
     """A text cell that would start a formula gets a leading ``'``; numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    if isinstance(value, str) and _CLICK_STRIPS.sub("", value).startswith(FORMULA_START):
         return "'" + value
     return value
 

@@ -26,14 +26,15 @@ from dripengine.reports import html as report
 @click.pass_obj
 def report_command(app: App, campaign: str | None, out: Path, since: str | None) -> None:
     """Write the stats as one HTML page with charts: the closed loop per campaign, the
-    requalification rate by recycle reason, sends, opens and clicks per week, step drop-off.
+    requalification rate by recycle reason, sends, opens and clicks per week, step drop-off, and
+    the SLA's breaches by week and by the reason a lead had been recycled for.
 
     The page is self-contained (Chart.js and the data are inside it): it opens with no network,
     and can be mailed or archived as it is. `drip serve` shows the same page at /report.
     """
     window = window_of(app, since)
     check_campaign(app, campaign)
-    page = report.build(app.ready_engine(), window, campaign, since_text=since)
+    page = report.build(app.ready_engine(), window, campaign, since_text=since, sla=app.sla)
     partial = out.with_name(f".{out.name}.partial")
     try:
         partial.write_text(page, encoding="utf-8")

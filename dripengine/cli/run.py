@@ -61,7 +61,7 @@ def run(app: App, once: bool, progress_every: float) -> None:
                 live,
                 app.settings.path("campaigns"),
                 app.settings.path("templates"),
-                known_reasons=list(app.sla.recycle_reasons),
+                known_reasons=app.sla.known_reasons,
                 now=app.now,
                 check_templates=app.template_check(),
             )
@@ -83,7 +83,10 @@ def run(app: App, once: bool, progress_every: float) -> None:
     )
     for error in tally.errors[:20]:
         click.echo(f"failed: {error}", err=True)
-    for line in run_housekeeping(engine, app.settings, app.clock).lines():
+    done = run_housekeeping(
+        engine, app.settings, app.clock, app.sla, list(dispatcher.campaigns.values())
+    )
+    for line in done.lines():
         click.echo(line)
 
 

@@ -4,7 +4,8 @@ Each worker keeps its jobs in memory (APScheduler 3 must not share a job store b
 its FAQ says jobs then run twice or not at all); the work itself is claimed in the database with a
 lease, so any number of workers can run side by side. Jobs: *dispatch* every
 ``sending.tick_seconds`` (coalesced, never two at once), *heartbeat* every 15 s (the ``worker`` row
-``drip status`` reads), *handoffs* every 15 s (due CRM handoffs, :mod:`.handoff_delivery`) and
+``drip status`` reads), *handoffs* every 15 s (due CRM handoffs, :mod:`.handoff_delivery`), *sla*
+every minute (SLA clocks that passed, :func:`~dripengine.daemon.housekeeping.run_sla`) and
 *breakers* every minute (the complaint breaker, :mod:`.breaker`). Before each dispatch the campaign
 and template folders are looked at: when a file changed, the campaigns are re-read
 (:class:`~dripengine.campaigns.live.Reloader`: a broken file pauses its campaign or keeps its last
@@ -26,7 +27,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from dripengine.campaigns.live import LiveCampaigns
 from dripengine.config import Settings
-from dripengine.daemon.housekeeping import HANDOFF_SECONDS
+from dripengine.daemon.housekeeping import HANDOFF_SECONDS, SLA_SECONDS, run_sla
 from dripengine.engagement.breaker import CHECK_SECONDS, check_breakers
 from dripengine.handoff.delivery import deliver_pending
 from dripengine.providers import settle_unknown
@@ -64,6 +65,7 @@ class Daemon:
             ("handoffs", self._handoffs, HANDOFF_SECONDS),
             ("breakers", self._breakers, CHECK_SECONDS),
             ("settle-unknown", self._settle_unknown, SETTLE_SECONDS),
+            ("sla", self._sla, SLA_SECONDS),
         )
         for job_id, job, seconds in jobs:
             # coalesced, one at a time: a slow run is not stacked up behind itself
@@ -122,6 +124,13 @@ class Daemon:
             self._warned = True
         if tally.delivered:
             log.info("handoffs: %s delivered to the CRM", tally.delivered)
+
+    def _sla(self) -> None:
+        """The SLA's clocks that passed: alerted once, acted on, the CRM reminded."""
+        d = self.dispatcher
+        work = run_sla(d.engine, self.settings, d.clock, d.sla, list(d.campaigns.values()))
+        for line in work.lines():
+            log.warning("%s", line)
 
     def _breakers(self) -> None:
         d = self.dispatcher

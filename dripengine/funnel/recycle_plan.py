@@ -133,7 +133,7 @@ def decide(
         current_stage=lead.stage if lead else None,
         declared_from=request.from_stage,
         reason=request.reason.strip().lower(),
-        reason_stages=ctx.sla.reason_stages,
+        reason_stages=ctx.reason_stages,
         suppressed_because=suppressed,
     )
     created = lead is None

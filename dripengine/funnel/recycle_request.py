@@ -87,6 +87,15 @@ class RecycleContext:
     # an address no lead has: create the lead (the CRM API, ``drip recycle --create``) or refuse
     # it with the nearest stored addresses (``drip recycle``: a typo must not enrol a ghost lead)
     create_leads: bool = True
+    # the SLA's own reasons (sla_no_decision) accepted too: set only by the SLA's renurture
+    sla_reasons: bool = False
+
+    @property
+    def reason_stages(self) -> dict[str, tuple[str, ...]]:
+        """The reasons this recycle may carry, with the stages each is given for."""
+        if self.sla_reasons:
+            return {**self.sla.reason_stages, **self.sla.own_reasons}
+        return self.sla.reason_stages
 
 
 @dataclass(frozen=True)

@@ -135,6 +135,7 @@ def render(data: ReportData, generated: datetime, since_text: str | None = None)
             campaign_columns=[c.replace("_", " ") for c in email_counts],
             campaign_rows=_table(data.campaigns, email_counts, stats.CAMPAIGN_RATES),
             email_denominators=EMAIL_DENOMINATORS,
+            sla=data.sla,
             data_json=script_json(charts),
             chartjs=Markup(chartjs),
             script=Markup(script),

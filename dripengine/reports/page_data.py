@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dripengine.reports import stats
 from dripengine.reports.colours import SERIES, campaign_colours
+from dripengine.reports.sla_report import SlaSummary, collect_sla
 from dripengine.storage import Engine
+
+if TYPE_CHECKING:
+    from dripengine.funnel.sla import SLA
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class ReportData:
     funnel_by_reason: list[stats.Row]
     weeks: list[stats.Row]
     steps: list[stats.Row]
+    sla: SlaSummary | None = None  # the SLA's clocks (None: no SLA given, or it sets none)
 
     @property
     def empty(self) -> bool:
@@ -69,7 +74,9 @@ class ReportData:
         }
 
 
-def collect(engine: Engine, window: stats.Window, campaign: str | None = None) -> ReportData:
+def collect(
+    engine: Engine, window: stats.Window, campaign: str | None = None, sla: SLA | None = None
+) -> ReportData:
     """Every view the report needs, in one connection (one consistent read on PostgreSQL's
     default isolation per query; SQLite's WAL gives each query its snapshot)."""
     with engine.connect() as connection:
@@ -82,4 +89,5 @@ def collect(engine: Engine, window: stats.Window, campaign: str | None = None) -
             funnel_by_reason=stats.funnel(connection, window, "reason", campaign),
             weeks=emails.weeks,
             steps=emails.steps,
+            sla=collect_sla(engine, sla, window.since, window.now, campaign) if sla else None,
         )

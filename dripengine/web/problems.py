@@ -53,7 +53,7 @@ def campaigns(ctx: WebContext) -> list[Campaign]:
     settings = ctx.settings
     live = load_live(
         settings.path("campaigns"),
-        known_reasons=list(ctx.sla.recycle_reasons),
+        known_reasons=ctx.sla.known_reasons,
         templates_dir=settings.path("templates"),
         now=ctx.clock.now(),
     )

@@ -79,7 +79,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             return PlainTextResponse(f"since: {exc}\n", 400, headers=HEADERS)
         window = stats.Window(now=now, since=since)
         page = await run_in_threadpool(
-            report.build, ctx.engine, window, campaign, since_text=since_text
+            report.build, ctx.engine, window, campaign, since_text=since_text, sla=ctx.sla
         )
         return HTMLResponse(page, headers=HEADERS)
 

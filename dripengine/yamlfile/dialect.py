@@ -53,3 +53,15 @@ StrictYAMLLoader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+
+
+def _timestamp(loader: StrictYAMLLoader, node: yaml.ScalarNode) -> object:
+    """A date or time; one the calendar has not (``2026-13-01``) stays text for the schema to
+    refuse at its line (PyYAML would raise a bare ValueError out of the parse)."""
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        return loader.construct_scalar(node)
+
+
+StrictYAMLLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
