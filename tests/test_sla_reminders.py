@@ -144,14 +144,12 @@ def renurture(folder: Path, *, campaign_takes_it: bool = True) -> None:
         ),
         encoding="utf-8",
     )
-    if campaign_takes_it:
-        campaign = folder / "campaigns" / "rejected-mql-nurture.yaml"
-        campaign.write_text(
-            campaign.read_text(encoding="utf-8").replace(
-                "reasons: [bad_timing,", "reasons: [sla_no_decision, bad_timing,"
-            ),
-            encoding="utf-8",
-        )
+    # the shipped rejected-MQL campaign takes the SLA's reason; without it no campaign does
+    campaign = folder / "campaigns" / "rejected-mql-nurture.yaml"
+    text = campaign.read_text(encoding="utf-8")
+    assert ", sla_no_decision]" in text
+    if not campaign_takes_it:
+        campaign.write_text(text.replace(", sla_no_decision]", "]"), encoding="utf-8")
 
 
 def recycles(engine: Engine) -> list[tuple[Any, ...]]:
