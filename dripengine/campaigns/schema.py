@@ -47,6 +47,7 @@ from dripengine.campaigns.fields import (
     format_loc,
     is_valid_timezone,
 )
+from dripengine.campaigns.variants import PickWinner, Variant, step_variant_problems
 
 __all__ = [
     "ALWAYS_EXIT",
@@ -194,6 +195,15 @@ class Step(_Model):
     template: TemplatePath
     subject: SubjectTemplate
     condition: Condition | None = None
+    variants: list[Variant] | None = None  # A/B versions (docs/variants.md)
+    pick_winner: PickWinner | None = None
+
+    @model_validator(mode="after")
+    def _variants(self) -> Step:
+        problems = step_variant_problems(self)
+        if problems:
+            raise CampaignProblems(problems)
+        return self
 
     @field_serializer("wait", when_used="json")
     def _wait_text(self, value: timedelta) -> str:
