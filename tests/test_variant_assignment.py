@@ -251,3 +251,27 @@ def test_with_three_variants_the_best_must_beat_each_other_at_a_corrected_confid
     p = two.detail["comparisons"][0]["p_value"]
     assert 0.025 < p < 0.05
     assert two.winner == "b" and three.winner is None
+
+
+def test_a_long_variant_id_is_refused_and_variants_survive_a_dump(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        f"        variants:\n          - id: {'a' * 65}\n          - id: b\n            subject: B\n",
+    )
+    assert found == [
+        "campaigns/demo.yaml:16: tracks.cold.steps[0].variants[0].id: 65 characters; "
+        "a variant id has at most 64"
+    ]
+    import yaml
+
+    from dripengine.campaigns import dump_campaign, load_campaign_file
+
+    path = tmp_path / "campaigns" / "demo.yaml"
+    path.write_text(
+        HEAD + "        variants:\n          - id: a\n          - id: b\n            subject: B\n"
+        "            weight: 2\n        pick_winner: {metric: reply_rate, min_sends: 9}\n",
+        encoding="utf-8",
+    )
+    first = load_campaign_file(path)
+    path.write_text(yaml.safe_dump(dump_campaign(first), sort_keys=False), encoding="utf-8")
+    assert load_campaign_file(path) == first

@@ -11,6 +11,7 @@ from collections import Counter
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -234,3 +235,85 @@ def test_the_step_switches_to_its_winner_when_significant_once_and_bots_never_co
     assert rows["control"]["clicks"] == 0 and rows["control"]["weight"] == 1.0
     code, out, _ = drip_at(at(27), "stats", "--by", "variant")
     assert "question" in out and "winner since 2026-11-25 14:00" in out
+
+
+def test_preview_and_send_test_render_the_variant_asked_for(folder: Path) -> None:
+    setup_campaign(folder)
+    code, out, err = drip_at(at(23), "campaigns", "preview", "ab-test", "--variant", "question")
+    assert code == 0, err
+    assert "  variant    question (asked for; variants: control, question; --variant ID)" in out
+    assert "  subject    A quick question, " in out
+    code, out, err = drip_at(at(23), "campaigns", "preview", "ab-test", "--variant", "questoin")
+    assert code == 1
+    assert (
+        'Error: --variant: step "hello" has no variant "questoin" (did you mean "question"?) '
+        "(variants: control, question)"
+    ) in err
+    code, out, err = drip_at(
+        at(23), "send-test", "ab-test", "--variant", "control", "--to", "me@acme.example"
+    )
+    assert code == 0, err
+    assert 'test of "ab-test" / hello (variant control) sent to me@acme.example' in out
+    [sent] = (folder / "outbox" / "test").glob("*.eml")
+    assert "Subject: [TEST] Checking in" in sent.read_text(encoding="utf-8")
+    # no variant named: the sample lead's own, by its hash
+    code, out, _ = drip_at(at(23), "campaigns", "preview", "ab-test")
+    assert code == 0 and "(the lead's; variants: control, question; --variant ID)" in out
+
+
+def test_validate_checks_each_variant_template_and_subject_with_its_line(folder: Path) -> None:
+    setup_campaign(folder)
+    text = CAMPAIGN.replace(
+        "default('there') }}\"",
+        "default('there') }} at {{ lead.compny }}\"\n"
+        "          - id: bare\n            template: lost-sql/bare.mjml",
+    )
+    (folder / "campaigns" / "ab-test.yaml").write_text(text, encoding="utf-8")
+    (folder / "templates" / "lost-sql" / "bare.mjml").write_text(
+        "<mjml><mj-body><mj-section><mj-column><mj-text>Hi</mj-text></mj-column></mj-section>"
+        "</mj-body></mjml>",
+        encoding="utf-8",
+    )
+    code, _, err = drip_at(at(23), "campaigns", "validate")
+    assert code == 1
+    lines = err.splitlines()
+    assert (
+        'campaigns/ab-test.yaml:23: tracks.cold.steps[0].variants[1].subject: "compny" is '
+        'undefined: did you mean "company"?'
+    ) in lines, err
+    assert any(
+        line.startswith("templates/lost-sql/bare.mjml:1: the email has no unsubscribe link")
+        for line in lines
+    ), err
+
+
+def test_the_daemon_job_records_the_winner_and_logs_the_switch(
+    folder: Path, folder_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    from types import SimpleNamespace
+
+    from dripengine.campaigns import load_campaigns
+    from dripengine.daemon.worker import Daemon
+
+    setup_campaign(folder)
+    text = CAMPAIGN.replace("min_sends: 30", "min_sends: 5")
+    (folder / "campaigns" / "ab-test.yaml").write_text(text, encoding="utf-8")
+    recycle(folder, at(23), 0, 30)
+    assert run_once(at(23, 12))[0].startswith("30 sent")
+    rows = messages(folder_engine)
+    question = [r for r in rows if r["variant"] == "question"]
+    ingest(folder_engine, at(23, 13), clicks(question, at(23, 13), machine=False))
+    campaigns = load_campaigns(folder / "campaigns")
+    dispatcher = SimpleNamespace(
+        engine=folder_engine,
+        campaigns={c.id: c for c in campaigns},
+        clock=FixedClock(datetime.fromisoformat(at(23, 14))),
+    )
+    daemon = Daemon(dispatcher, load_settings())  # type: ignore[arg-type]
+    with caplog.at_level("INFO", logger="dripengine.daemon.worker"):
+        daemon._winners()
+        daemon._winners()  # once: the second look finds the decision made
+    [row] = winner_rows(folder_engine)
+    assert row["variant"] == "question"
+    switches = [r.message for r in caplog.records if "step hello" in r.message]
+    assert len(switches) == 1 and switches[0].endswith("the step sends only question")

@@ -16,8 +16,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -197,6 +199,15 @@ class Step(_Model):
     condition: Condition | None = None
     variants: list[Variant] | None = None  # A/B versions (docs/variants.md)
     pick_winner: PickWinner | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unused_ab_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        dumped = handler(self)  # a step without variants dumps as it did before them
+        if isinstance(dumped, dict):
+            for name in ("variants", "pick_winner"):
+                if dumped.get(name, ...) is None:
+                    del dumped[name]
+        return dumped
 
     @model_validator(mode="after")
     def _variants(self) -> Step:

@@ -34,6 +34,8 @@ __all__ = [
     "step_variant_problems",
 ]
 
+ID_LIMIT = 64  # message.variant's width
+
 METRICS = ("human_click_rate", "human_open_rate", "reply_rate")
 """What a winner may be picked on: leads who clicked (a person, not a link scanner), opened (a
 person, not a privacy proxy) or replied (not an auto-reply), over the emails sent."""
@@ -50,6 +52,13 @@ class Variant(_Model):
     subject: SubjectTemplate | None = None
     template: TemplatePath | None = None
     weight: Annotated[float, Field(gt=0)] = 1.0
+
+    @field_validator("id")
+    @classmethod
+    def _short_id(cls, value: str) -> str:
+        if len(value) > ID_LIMIT:
+            raise ValueError(f"{len(value)} characters; a variant id has at most {ID_LIMIT}")
+        return value
 
 
 class PickWinner(_Model):
@@ -127,7 +136,9 @@ def step_variant_problems(step: Step) -> list[tuple[Loc, str]]:
 def bucket(email: str, campaign_id: str, step_id: str) -> float:
     """Where a lead falls in [0, 1) for this step: sha256 of the trimmed, lower-cased address,
     the campaign id and the step id (the first 8 bytes, over 2**64)."""
-    key = "\x00".join((email.strip().lower(), campaign_id, step_id)).encode("utf-8")
+    key = "\x00".join((email.strip().lower(), campaign_id, step_id)).encode(
+        "utf-8", "surrogatepass"
+    )
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
 
 
