@@ -235,6 +235,16 @@ def test_the_step_switches_to_its_winner_when_significant_once_and_bots_never_co
     assert rows["control"]["clicks"] == 0 and rows["control"]["weight"] == 1.0
     code, out, _ = drip_at(at(27), "stats", "--by", "variant")
     assert "question" in out and "winner since 2026-11-25 14:00" in out
+    assert (
+        "ab-test / hello: question sent to everyone since 2026-11-25 14:00 UTC: question wins"
+        in out
+    )
+    code, out, _ = drip_at(at(27), "stats", "--by", "variant", "--format", "csv")
+    header, *lines = out.splitlines()
+    assert header.startswith("campaign,track,step,variant,weight,sent,delivered,human_opens")
+    assert header.endswith(",winner,decided_at,status") and len(lines) == 2
+    code, out, _ = drip_at(at(27), "campaigns", "show", "ab-test")
+    assert "question won on 2026-11-25 14:00 UTC and is sent to everyone" in out
 
 
 def test_preview_and_send_test_render_the_variant_asked_for(folder: Path) -> None:
