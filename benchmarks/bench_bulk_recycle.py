@@ -80,7 +80,7 @@ def write_deals(path: Path, rows: int, seed: int = 7) -> Path:
 
 def _context() -> RecycleContext:
     sla = load_sla(SKELETON / "sla.yaml")
-    campaigns = load_campaigns(SKELETON / "campaigns", known_reasons=list(sla.recycle_reasons))
+    campaigns = load_campaigns(SKELETON / "campaigns", known_reasons=sla.known_reasons)
     return RecycleContext(campaigns=campaigns, sla=sla, now=NOW)
 
 

@@ -83,7 +83,7 @@ def settings() -> Settings:
 
 def skeleton() -> tuple[list[Campaign], SLA]:
     sla = load_sla(SKELETON / "sla.yaml")
-    return load_campaigns(SKELETON / "campaigns", known_reasons=list(sla.recycle_reasons)), sla
+    return load_campaigns(SKELETON / "campaigns", known_reasons=sla.known_reasons), sla
 
 
 def lead_rows(start: int, stop: int, now: datetime) -> Iterator[dict[str, Any]]:

@@ -33,6 +33,7 @@ REASONS = {
     "no_need_yet",
     "went_silent",
     "chose_competitor",
+    "sla_no_decision",  # the SLA's own reason (issue 16)
 }
 
 # Line numbers matter in these tests: keep this text as it is.
@@ -345,7 +346,7 @@ def test_all_errors_of_a_file_are_reported_in_line_order(tmp_path: Path) -> None
 
 def test_unknown_reason_codes_name_the_known_ones(tmp_path: Path) -> None:
     text = edit("  reasons: [no_budget]", "  reasons: [no_budget, no_buget, moon_phase]")
-    known = "bad_timing, chose_competitor, no_authority, no_budget, no_need_yet, went_silent"
+    known = "bad_timing, chose_competitor, no_authority, no_budget, no_need_yet, sla_no_decision, went_silent"
     assert errors_for(tmp_path, text, known_reasons=REASONS) == [
         f'campaigns/x.yaml:6: audience.reasons[1]: unknown reason "no_buget" (did you mean "no_budget"? known reasons: {known})',
         f'campaigns/x.yaml:6: audience.reasons[2]: unknown reason "moon_phase" (known reasons: {known})',

@@ -29,7 +29,7 @@ from dripengine.tokens import unsign
 
 MONDAY = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # 11:00 Berlin
 SLA = load_sla(SKELETON / "sla.yaml")
-CAMPAIGNS = load_campaigns(SKELETON / "campaigns", known_reasons=list(SLA.recycle_reasons))
+CAMPAIGNS = load_campaigns(SKELETON / "campaigns", known_reasons=SLA.known_reasons)
 SECRET = "dispatcher-test-secret-0123456789"
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from dripengine.campaigns import Campaign, Step
+from dripengine.campaigns.variants import Variant, chosen, find_variant
 from dripengine.config import Settings
 from dripengine.exceptions import CampaignError
 from dripengine.funnel.sla import SLA
@@ -20,6 +21,7 @@ from dripengine.mail.message import OutgoingEmail, as_test
 from dripengine.reports.leads import lead_with_recycle
 from dripengine.sending.compose import compose
 from dripengine.storage import Engine
+from dripengine.storage.variants import winners
 from dripengine.suggest import did_you_mean
 from dripengine.templates import (
     SAMPLE_LEAD,
@@ -91,9 +93,11 @@ def render_step(
     settings: Settings,
     *,
     purpose: str = "preview",
+    variant: Variant | None = None,
 ) -> RenderedEmail:
     """``step`` as a lead would get it, through :func:`~dripengine.sending.compose.compose` (the
-    daemon's own path), with placeholder links: a preview never unsubscribes anyone."""
+    daemon's own path), with placeholder links: a preview never unsubscribes anyone. ``variant``:
+    one of the step's A/B variants (:func:`pick_variant`)."""
     base = settings.sender.base_url.rstrip("/")
     return compose(
         engine,
@@ -107,7 +111,30 @@ def render_step(
         recycle=lead.recycle,
         unsubscribe_url=f"{base}/u/{purpose}",
         preferences_url=f"{base}/p/{purpose}",
+        variant=variant,
     )
+
+
+def pick_variant(
+    campaign: Campaign,
+    step: Step,
+    lead: PreviewLead,
+    wanted: str | None,
+    engine: Engine | None = None,
+) -> Variant | None:
+    """The variant to render: ``wanted`` (did-you-mean when the step has no such variant), else
+    the one the lead gets (the recorded winner when ``engine`` is given and has one, else by the
+    lead's hash); None for a step without variants."""
+    if wanted is not None:
+        try:
+            return find_variant(step, wanted)
+        except ValueError as exc:
+            raise CampaignError(f"--variant: {exc}") from None
+    winner = None
+    if engine is not None and step.variants:
+        with engine.connect() as connection:
+            winner = winners(connection).get((campaign.id, step.id))
+    return chosen(lead.email, campaign.id, step, winner)
 
 
 def test_email(

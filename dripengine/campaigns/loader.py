@@ -218,11 +218,18 @@ def _reference_problems(
     if templates_dir is not None:
         for track_name, track in campaign.tracks.items():
             for index, step in enumerate(track.steps):
-                if not (Path(templates_dir) / step.template).is_file():
-                    problems.append(
-                        (
-                            ("tracks", track_name, "steps", index, "template"),
-                            f"{_display(Path(templates_dir), step.template)} does not exist",
+                at: Loc = ("tracks", track_name, "steps", index)
+                named = [(("template",), step.template)] + [
+                    (("variants", i, "template"), variant.template)
+                    for i, variant in enumerate(step.variants or [])
+                    if variant.template is not None
+                ]
+                for where, template in named:
+                    if not (Path(templates_dir) / template).is_file():
+                        problems.append(
+                            (
+                                (*at, *where),
+                                f"{_display(Path(templates_dir), template)} does not exist",
+                            )
                         )
-                    )
     return [parsed.document.error(loc, message) for loc, message in problems]

@@ -16,8 +16,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     field_serializer,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -47,6 +49,7 @@ from dripengine.campaigns.fields import (
     format_loc,
     is_valid_timezone,
 )
+from dripengine.campaigns.variants import PickWinner, Variant, step_variant_problems
 
 __all__ = [
     "ALWAYS_EXIT",
@@ -194,6 +197,24 @@ class Step(_Model):
     template: TemplatePath
     subject: SubjectTemplate
     condition: Condition | None = None
+    variants: list[Variant] | None = None  # A/B versions (docs/variants.md)
+    pick_winner: PickWinner | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unused_ab_fields(self, handler: SerializerFunctionWrapHandler) -> Any:
+        dumped = handler(self)  # a step without variants dumps as it did before them
+        if isinstance(dumped, dict):
+            for name in ("variants", "pick_winner"):
+                if dumped.get(name, ...) is None:
+                    del dumped[name]
+        return dumped
+
+    @model_validator(mode="after")
+    def _variants(self) -> Step:
+        problems = step_variant_problems(self)
+        if problems:
+            raise CampaignProblems(problems)
+        return self
 
     @field_serializer("wait", when_used="json")
     def _wait_text(self, value: timedelta) -> str:

@@ -11,6 +11,7 @@ from dripengine.authoring.preview import (
     find_campaign,
     find_step,
     load_lead,
+    pick_variant,
     render_step,
     sample_lead,
     test_email,
@@ -30,6 +31,12 @@ lead_option = click.option(
 )
 sample_option = click.option(
     "--sample", is_flag=True, help="Render for the built-in sample lead (the default)."
+)
+variant_option = click.option(
+    "--variant",
+    "variant_id",
+    metavar="ID",
+    help="A step with A/B variants: render this variant (default: the one the lead gets).",
 )
 
 
@@ -53,6 +60,7 @@ def _engine(app: App) -> TemplateEngine:
 )
 @click.option("--text", "show_text", is_flag=True, help="Print the plain-text part.")
 @click.option("--html", "show_html", is_flag=True, help="Print the HTML.")
+@variant_option
 @click.pass_obj
 def preview(
     app: App,
@@ -63,6 +71,7 @@ def preview(
     out: Path | None,
     show_text: bool,
     show_html: bool,
+    variant_id: str | None,
 ) -> None:
     """Render one step exactly as a lead would get it: subject, preheader, links, HTML, text."""
     if sample and lead_email:
@@ -70,8 +79,12 @@ def preview(
     campaign = find_campaign(app.campaigns, campaign_id)
     track, step = find_step(campaign, step_id)
     lead = _lead(app, lead_email)
+    engine = None if lead.sample else app.ready_engine()
+    variant = pick_variant(campaign, step, lead, variant_id, engine)
     try:
-        rendered = render_step(_engine(app), campaign, track, step, lead, app.settings)
+        rendered = render_step(
+            _engine(app), campaign, track, step, lead, app.settings, variant=variant
+        )
     except TemplateError as exc:
         raise DripError(str(exc)) from None
     if show_html:
@@ -83,6 +96,10 @@ def preview(
     who = "the sample lead" if lead.sample else lead.email
     # lead data in one-line views is terminal-safe; --text and --html print the email as it is
     click.echo(f"{campaign.name} / {step.id} (track {track}) for {terminal_safe(who)}")
+    if variant is not None and step.variants:
+        others = ", ".join(v.id for v in step.variants)
+        how = "asked for" if variant_id else "the lead's"
+        click.echo(f"  variant    {variant.id} ({how}; variants: {others}; --variant ID)")
     click.echo(f"  subject    {terminal_safe(rendered.subject)}")
     click.echo(f"  preheader  {terminal_safe(rendered.preheader)}")
     for link in rendered.links:
@@ -137,7 +154,8 @@ def simulate_command(
     def rendered(step: Step) -> tuple[str, list[str]]:
         track = next(t for t, s in campaign.all_steps() if s.id == step.id)
         try:
-            email = render_step(engine, campaign, track, step, lead, app.settings)
+            variant = pick_variant(campaign, step, lead, None)
+            email = render_step(engine, campaign, track, step, lead, app.settings, variant=variant)
         except TemplateError as exc:
             raise DripError(str(exc)) from None
         return email.subject, [link.tag for link in email.links if link.tag]
@@ -212,9 +230,15 @@ def _test_recipients(value: str) -> list[str]:
     help=f"Where the test goes: your own address, or up to {MAX_TEST_RECIPIENTS} separated by commas.",
 )
 @lead_option
+@variant_option
 @click.pass_obj
 def send_test(
-    app: App, campaign_id: str, step_id: str | None, to: list[str], lead_email: str | None
+    app: App,
+    campaign_id: str,
+    step_id: str | None,
+    to: list[str],
+    lead_email: str | None,
+    variant_id: str | None,
 ) -> None:
     """Send one step to yourself through the configured provider, marked [TEST].
 
@@ -223,9 +247,11 @@ def send_test(
     campaign = find_campaign(app.campaigns, campaign_id)
     track, step = find_step(campaign, step_id)
     lead = _lead(app, lead_email)
+    engine = None if lead.sample else app.ready_engine()
+    variant = pick_variant(campaign, step, lead, variant_id, engine)
     try:
         rendered = render_step(
-            _engine(app), campaign, track, step, lead, app.settings, purpose="test"
+            _engine(app), campaign, track, step, lead, app.settings, purpose="test", variant=variant
         )
     except TemplateError as exc:
         raise DripError(str(exc)) from None
@@ -242,8 +268,10 @@ def send_test(
             click.echo(f"{address}: {provider.name} did not take the test email: {result.error}")
             continue
         where = f" ({result.where})" if result.where else ""
+        shown_variant = f" (variant {variant.id})" if variant is not None else ""
         click.echo(
-            f'test of "{campaign.id}" / {step.id} sent to {address} via {provider.name}{where}'
+            f'test of "{campaign.id}" / {step.id}{shown_variant} sent to {address} '
+            f"via {provider.name}{where}"
         )
     if refused:
         raise DripError(f"{refused} of {len(to)} test email(s) not sent")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import click
@@ -12,7 +13,7 @@ from dripengine.campaigns.durations import format_duration
 from dripengine.cli.app import App
 from dripengine.cli.lazy import LazyGroup
 from dripengine.cli.output import console, emit_object, emit_rows, format_option, shown
-from dripengine.exceptions import CampaignError, SLAError
+from dripengine.exceptions import CampaignError, DripError, SLAError
 from dripengine.storage.pauses import resume
 from dripengine.suggest import did_you_mean
 from dripengine.templates import check_templates
@@ -175,8 +176,49 @@ def campaigns_show(app: App, campaign_id: str, fmt: str) -> None:
             table.add_row(
                 step.id, format_duration(step.wait), step.template, step.subject, condition
             )
+            for variant in step.variants or []:
+                table.add_row(
+                    f"  variant {variant.id} (weight {variant.weight:g})",
+                    "",
+                    variant.template or "(the step's)",
+                    variant.subject or "(the step's)",
+                    "",
+                )
         out.print()
         out.print(table)
+    for line in variant_lines(app, campaign):
+        out.print(line, markup=False)
+
+
+def variant_lines(app: App, campaign: Campaign) -> list[str]:
+    """Where each A/B test of the campaign stands: its rule, and its winner when one is recorded
+    (the database is asked only when it is there)."""
+    tests = [step for _, step in campaign.all_steps() if step.variants]
+    if not tests:
+        return []
+    decided: dict[str, Any] = {}
+    with contextlib.suppress(DripError):
+        from dripengine.storage.variants import winner_rows
+
+        with app.ready_engine().connect() as connection:
+            decided = {w.step_id: w for w in winner_rows(connection, [campaign.id])}
+    lines = [""]
+    for step in tests:
+        rule = step.pick_winner
+        text = (
+            f"A/B {step.id}: pick a winner on {rule.metric} once each variant has "
+            f"{rule.min_sends} sent, at {rule.confidence:.0%} confidence"
+            if rule
+            else f"A/B {step.id}: no pick_winner, each variant keeps its share"
+        )
+        won = decided.get(step.id)
+        if won is not None:
+            text += (
+                f"; {won.variant} won on {won.decided_at:%Y-%m-%d %H:%M} UTC and is sent to "
+                "everyone (`drip stats --by variant` has the figures)"
+            )
+        lines.append(text)
+    return lines
 
 
 @campaigns.command("resume")

@@ -14,6 +14,7 @@ from dripengine.providers import build_provider
 from dripengine.reports.timespan import span
 from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.tally import RunCounts, Tally
+from dripengine.sending.winners import pick_winners
 
 PROGRESS_EVERY = 10.0  # seconds between progress lines when stderr is not a terminal
 
@@ -67,6 +68,8 @@ def run(app: App, once: bool, progress_every: float) -> None:
             )
             run_daemon(dispatcher, app.settings, reload=reloader.poll)
             return
+        # a step whose A/B test is decided sends only its winner from this run on
+        switched = pick_winners(engine, live.campaigns, app.now())
         tally = _run_once(dispatcher, progress_every)
     finally:
         provider.close()
@@ -83,6 +86,8 @@ def run(app: App, once: bool, progress_every: float) -> None:
     )
     for error in tally.errors[:20]:
         click.echo(f"failed: {error}", err=True)
+    for switch in switched:
+        click.echo(switch.line())
     done = run_housekeeping(
         engine, app.settings, app.clock, app.sla, list(dispatcher.campaigns.values())
     )

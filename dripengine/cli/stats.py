@@ -87,10 +87,11 @@ def check_campaign(app: App, campaign: str | None) -> None:
 @click.argument("campaign", required=False)
 @click.option(
     "--by",
-    type=Choice(stats.BY),
+    type=Choice((*stats.BY, "variant")),
     default="campaign",
     show_default=True,
-    help="campaign; step (per track and step); week; reason (the closed loop per recycle reason).",
+    help="campaign; step (per track and step); week; reason (the closed loop per recycle reason); "
+    "variant (each A/B variant of a step, and its winner).",
 )
 @click.option("--since", metavar="SPAN|DATE", help=SINCE_HELP)
 @format_option
@@ -105,6 +106,11 @@ def stats_command(app: App, campaign: str | None, by: str, since: str | None, fm
     """
     window = window_of(app, since)
     check_campaign(app, campaign)
+    if by == "variant":
+        from dripengine.cli.stats_variants import print_variants
+
+        print_variants(app, window, campaign, since, fmt)
+        return
     with app.ready_engine().connect() as connection:
         rows = stats.read(connection, by, window, campaign)
     view = stats.VIEWS[by]

@@ -5,8 +5,9 @@ its FAQ says jobs then run twice or not at all); the work itself is claimed in t
 lease, so any number of workers can run side by side. Jobs: *dispatch* every
 ``sending.tick_seconds`` (coalesced, never two at once), *heartbeat* every 15 s (the ``worker`` row
 ``drip status`` reads), *handoffs* every 15 s (due CRM handoffs, :mod:`.handoff_delivery`), *sla*
-every minute (SLA clocks that passed, :func:`~dripengine.daemon.housekeeping.run_sla`) and
-*breakers* every minute (the complaint breaker, :mod:`.breaker`). Before each dispatch the campaign
+every minute (SLA clocks that passed, :func:`~dripengine.daemon.housekeeping.run_sla`),
+*breakers* every minute (the complaint breaker, :mod:`.breaker`) and *winners* every minute (A/B
+winners, :mod:`dripengine.sending.winners`). Before each dispatch the campaign
 and template folders are looked at: when a file changed, the campaigns are re-read
 (:class:`~dripengine.campaigns.live.Reloader`: a broken file pauses its campaign or keeps its last
 good version) and used from the next batch on. SIGTERM / SIGINT: the batch in flight finishes and
@@ -34,6 +35,7 @@ from dripengine.providers import settle_unknown
 from dripengine.reports.status import HEARTBEAT_SECONDS
 from dripengine.sending.dispatcher import Dispatcher
 from dripengine.sending.tally import Tally
+from dripengine.sending.winners import WINNER_SECONDS, pick_winners
 from dripengine.storage.rounds import write_heartbeat
 
 SETTLE_SECONDS = 600  # how often the daemon settles messages a crash left unknown (the providers')
@@ -66,6 +68,7 @@ class Daemon:
             ("breakers", self._breakers, CHECK_SECONDS),
             ("settle-unknown", self._settle_unknown, SETTLE_SECONDS),
             ("sla", self._sla, SLA_SECONDS),
+            ("winners", self._winners, WINNER_SECONDS),
         )
         for job_id, job, seconds in jobs:
             # coalesced, one at a time: a slow run is not stacked up behind itself
@@ -150,6 +153,11 @@ class Daemon:
                 title,
                 grace,
             )
+
+    def _winners(self) -> None:
+        d = self.dispatcher
+        for switch in pick_winners(d.engine, d.campaigns.values(), d.clock.now()):
+            log.info("%s", switch.line())
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: finishing the batch in flight, then stopping", signum)

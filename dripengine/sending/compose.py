@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dripengine.campaigns import Campaign, Step
+from dripengine.campaigns.variants import Variant
 from dripengine.templates import RenderedEmail, Sender, TemplateEngine, build_context
 from dripengine.templates.links import RewriteLink, utm_from
 
@@ -27,8 +28,12 @@ def compose(
     unsubscribe_url: str,
     preferences_url: str,
     rewrite_link: RewriteLink | None = None,
+    variant: Variant | None = None,
 ) -> RenderedEmail:
-    """Render ``step`` of ``campaign`` for ``lead``; :class:`TemplateError` names file and line."""
+    """Render ``step`` of ``campaign`` for ``lead``; :class:`TemplateError` names file and line.
+
+    With ``variant`` (one of the step's A/B variants), its subject and template replace the
+    step's where it gives them."""
     context = build_context(
         lead,
         campaign_id=campaign.id,
@@ -41,9 +46,9 @@ def compose(
         recycle=recycle,
     )
     return templates.render(
-        step.template,
+        (variant.template if variant else None) or step.template,
         context,
-        subject=step.subject,
+        subject=(variant.subject if variant else None) or step.subject,
         utm=utm_from(campaign.send.utm),
         rewrite_link=rewrite_link,
     )

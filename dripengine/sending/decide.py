@@ -17,6 +17,7 @@ from typing import Any
 
 from dripengine.campaigns import Campaign, Step
 from dripengine.campaigns.sequence import Progress
+from dripengine.campaigns.variants import Variant, chosen
 from dripengine.campaigns.window import resolve_timezone
 from dripengine.funnel.sla import SLA
 from dripengine.mail.message import OutgoingEmail
@@ -47,6 +48,12 @@ class Send:
     email: OutgoingEmail | None = None  # rendered
     error: str | None = None  # could not be rendered
     attempts: int = 1
+    variant: Variant | None = None  # the step's A/B variant this lead gets
+
+    @property
+    def template(self) -> str:
+        """The template this email renders: the variant's, else the step's."""
+        return (self.variant.template if self.variant else None) or self.step.template
 
 
 @dataclass(frozen=True)
@@ -68,10 +75,13 @@ def decide_round(
     cap: int,
     half_life_days: float,
     quiet: timedelta = timedelta(0),
+    winners: Mapping[tuple[str, str], str] | None = None,
 ) -> Decided:
     """Decide every enrollment of ``batch`` at ``now``; ``tally`` counts skips, waits, exits,
     completions. ``cap`` is the most emails a lead may get in 7 days (reps' emails counted);
-    ``quiet`` how long a sales touch holds a lead's marketing email."""
+    ``quiet`` how long a sales touch holds a lead's marketing email. ``winners``: the recorded
+    A/B winner by (campaign, step); a step with variants sends it, or the lead's own variant."""
+    winners = winners or {}
     sends: list[Send] = []
     enrollment_updates: list[dict[str, Any]] = []
     skipped_rows: list[dict[str, Any]] = []
@@ -144,6 +154,12 @@ def decide_round(
             retry = next(
                 (r for r in rows if r.step_id == decision.step.id and r.status == "retry"), None
             )
+            variant = chosen(
+                lead.email,
+                campaign.id,
+                decision.step,
+                winners.get((campaign.id, decision.step.id)),
+            )
             sends.append(
                 Send(
                     enrollment,
@@ -157,6 +173,7 @@ def decide_round(
                     recycle=recycle_context(sla, batch.recycles.get(lead.id)),
                     message_id=retry.id if retry else None,
                     attempts=(retry.attempts + 1) if retry else 1,
+                    variant=variant,
                 )
             )
             recent = [*recent, now]
@@ -224,6 +241,7 @@ def message_row(
     provider: str | None = None,
     error: str | None = None,
     uid: str | None = None,
+    variant: Variant | None = None,
 ) -> dict[str, Any]:
     """A new ``message`` row: ``skipped``, or ``sending`` through ``provider``."""
     return {
@@ -234,7 +252,7 @@ def message_row(
         "round": enrollment.round,
         "step_id": step.id,
         "track": track,
-        "template": step.template,
+        "template": (variant.template if variant else None) or step.template,
         "subject": None,
         "provider": provider if status == "sending" else None,
         "provider_message_id": None,
@@ -243,6 +261,7 @@ def message_row(
         "attempts": 1 if status == "sending" else 0,
         "created_at": now,
         "sent_at": None,
+        "variant": variant.id if variant else None,
     }
 
 

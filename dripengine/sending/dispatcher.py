@@ -40,6 +40,7 @@ from dripengine.sending.render import render
 from dripengine.sending.tally import ProgressHook, RunCounts, Tally
 from dripengine.storage import Engine
 from dripengine.storage.rounds import write_transaction
+from dripengine.storage.variants import winners
 from dripengine.templates import TemplateEngine
 
 
@@ -73,6 +74,7 @@ class Dispatcher:
         self.engine = engine
         self.settings = settings
         self.campaigns: Mapping[str, Campaign] = {c.id: c for c in campaigns}
+        self._variants = _has_variants(campaigns)
         # with a campaign file broken: claim only from these campaigns (the broken one's wait)
         self.only: frozenset[str] | None = None if only is None else frozenset(only)
         self.sla = sla
@@ -87,6 +89,7 @@ class Dispatcher:
     def use_campaigns(self, campaigns: Sequence[Campaign], only: Collection[str] | None) -> None:
         """Run these campaigns from the next batch on (the daemon re-read the campaign files)."""
         self.campaigns = {c.id: c for c in campaigns}
+        self._variants = _has_variants(campaigns)
         self.only = None if only is None else frozenset(only)
 
     # -- the loop -------------------------------------------------------------------------------
@@ -194,6 +197,9 @@ class Dispatcher:
         if not ids:
             return None
         with write_transaction(self.engine) as connection:
+            # the A/B winners recorded so far (any worker's): a small table, read only when
+            # some step has variants
+            won = winners(connection) if self._variants else {}
             decided = decide_round(
                 load_round(connection, ids, now, sending.quiet_after_sales_touch),
                 self.campaigns,
@@ -203,6 +209,7 @@ class Dispatcher:
                 cap=sending.max_per_lead_per_week,
                 half_life_days=self.rules.half_life_days,
                 quiet=sending.quiet_after_sales_touch,
+                winners=won,
             )
             record_decisions(connection, decided, self.provider.name, now)
         # the 'sending' rows are committed: only now may the provider be called
@@ -237,6 +244,10 @@ class Dispatcher:
             len(prepared.sends) + len(prepared.dropped), sent=tally.sent, failed=tally.failed
         )
         return tally
+
+
+def _has_variants(campaigns: Sequence[Campaign]) -> bool:
+    return any(step.variants for c in campaigns for _, step in c.all_steps())
 
 
 __all__ = ["Dispatcher"]

@@ -51,6 +51,8 @@ def record_decisions(
                 "status": "sending",
                 "attempts": s.attempts,
                 "provider": provider_name,
+                "variant": s.variant.id if s.variant else None,  # a winner may be new since
+                "template": s.template,
             }
             for s in retry_rows
         ],
@@ -69,6 +71,7 @@ def _sending_row(send: Send, provider_name: str, now: datetime) -> dict[str, Any
         status="sending",
         provider=provider_name,
         uid=send.uid,
+        variant=send.variant,
     )
 
 

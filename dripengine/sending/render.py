@@ -39,7 +39,7 @@ def render(
     senders: dict[str, Sender] = {}  # parsing the From address costs ~25 µs: once a campaign
     # the template files are checked for changes once a batch, not once an email (four
     # stat calls an email were ~45 µs); a broken template still fails each of its emails
-    for name in {send.step.template for send in sends}:
+    for name in {send.template for send in sends}:
         with suppress(TemplateError):
             templates.load(name)
     check_files, templates.check_files = templates.check_files, False
@@ -93,6 +93,7 @@ def _render_each(
                     if own_tracking
                     else tracking.tag_in_url  # the provider tracks: the tag rides in the URL
                 ),
+                variant=send.variant,
             )
         except TemplateError as exc:
             send.error = f"template error: {exc}"

@@ -53,7 +53,7 @@ EMAIL_COUNTS = (
 # carry machine = true and are left out)
 ENGAGED_TYPES = (v.OPEN, v.CLICK, v.REPLY, v.SITE_VISIT, v.FORM_FILL, v.DEMO_REQUEST)
 
-EmailKey = Literal["campaign", "step", "day", "step_day"]
+EmailKey = Literal["campaign", "step", "day", "step_day", "variant"]
 MadeKey = Literal["campaign", "day"]
 FunnelKey = Literal["reason", "campaign"]
 
@@ -155,6 +155,8 @@ def _email_keys(connection: Connection, by: EmailKey) -> tuple[list[Any], list[A
     first = func.min(MESSAGE.c.sent_at).label("first")
     if by == "step":
         return _step_key(), [first]
+    if by == "variant":  # only the emails of steps with A/B variants
+        return [*_step_key(), MESSAGE.c.variant.label("variant")], [first]
     day = _day_of(connection, MESSAGE.c.sent_at).label("day")
     if by == "day":
         return [day], []
@@ -166,7 +168,7 @@ def email_counts(
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Email counts (:data:`EMAIL_COUNTS`, and ``first`` for the step keys) per key of ``by``
     (``campaign``; ``step``: campaign, track, step; ``day``; ``step_day``: campaign, track, step,
-    day), as {key values: counts}.
+    day; ``variant``: campaign, track, step, A/B variant), as {key values: counts}.
 
     Two queries: the emails sent (a range scan of ``ix_message_status_sent``, which covers it) and
     their outcomes (events grouped by message, joined to the message by its primary key). An
@@ -177,6 +179,8 @@ def email_counts(
     where = [m.status == "sent", _within(span, m.sent_at)]
     if campaign is not None:
         where.append(m.campaign_id == campaign)
+    if by == "variant":
+        where.append(m.variant.is_not(None))
     names = [k.name for k in keys]
     sent = select(*keys, func.count().label("sent"), *extra).where(*where).group_by(*keys)
     out: dict[tuple[Any, ...], dict[str, Any]] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -62,28 +62,51 @@ def check_templates(
                     "sender_email": address,
                     "base_url": base_url,
                 }
-                field = f"tracks.{track_name}.steps[{index}].subject"
-                subject_at = _subject_location(campaigns_dir, campaign.id, step.id, field)
-                context = checked_context(sample_context(**kwargs))
-                try:
-                    email = strict.render(
-                        step.template,
-                        context,
-                        subject=step.subject,
-                        utm=utm_from(campaign.send.utm),
+                at = f"tracks.{track_name}.steps[{index}]"
+                versions = [(step.template, step.subject, f"{at}.subject", None)] + [
+                    (
+                        variant.template or step.template,
+                        variant.subject or step.subject,
+                        f"{at}.variants[{i}].subject" if variant.subject else f"{at}.subject",
+                        variant.id if variant.subject else None,
                     )
-                except TemplateError as exc:
-                    for error in (exc, *exc.others):
-                        add(_located(error, subject_at))
-                    continue
-                shown = shown_name(templates_dir, step.template)
-                for problem in compliance_problems(email, context, shown):
-                    add(problem)
-                try:
-                    sparse.render(step.template, sparse_context(**kwargs), subject=step.subject)
-                except TemplateError as exc:
-                    add(_needs_default(exc, subject_at))
+                    for i, variant in enumerate(step.variants or [])
+                ]
+                for template, subject, field, variant_id in versions:
+                    subject_at = _subject_location(
+                        campaigns_dir, campaign.id, step.id, field, variant_id
+                    )
+                    _check_one(
+                        strict, sparse, (template, subject), kwargs, campaign, add, subject_at
+                    )
     return problems
+
+
+def _check_one(
+    strict: TemplateEngine,
+    sparse: TemplateEngine,
+    email_of: tuple[str, str],
+    kwargs: dict[str, Any],
+    campaign: Campaign,
+    add: Callable[[str], None],
+    subject_at: str,
+) -> None:
+    """One email of a step (its own, or a variant's: ``(template, subject)``): rendered
+    strictly, checked for compliance, and rendered for a lead with nothing but an address."""
+    template, subject = email_of
+    context = checked_context(sample_context(**kwargs))
+    try:
+        email = strict.render(template, context, subject=subject, utm=utm_from(campaign.send.utm))
+    except TemplateError as exc:
+        for error in (exc, *exc.others):
+            add(_located(error, subject_at))
+        return
+    for problem in compliance_problems(email, context, shown_name(strict.templates_dir, template)):
+        add(problem)
+    try:
+        sparse.render(template, sparse_context(**kwargs), subject=subject)
+    except TemplateError as exc:
+        add(_needs_default(exc, subject_at))
 
 
 def compliance_problems(email: RenderedEmail, context: dict[str, Any], shown: str) -> list[str]:
@@ -135,7 +158,11 @@ def _needs_default(exc: TemplateError, subject_at: str) -> str:
 
 
 def _subject_location(
-    campaigns_dir: Path | None, campaign_id: str, step_id: str, field: str
+    campaigns_dir: Path | None,
+    campaign_id: str,
+    step_id: str,
+    field: str,
+    variant_id: str | None = None,
 ) -> str:
     """``campaigns/x.yaml:31: tracks.cold.steps[0].subject``, as near as the file text tells."""
     if campaigns_dir is not None and Path(campaigns_dir).is_dir():
@@ -152,6 +179,14 @@ def _subject_location(
                 continue
             lines = text.splitlines()
             start = next((i for i, line in enumerate(lines) if step_line.match(line)), None)
+            if start is not None and variant_id is not None:
+                variant_line = re.compile(
+                    rf"^\s*-?\s*id:\s*[\"']?{re.escape(variant_id)}[\"']?\s*(#.*)?$"
+                )
+                start = next(
+                    (i for i in range(start + 1, len(lines)) if variant_line.match(lines[i])),
+                    start,
+                )
             if start is not None:
                 for number in range(start, len(lines)):
                     if lines[number].strip().startswith("subject:"):
