@@ -29,12 +29,13 @@ DOMAIN = "lost-q3.example"
 SEED = 16
 # The demo's assumptions, printed as it plays them.
 HUMAN_OPEN = 0.35
-CLICK = {"a": 0.03, "b": 0.08}  # the share of each variant's emails a person clicks
-SCANNER = 0.40  # the share of variant a's emails a security gateway's link scanner follows
+A, B = "still-thinking", "smaller-start"  # the two subjects of the first step
+CLICK = {A: 0.03, B: 0.08}  # the share of each variant's emails a person clicks
+SCANNER = 0.40  # the share of the first variant's emails a security gateway's scanner follows
 ASKS_FOR_DEMO = {"clicked": 0.60, "emailed": 0.05, "holdout": 0.04}
 SALES_ACCEPTS = 0.5
 # How the demo tells the shipped campaign's two subjects apart (campaigns/lost-sql-winback.yaml).
-VARIANT_B_WORDS = "smaller way to start"
+B_WORDS = "smaller way to start"
 
 FIRST = ("Anna", "Ben", "Chloe", "David", "Elif", "Farid", "Greta", "Hugo", "Ines", "Jonas")
 LAST = ("Schmidt", "Novak", "Garcia", "Okafor", "Lindqvist", "Rossi", "Tanaka", "Dubois")
@@ -69,7 +70,7 @@ def write_lost_deals(path: Path, size: int = SIZE) -> list[str]:
 
 
 def variant_of(mail: Mail) -> str:
-    return "b" if VARIANT_B_WORDS in mail.subject else "a"
+    return B if B_WORDS in mail.subject else A
 
 
 class Cohort:
@@ -98,21 +99,21 @@ class Cohort:
         demo.drip("run", "--once", now=sent_at)
         mails = [m for m in demo.new_mail() if address(m.to).endswith("@" + DOMAIN)]
         emailed = {address(m.to) for m in mails}
-        by_variant = {v: sum(variant_of(m) == v for m in mails) for v in ("a", "b")}
+        by_variant = {v: sum(variant_of(m) == v for m in mails) for v in (A, B)}
         demo.say(
-            f"{len(mails)} first emails went out (variant a {by_variant['a']}, variant b "
-            f"{by_variant['b']}); {len(emails) - len(emailed)} leads are in the holdout: no email."
+            f"{len(mails)} first emails went out ({A} {by_variant[A]}, {B} {by_variant[B]}); "
+            f"{len(emails) - len(emailed)} leads are in the holdout: no email."
         )
 
         self.clock.current = sent_at + timedelta(seconds=2)
-        scanned = self.scan([m for m in mails if variant_of(m) == "a"])
+        scanned = self.scan([m for m in mails if variant_of(m) == A])
         self.clock.current = sent_at + timedelta(hours=3)
         clicked = self.react(mails)
         demo.say(
             f"The demo plays the readers: {HUMAN_OPEN:.0%} open; people click "
-            f"{CLICK['a']:.0%} of variant a and {CLICK['b']:.0%} of variant b; a link scanner "
-            f"follows {scanned} of variant a's emails within seconds (machine clicks: they "
-            "must not make a winner)."
+            f"{CLICK[A]:.0%} of {A} and {CLICK[B]:.0%} of {B}; a link scanner follows "
+            f"{scanned} of {A}'s emails within seconds (machine clicks: they must not make "
+            "a winner)."
         )
         decided_at = sent_at + timedelta(days=1)
         demo.drip("run", "--once", now=decided_at)
@@ -122,8 +123,9 @@ class Cohort:
         asked = self.ask_for_demos(emails, emailed, clicked)
         demo.say(
             f"On the website, {asked['treated']} emailed leads and {asked['holdout']} held-out "
-            f"leads ask for a demo twice (the demo's assumption: {ASKS_FOR_DEMO['clicked']:.0%} "
-            f"of clickers, {ASKS_FOR_DEMO['emailed']:.0%} of the other emailed leads, "
+            "leads visit the pricing page and ask for a demo twice; the CRM posts it "
+            f"(the demo's assumption: {ASKS_FOR_DEMO['clicked']:.0%} of clickers, "
+            f"{ASKS_FOR_DEMO['emailed']:.0%} of the other emailed leads, "
             f"{ASKS_FOR_DEMO['holdout']:.0%} of the holdout)."
         )
         self.clock.current = decided_at + timedelta(days=2)
@@ -168,8 +170,10 @@ class Cohort:
             if self.pick.random() < share:
                 asked[group] += 1
                 self.asked.append(email)
-                for n in (1, 2):
-                    events.append({"email": email, "type": "demo_request", "id": f"{email}-{n}"})
+                # a visit to the pricing page, then two demo requests an hour apart
+                for hours, kind in ((3, "site_visit"), (2, "demo_request"), (1, "demo_request")):
+                    at = (self.clock.current - timedelta(hours=hours)).isoformat()
+                    events.append({"email": email, "type": kind, "occurred_at": at})
         for start in range(0, len(events), 200):
             self.post("/api/events", events[start : start + 200])
         return asked
@@ -182,7 +186,7 @@ class Cohort:
             else:
                 body = {"email": email, "outcome": "rejected", "reason": "bad_timing"}
             status = self.post("/api/feedback", body)
-            accepted += status == 200 and body["outcome"] == "accepted"
+            accepted += status in (200, 201) and body["outcome"] == "accepted"
         return accepted
 
     # --- HTTP -----------------------------------------------------------------------------------
