@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from dripengine.campaigns import Campaign, LeadFacts, explain_no_match, route
+from dripengine.campaigns.experiment import in_holdout
 from dripengine.campaigns.schedule import next_due
 from dripengine.campaigns.window import resolve_timezone
 from dripengine.funnel.recycle_request import (
@@ -73,6 +74,7 @@ class EnrollmentSnapshot:
     updated_at: datetime
     ended_at: datetime | None
     id: int | None = None
+    holdout: bool = False  # in the campaign's holdout group: sent nothing (docs/holdout.md)
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,8 @@ def _enroll(
                 enrolled_at=now,
                 updated_at=now,
                 ended_at=None,
+                # decided once: a restart or a changed share keeps the enrollment's group
+                holdout=in_holdout(lead.email, campaign.id, campaign.holdout_share),
             )
         )
     else:

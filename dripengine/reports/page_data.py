@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from dripengine.reports import stats
+from dripengine.reports import holdout, stats
 from dripengine.reports.colours import SERIES, campaign_colours
 from dripengine.storage import Engine
 
@@ -20,6 +20,7 @@ class ReportData:
     funnel_by_reason: list[stats.Row]
     weeks: list[stats.Row]
     steps: list[stats.Row]
+    lifts: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign -> holdout test
 
     @property
     def empty(self) -> bool:
@@ -82,4 +83,5 @@ def collect(engine: Engine, window: stats.Window, campaign: str | None = None) -
             funnel_by_reason=stats.funnel(connection, window, "reason", campaign),
             weeks=emails.weeks,
             steps=emails.steps,
+            lifts=holdout.lift_by_campaign(connection, window, campaign),
         )
