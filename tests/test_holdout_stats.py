@@ -141,6 +141,8 @@ def test_a_lead_recycled_again_keeps_its_group(enrolled: Engine) -> None:
     for email in (HELD[0], TREATED[0]):
         code, out = drip(later, "recycle", email, "--from", "sql", "--reason", "bad_timing")
         assert code == 0, out
+        said = "in its holdout group: enrolled, sent nothing" in " ".join(out.split())
+        assert said == (email in HELD), out
     after = _enrollments(enrolled)
     for email in (HELD[0], TREATED[0]):
         assert after[email].round == before[email].round + 1

@@ -194,6 +194,7 @@ def decide(
         due_at=enrolled.due_at if enrolled else None,
         timezone=enrolled.timezone if enrolled else None,
         created=created,
+        holdout=enrolled.holdout if enrolled else False,
     )
     return RecycleDecision(outcome, lead, after, stage_changes, record)
 
@@ -206,6 +207,7 @@ class _Enrolled:
     step_id: str | None
     due_at: datetime | None
     timezone: str
+    holdout: bool = False
 
 
 def _enroll(
@@ -243,6 +245,7 @@ def _enroll(
             existing.current_step,
             existing.next_due_at,
             tz.key,
+            existing.holdout,
         )
         return kept, enrollments
     # A lead follows one recycle campaign at a time: the newest reason is the one that counts.
@@ -272,7 +275,15 @@ def _enroll(
         )
         after[enrollments.index(existing)] = resumed
         return (
-            _Enrolled(outcome, decision.why, existing.track, existing.current_step, due, tz.key),
+            _Enrolled(
+                outcome,
+                decision.why,
+                existing.track,
+                existing.current_step,
+                due,
+                tz.key,
+                existing.holdout,
+            ),
             tuple(after),
         )
     track_name, track = campaign.track_for_score(lead.score)
@@ -312,7 +323,11 @@ def _enroll(
             ended_at=None,
             updated_at=now,
         )
-    return _Enrolled(outcome, decision.why, track_name, step.id, due, tz.key), tuple(after)
+    held = after[-1] if existing is None else after[enrollments.index(existing)]
+    return (
+        _Enrolled(outcome, decision.why, track_name, step.id, due, tz.key, held.holdout),
+        tuple(after),
+    )
 
 
 def _apply_fields(lead: LeadSnapshot, request: RecycleRequest) -> LeadSnapshot:
