@@ -55,7 +55,12 @@ def group_counts(
         h.created_at <= span.now,
         ~recycled_since,
     )
-    accepted = exists().where(f.handoff_id == h.id, f.outcome.in_(SQL_OUTCOMES), f.at <= span.now)
+    accepted = exists().where(  # f.lead_id: feedback (lead_id, at) is indexed, handoff_id not
+        f.lead_id == e.lead_id,
+        f.handoff_id == h.id,
+        f.outcome.in_(SQL_OUTCOMES),
+        f.at <= span.now,
+    )
     requalified = exists().where(handed)
     sql = exists().where(handed, accepted)
     where = [e.enrolled_at <= span.now]
