@@ -159,6 +159,37 @@ def _timezone(value: str) -> str:
     return value
 
 
+MAX_HOLDOUT = 0.5
+
+
+def _holdout_share(value: Any) -> Any:
+    """``10%`` or a fraction ``0.1``: the share of a campaign's leads sent nothing (0: none)."""
+    fix = "write a share from 0% to 50%, e.g. holdout: 10%"
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not a share; {fix}")
+    if isinstance(value, str):
+        text = value.strip()
+        number = text[:-1].strip() if text.endswith("%") else None
+        try:
+            share = float(number) / 100 if number is not None else float("nan")
+        except ValueError:
+            share = float("nan")
+        if share != share:  # not a number
+            raise ValueError(f'"{value}" is not a share; {fix}')
+        shown = f'"{value}"'
+    else:
+        share, shown = float(value), str(value)
+        if share != share or share > 1:
+            raise ValueError(f"{shown} is not a share (a number is a fraction: 0.1 = 10%); {fix}")
+    if share < 0:
+        raise ValueError(f"{shown} is negative; {fix} (0% turns the holdout off)")
+    if share > MAX_HOLDOUT:
+        raise ValueError(
+            f"{shown} would send nothing to more leads than it mails; at most 50%, e.g. holdout: 10%"
+        )
+    return share
+
+
 Slug = Annotated[str, AfterValidator(_slug)]
 Stage = Annotated[str, AfterValidator(_one_of(STAGES, "stage"))]
 ExitEvent = Annotated[str, AfterValidator(_one_of(EXIT_EVENTS, "exit event"))]
@@ -170,6 +201,7 @@ Sender = Annotated[str, AfterValidator(_sender)]
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
 TemplatePath = Annotated[str, AfterValidator(_template_path)]
 SubjectTemplate = Annotated[str, AfterValidator(_jinja_subject)]
+HoldoutShare = Annotated[float, BeforeValidator(_holdout_share)]
 
 SCALARS = (str, int, float, bool)
 """The types an audience attribute filter value may have."""

@@ -37,6 +37,7 @@ from dripengine.campaigns.fields import (
     ConditionEvent,
     Duration,
     ExitEvent,
+    HoldoutShare,
     Loc,
     Sender,
     Slug,
@@ -258,6 +259,17 @@ class Campaign(_Model):
     send: SendPolicy
     tracks: Annotated[dict[str, Track], Field(min_length=1)]
     exit: ExitRules = Field(default_factory=ExitRules)
+    # the share of the leads routed here that is enrolled but sent nothing (docs/holdout.md)
+    holdout: HoldoutShare | None = None
+
+    @field_serializer("holdout", when_used="json")
+    def _holdout_percent(self, value: float | None) -> str | None:
+        return None if value is None else f"{value * 100:g}%"
+
+    @property
+    def holdout_share(self) -> float:
+        """The holdout share, 0.0 when the campaign has none."""
+        return self.holdout or 0.0
 
     @field_validator("name")
     @classmethod

@@ -24,6 +24,7 @@ from dripengine.cli.output import emit_object, format_option, terminal_safe
 from dripengine.emails import InvalidEmail, normalise_email
 from dripengine.exceptions import DripError
 from dripengine.providers import provider_from_settings
+from dripengine.storage.holdout import holdout_addresses
 from dripengine.templates import TemplateEngine, TemplateError
 
 lead_option = click.option(
@@ -255,6 +256,7 @@ def send_test(
         )
     except TemplateError as exc:
         raise DripError(str(exc)) from None
+    _refuse_holdout(app, campaign.id, to)
     provider = provider_from_settings(app.settings)
     emails = [test_email(rendered, campaign, address, app.now(), app.settings) for address in to]
     try:
@@ -275,3 +277,18 @@ def send_test(
         )
     if refused:
         raise DripError(f"{refused} of {len(to)} test email(s) not sent")
+
+
+def _refuse_holdout(app: App, campaign_id: str, to: list[str]) -> None:
+    """A lead in the campaign's holdout group is sent nothing, not even a test (docs/holdout.md)."""
+    try:
+        engine = app.ready_engine()
+    except DripError:
+        return  # no database yet: no lead, so nobody in a holdout group
+    with engine.connect() as connection:
+        held = holdout_addresses(connection, campaign_id, to)
+    if held:
+        raise DripError(
+            f"{', '.join(held)}: in the holdout group of {campaign_id}, which is sent nothing, "
+            "not even a test; send the test to your own address (--to you@…)"
+        )

@@ -120,6 +120,9 @@ def leads_show(app: App, email: str, fmt: str) -> None:
         "source": profile.get("source"),
         "attributes": ", ".join(f"{k}={v}" for k, v in profile["attributes"].items()) or None,
     }
+    held = [e["campaign_id"] for e in profile["enrollments"] if e.get("holdout")]
+    if held:  # docs/holdout.md
+        facts["holdout"] = f"in the holdout group of {', '.join(held)}: enrolled, sent nothing"
     for key, value in facts.items():
         if value:
             out.print(f"  {key:<11} {shown(value)}")
@@ -140,8 +143,8 @@ def leads_show(app: App, email: str, fmt: str) -> None:
     _section(
         out,
         "Enrollments",
-        profile["enrollments"],
-        ["campaign_id", "status", "track", "current_step", "next_due_at", "exit_reason"],
+        [{**e, "group": "holdout" if e.get("holdout") else ""} for e in profile["enrollments"]],
+        ["campaign_id", "status", "group", "track", "current_step", "next_due_at", "exit_reason"],
         tz,
     )
     _section(

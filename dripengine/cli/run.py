@@ -82,6 +82,7 @@ def run(app: App, once: bool, progress_every: float) -> None:
         f"{tally.sent} sent{where}, {tally.skipped} skipped, {tally.retried} to retry, "
         f"{tally.failed} failed, {tally.waiting} waiting for their window, "
         f"{tally.completed} completed, {tally.exited} exited"
+        + (f"; {tally.held_back} step(s) held back from holdout leads" if tally.held_back else "")
         + (f"; {tally.recovered} interrupted message(s) resolved" if tally.recovered else "")
     )
     for error in tally.errors[:20]:

@@ -13,7 +13,7 @@ from dripengine.cli.app import App
 from dripengine.cli.choice import Choice
 from dripengine.cli.output import console, emit_rows, format_option
 from dripengine.exceptions import DripError, StatsError
-from dripengine.reports import stats
+from dripengine.reports import holdout, stats
 from dripengine.reports.since import parse_since
 from dripengine.storage.stats import known_campaigns
 from dripengine.suggest import did_you_mean
@@ -113,12 +113,23 @@ def stats_command(app: App, campaign: str | None, by: str, since: str | None, fm
         return
     with app.ready_engine().connect() as connection:
         rows = stats.read(connection, by, window, campaign)
+        lifts = holdout.lift_by_campaign(connection, window, campaign) if by == "campaign" else {}
     view = stats.VIEWS[by]
     if fmt != "text":
         columns = [*view.keys, *(["first_step_sent"] if by == "step" else []), *view.counts]
-        emit_rows([r.as_dict() for r in rows], fmt, [*columns, *view.rates])
+        dicts = [r.as_dict() for r in rows]
+        if by == "campaign" and fmt == "json":  # the holdout test of each campaign (nested)
+            for values in dicts:
+                values.update(lifts.get(values["campaign"]) or holdout.lift_of({}))
+        emit_rows(dicts, fmt, [*columns, *view.rates])
         return
     _print_table(view, rows, window, campaign, since)
+    tested = {name: result for name, result in lifts.items() if result["holdout"]["leads"]}
+    if tested:
+        out = console()
+        out.print("\nholdout lift (enrolments made in the window; docs/holdout.md):", markup=False)
+        for name, result in tested.items():
+            out.print("  " + holdout.text_line(name, result), markup=False)
 
 
 def _percent(value: float | None) -> str:

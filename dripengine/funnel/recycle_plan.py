@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from dripengine.campaigns import Campaign, LeadFacts, explain_no_match, route
+from dripengine.campaigns.experiment import in_holdout
 from dripengine.campaigns.schedule import next_due
 from dripengine.campaigns.window import resolve_timezone
 from dripengine.funnel.recycle_request import (
@@ -73,6 +74,7 @@ class EnrollmentSnapshot:
     updated_at: datetime
     ended_at: datetime | None
     id: int | None = None
+    holdout: bool = False  # in the campaign's holdout group: sent nothing (docs/holdout.md)
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ def decide(
         due_at=enrolled.due_at if enrolled else None,
         timezone=enrolled.timezone if enrolled else None,
         created=created,
+        holdout=enrolled.holdout if enrolled else False,
     )
     return RecycleDecision(outcome, lead, after, stage_changes, record)
 
@@ -204,6 +207,7 @@ class _Enrolled:
     step_id: str | None
     due_at: datetime | None
     timezone: str
+    holdout: bool = False
 
 
 def _enroll(
@@ -241,6 +245,7 @@ def _enroll(
             existing.current_step,
             existing.next_due_at,
             tz.key,
+            existing.holdout,
         )
         return kept, enrollments
     # A lead follows one recycle campaign at a time: the newest reason is the one that counts.
@@ -270,7 +275,15 @@ def _enroll(
         )
         after[enrollments.index(existing)] = resumed
         return (
-            _Enrolled(outcome, decision.why, existing.track, existing.current_step, due, tz.key),
+            _Enrolled(
+                outcome,
+                decision.why,
+                existing.track,
+                existing.current_step,
+                due,
+                tz.key,
+                existing.holdout,
+            ),
             tuple(after),
         )
     track_name, track = campaign.track_for_score(lead.score)
@@ -291,6 +304,8 @@ def _enroll(
                 enrolled_at=now,
                 updated_at=now,
                 ended_at=None,
+                # decided once: a restart or a changed share keeps the enrollment's group
+                holdout=in_holdout(lead.email, campaign.id, campaign.holdout_share),
             )
         )
     else:
@@ -308,7 +323,11 @@ def _enroll(
             ended_at=None,
             updated_at=now,
         )
-    return _Enrolled(outcome, decision.why, track_name, step.id, due, tz.key), tuple(after)
+    held = after[-1] if existing is None else after[enrollments.index(existing)]
+    return (
+        _Enrolled(outcome, decision.why, track_name, step.id, due, tz.key, held.holdout),
+        tuple(after),
+    )
 
 
 def _apply_fields(lead: LeadSnapshot, request: RecycleRequest) -> LeadSnapshot:

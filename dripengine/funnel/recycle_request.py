@@ -112,6 +112,7 @@ class RecycleOutcome:
     due_at: datetime | None = None
     timezone: str | None = None
     created: bool = False
+    holdout: bool = False  # in the campaign's holdout group: enrolled, sent nothing
 
     def describe(self) -> str:
         """One line for the person who ran the command."""
@@ -128,6 +129,8 @@ class RecycleOutcome:
         }[self.outcome]
         joiner = "" if verb.startswith(";") else " "
         text = f'{head}{joiner}{verb} "{self.campaign_name}" (track {self.track})'
+        if self.holdout:
+            return f"{text}; in its holdout group: enrolled, sent nothing (docs/holdout.md)"
         if self.due_at is not None and self.step_id is not None:
             text += f'; {"first " if self.outcome == "enrolled" else "next "}email "{self.step_id}" due {format_local(self.due_at, self.timezone)}'
         return text
@@ -145,6 +148,7 @@ class RecycleOutcome:
             "next_due_at": self.due_at.isoformat() if self.due_at else None,
             "timezone": self.timezone,
             "created": self.created,
+            "holdout": self.holdout,
         }
 
 

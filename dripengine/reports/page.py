@@ -21,7 +21,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from dripengine.reports import stats
+from dripengine.reports import holdout, stats
 from dripengine.reports.page_data import ReportData
 
 ASSETS = Path(__file__).parent / "assets"
@@ -114,6 +114,11 @@ def render(data: ReportData, generated: datetime, since_text: str | None = None)
         "style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
     )
     charts = data.charts()
+    lifts = [
+        {"campaign": name, "headline": holdout.headline(name, result), **result}
+        for name, result in data.lifts.items()
+        if result["holdout"]["leads"]
+    ]
     email_counts = stats.CAMPAIGN_COUNTS
     return (
         _environment()
@@ -126,6 +131,8 @@ def render(data: ReportData, generated: datetime, since_text: str | None = None)
             generated=f"{generated:%Y-%m-%d %H:%M}",
             csp=csp,
             empty=data.empty,
+            lifts=lifts,
+            percent=_percent,
             stages=stats.FUNNEL_COUNTS,
             funnel_rows=_table(data.funnel_by_campaign, stats.FUNNEL_COUNTS, stats.FUNNEL_RATES),
             reason_rows=_table(data.funnel_by_reason, stats.FUNNEL_COUNTS, stats.FUNNEL_RATES),

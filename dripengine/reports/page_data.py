@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dripengine.reports import stats
+from dripengine.reports import holdout, stats
 from dripengine.reports.colours import SERIES, campaign_colours
 from dripengine.reports.sla_report import SlaSummary, collect_sla
 from dripengine.storage import Engine
@@ -25,6 +25,7 @@ class ReportData:
     weeks: list[stats.Row]
     steps: list[stats.Row]
     sla: SlaSummary | None = None  # the SLA's clocks (None: no SLA given, or it sets none)
+    lifts: dict[str, dict[str, Any]] = field(default_factory=dict)  # campaign -> holdout test
 
     @property
     def empty(self) -> bool:
@@ -90,4 +91,5 @@ def collect(
             weeks=emails.weeks,
             steps=emails.steps,
             sla=collect_sla(engine, sla, window.since, window.now, campaign) if sla else None,
+            lifts=holdout.lift_by_campaign(connection, window, campaign),
         )

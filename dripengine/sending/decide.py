@@ -23,6 +23,7 @@ from dripengine.funnel.sla import SLA
 from dripengine.mail.message import OutgoingEmail
 from dripengine.scoring.rules import decayed
 from dripengine.sending.claim import Round
+from dripengine.sending.holdout import hold_back
 from dripengine.sending.policy import DueLead, decide
 from dripengine.sending.tally import Tally
 from dripengine.storage.messages import DELIVERED, DONE, MessageRow
@@ -120,7 +121,17 @@ def decide_round(
         )
         sales_emails = batch.sales_emails(lead.id)
         recent = batch.recent.get(lead.id, [])
-        for _ in range(MAX_SKIPS):
+        if enrollment.holdout:  # never sent anything: its step is held back, not decided
+            decision = hold_back(
+                campaign,
+                enrollment.track,
+                enrollment.current_step,
+                due_lead,
+                entered_at=enrollment.enrolled_at,
+                now=now,
+            )
+            tally.held_back += decision.kind != "exit"
+        for _ in range(0 if enrollment.holdout else MAX_SKIPS):
             decision = decide(
                 campaign,
                 due_lead,
@@ -189,7 +200,7 @@ def decide_round(
                 }
             )
         elif decision.kind == "wait":
-            tally.waiting += 1
+            tally.waiting += not enrollment.holdout
             enrollment_updates.append(
                 {
                     **release,

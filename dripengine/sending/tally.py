@@ -15,6 +15,7 @@ class Tally:
     failed: int = 0
     skipped: int = 0
     waiting: int = 0
+    held_back: int = 0  # steps of holdout enrollments that fell due: nothing sent
     exited: int = 0
     completed: int = 0
     recovered: int = 0
@@ -28,6 +29,7 @@ class Tally:
             "failed",
             "skipped",
             "waiting",
+            "held_back",
             "exited",
             "completed",
             "recovered",

@@ -60,6 +60,7 @@ _ENROLLMENT_COLUMNS = [
         "enrolled_at",
         "updated_at",
         "ended_at",
+        "holdout",
     )
 ]
 # the columns a new row is inserted with (the id comes back; an enrollment's lead_id is added)

@@ -115,6 +115,9 @@ class EnrollmentRow:
     round: int
     step_index: int
     enrolled_at: datetime
+    track: str = ""
+    current_step: str | None = None
+    holdout: bool = False  # the campaign's holdout group: never sent anything
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,17 @@ def load_claimed(
 ) -> tuple[list[EnrollmentRow], dict[int, LeadRow]]:
     """The enrollments ``ids`` and their leads (by id): one query each."""
     enrollments = [
-        EnrollmentRow(r.id, r.lead_id, r.campaign_id, r.round, r.step_index, r.enrolled_at)
+        EnrollmentRow(
+            r.id,
+            r.lead_id,
+            r.campaign_id,
+            r.round,
+            r.step_index,
+            r.enrolled_at,
+            r.track,
+            r.current_step,
+            bool(r.holdout),
+        )
         for r in connection.execute(
             select(ENROLLMENT).where(any_of(connection, ENROLLMENT.c.id, ids))
         )
