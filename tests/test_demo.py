@@ -144,7 +144,25 @@ def _check_loop(out: str, folder: Path) -> None:
     engine = create_engine(f"sqlite:///{folder / 'drip.db'}")
     with engine.connect() as db:
         stage = db.execute(text("SELECT stage FROM lead WHERE email='jane@acme.example'")).scalar()
-        handoffs = db.execute(text("SELECT count(*) FROM handoff")).scalar()
+        handoffs = db.execute(
+            text(
+                "SELECT count(*) FROM handoff JOIN lead ON lead.id = handoff.lead_id "
+                "WHERE lead.email = 'jane@acme.example'"
+            )
+        ).scalar()
+        # the cohort: the holdout got nothing, the A/B test settled on human clicks only
+        held_out, held_out_mail = db.execute(
+            text(
+                "SELECT count(DISTINCT enrollment.id), count(message.id) FROM enrollment "
+                "LEFT JOIN message ON message.enrollment_id = enrollment.id "
+                "WHERE enrollment.holdout AND enrollment.campaign_id = 'lost-sql-winback'"
+            )
+        ).one()
+        winner = db.execute(text("SELECT step_id, variant, metric FROM variant_winner")).all()
+        scanner_clicks = db.execute(
+            text("SELECT count(*) FROM event WHERE type = 'click' AND machine")
+        ).scalar()
+        touches = db.execute(text("SELECT kind, actor FROM sales_touch")).all()
         suppressed = dict(db.execute(text("SELECT email, reason FROM suppression")).all())
         gone_mail = db.execute(
             text(
@@ -162,6 +180,14 @@ def _check_loop(out: str, folder: Path) -> None:
     assert gone_mail == 2  # their first email, and nothing after the opt-out / the bounce
     assert len(list((folder / "outbox").glob("**/*.eml"))) >= 5
     assert "<canvas" in (folder / "report.html").read_text()
+    assert 80 <= held_out <= 150 and held_out_mail == 0  # ~10 % of 1,200, sent nothing
+    assert winner == [("checkin", "smaller-start", "human_click_rate")]
+    assert "from now on the step sends only smaller-start" in out
+    assert scanner_clicks > 100  # the scanner's clicks were stored, as machine clicks
+    assert "came back because of the emails" in out  # the lift, significant at 95 %
+    assert "holdout" in (folder / "report.html").read_text().lower()
+    assert touches == [("call", "Sam Reyes")]
+    assert "first_touch" in out
 
 
 def test_demo_refuses_a_folder_that_is_not_empty(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ HUMAN_OPEN = 0.35
 A, B = "still-thinking", "smaller-start"  # the two subjects of the first step
 CLICK = {A: 0.03, B: 0.08}  # the share of each variant's emails a person clicks
 SCANNER = 0.40  # the share of the first variant's emails a security gateway's scanner follows
-ASKS_FOR_DEMO = {"clicked": 0.60, "emailed": 0.05, "holdout": 0.04}
+ASKS_FOR_DEMO = {"clicked": 0.60, "emailed": 0.08, "holdout": 0.02}
 SALES_ACCEPTS = 0.5
 # How the demo tells the shipped campaign's two subjects apart (campaigns/lost-sql-winback.yaml).
 B_WORDS = "smaller way to start"
@@ -160,34 +160,44 @@ class Cohort:
     def ask_for_demos(
         self, emails: list[str], emailed: set[str], clicked: set[str]
     ) -> dict[str, int]:
-        asked = {"treated": 0, "holdout": 0}
+        """Exactly each group's share of its leads (rounded) asks, picked at random: the demo's
+        assumption, not luck of the draw."""
+        groups = {
+            "holdout": [e for e in emails if e not in emailed],
+            "clicked": [e for e in emails if e in clicked],
+            "emailed": [e for e in emails if e in emailed and e not in clicked],
+        }
+        asking = {
+            name: self.share_of(members, ASKS_FOR_DEMO[name]) for name, members in groups.items()
+        }
         events = []
-        for email in emails:
-            group = "holdout" if email not in emailed else "treated"
-            share = ASKS_FOR_DEMO[
-                "holdout" if group == "holdout" else "clicked" if email in clicked else "emailed"
-            ]
-            if self.pick.random() < share:
-                asked[group] += 1
-                self.asked.append(email)
-                # a visit to the pricing page, then two demo requests an hour apart
-                for hours, kind in ((3, "site_visit"), (2, "demo_request"), (1, "demo_request")):
-                    at = (self.clock.current - timedelta(hours=hours)).isoformat()
-                    events.append({"email": email, "type": kind, "occurred_at": at})
+        for email in sorted(e for members in asking.values() for e in members):
+            self.asked.append(email)
+            # a visit to the pricing page, then two demo requests an hour apart
+            for hours, kind in ((3, "site_visit"), (2, "demo_request"), (1, "demo_request")):
+                at = (self.clock.current - timedelta(hours=hours)).isoformat()
+                events.append({"email": email, "type": kind, "occurred_at": at})
         for start in range(0, len(events), 200):
             self.post("/api/events", events[start : start + 200])
-        return asked
+        return {
+            "treated": len(asking["clicked"]) + len(asking["emailed"]),
+            "holdout": len(asking["holdout"]),
+        }
 
     def sales_decides(self, emails: list[str]) -> int:
         accepted = 0
+        accepting = set(self.share_of(emails, SALES_ACCEPTS))
         for email in emails:
-            if self.pick.random() < SALES_ACCEPTS:
+            if email in accepting:
                 body = {"email": email, "outcome": "accepted"}
             else:
                 body = {"email": email, "outcome": "rejected", "reason": "bad_timing"}
             status = self.post("/api/feedback", body)
             accepted += status in (200, 201) and body["outcome"] == "accepted"
         return accepted
+
+    def share_of(self, members: list[str], share: float) -> list[str]:
+        return self.pick.sample(members, round(share * len(members)))
 
     # --- HTTP -----------------------------------------------------------------------------------
 

@@ -140,6 +140,14 @@ class Demo:
             self.drip("scoring", "explain", "jane@acme.example", now=clock.current)
             self.drip("suppress", "list")
             Cohort(self, clock, base, token).run(clock.current + timedelta(hours=1))
+
+            self.section("Sales' side: the SLA's clocks on Jane's hand-back, and a rep's call")
+            self.drip("sla", "breaches", now=clock.current)
+            self.drip(
+                "touches", "add", "jane@acme.example", "--kind", "call", "--rep", "Sam Reyes",
+                "--note", "left a voicemail", now=clock.current,
+            )  # fmt: skip
+            self.drip("sla", "breaches", "--all", now=clock.current)
             self.drip("stats", now=clock.current)
             self.drip("report", "--out", "report.html", now=clock.current)
             self.done(clock, base, port, remembered, first, server if keep_serving else None)
