@@ -615,7 +615,18 @@ def test_dump_is_plain_data_in_file_spelling() -> None:
         "wait": "1d",
         "template": "lost-sql/checkin.mjml",
         "subject": "Still thinking about {{ lead.company | default('your team') }}?",
+        "variants": [
+            {"id": "still-thinking", "weight": 1.0},
+            {
+                "id": "smaller-start",
+                "subject": "A smaller way to start with Acme, "
+                "{{ lead.first_name | default('there') }}",
+                "weight": 1.0,
+            },
+        ],
+        "pick_winner": {"metric": "human_click_rate", "min_sends": 500, "confidence": 0.95},
     }
+    assert dumped["holdout"] == "10%"
     assert "reply_to" not in dumped["send"]
 
 

@@ -198,7 +198,7 @@ def test_the_sla_yaml_fields_are_checked_at_their_line(tmp_path: Path) -> None:
         load_sla(path)
     assert caught.value.errors == [
         f'{path}:2: sales_commitments.on_no_decision: unknown value "renurure" '
-        "(use none, renurture)",
+        '(did you mean "renurture"? use none, renurture)',
         f'{path}:4: working_time.days: "tues" is not a weekday (did you mean "tue"?) '
         "(use: mon, tue, wed, thu, fri, sat, sun)",
         f'{path}:5: working_time.hours: "9-17" is not a span of hours (write it as 09:00-17:00)',

@@ -105,16 +105,16 @@ def test_anchors_and_merge_keys_in_a_campaign_still_validate(folder: Path) -> No
     path = folder / "campaigns" / "lost-sql-winback.yaml"
     text = path.read_text()
     plain = (
-        "      - id: checkin\n        wait: 1d\n        template: lost-sql/checkin.mjml\n"
-        "        subject: \"Still thinking about {{ lead.company | default('your team') }}?\"\n"
         "      - id: whats-new\n        wait: 10d\n        template: lost-sql/whats-new.mjml\n"
+        '        subject: "What has changed at Acme since we last spoke"\n'
+        "      - id: breakup\n        wait: 14d\n        template: lost-sql/breakup.mjml\n"
     )
     merged = (
-        "      - &checkin\n        id: checkin\n        wait: 1d\n"
-        "        template: lost-sql/checkin.mjml\n"
-        "        subject: \"Still thinking about {{ lead.company | default('your team') }}?\"\n"
-        "      - <<: *checkin\n        id: whats-new\n        wait: 10d\n"
+        "      - &whats-new\n        id: whats-new\n        wait: 10d\n"
         "        template: lost-sql/whats-new.mjml\n"
+        '        subject: "What has changed at Acme since we last spoke"\n'
+        "      - <<: *whats-new\n        id: breakup\n        wait: 14d\n"
+        "        template: lost-sql/breakup.mjml\n"
     )
     assert plain in text
     text = text.replace(plain, merged).replace(

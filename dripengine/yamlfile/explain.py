@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
+from dripengine.suggest import closest
 from dripengine.yamlfile.locations import Loc
 
 __all__ = ["explain", "kind", "show"]
@@ -64,7 +65,9 @@ def _message(error: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str:
         return f"expected {_TYPE_NAMES[kind]}, got {show(value)}"
     if kind == "literal_error":
         accepted = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
-        return f"unknown value {show(value)} (use {accepted})"
+        meant = closest(value, accepted.split(", ")) if isinstance(value, str) else None
+        hint = f'did you mean "{meant}"? ' if meant is not None and meant != value else ""
+        return f"unknown value {show(value)} ({hint}use {accepted})"
     if kind in ("too_short", "string_too_short"):
         return "cannot be empty"
     if kind in ("greater_than_equal", "greater_than"):
