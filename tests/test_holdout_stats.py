@@ -58,7 +58,9 @@ def test_the_assignment_gives_both_groups_here() -> None:
 @pytest.fixture
 def enrolled(folder: Path, folder_engine: Engine) -> Engine:
     path = folder / "campaigns" / f"{CAMPAIGN}.yaml"
-    path.write_text(path.read_text() + "\nholdout: 50%\n")
+    shipped = path.read_text()
+    assert "\nholdout: 10%\n" in shipped
+    path.write_text(shipped.replace("\nholdout: 10%\n", "\nholdout: 50%\n"))
     with (folder / "deals.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
