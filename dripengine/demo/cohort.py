@@ -15,7 +15,7 @@ import json
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from dripengine.demo.mail import Mail, address
 from dripengine.demo.timeline import first_send_time
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from dripengine.demo.run import Demo
     from dripengine.demo.timeline import DemoClock
 
+T = TypeVar("T")
 SIZE = 1_200
 DOMAIN = "lost-q3.example"
 SEED = 16
@@ -139,23 +140,28 @@ class Cohort:
     # --- the leads ------------------------------------------------------------------------------
 
     def scan(self, mails: list[Mail]) -> int:
-        count = 0
-        for mail in mails:
-            if self.pick.random() < SCANNER and mail.buttons():
-                self.get(mail.buttons()[0][1], SCANNER_AGENT)
-                count += 1
-        return count
+        scanned = self.share_of(self.linked(mails), SCANNER)
+        for mail in scanned:
+            self.get(mail.buttons()[0][1], SCANNER_AGENT)
+        return len(scanned)
 
     def react(self, mails: list[Mail]) -> set[str]:
+        """Exactly the assumed share of each variant's readers opens and clicks (the same leads
+        on every run: the mails in address order, a seeded sample)."""
+        ordered = sorted(mails, key=lambda m: address(m.to))
+        for mail in self.share_of([m for m in ordered if m.pixel()], HUMAN_OPEN):
+            self.get(str(mail.pixel()), MAIL_AGENT)
         clicked = set()
-        for mail in mails:
-            pixel = mail.pixel()
-            if pixel and self.pick.random() < HUMAN_OPEN:
-                self.get(pixel, MAIL_AGENT)
-            if mail.buttons() and self.pick.random() < CLICK[variant_of(mail)]:
+        for variant, share in CLICK.items():
+            readers = self.linked([m for m in ordered if variant_of(m) == variant])
+            for mail in self.share_of(readers, share):
                 self.get(mail.buttons()[0][1], MAIL_AGENT)
                 clicked.add(address(mail.to))
         return clicked
+
+    @staticmethod
+    def linked(mails: list[Mail]) -> list[Mail]:
+        return sorted((m for m in mails if m.buttons()), key=lambda m: address(m.to))
 
     def ask_for_demos(
         self, emails: list[str], emailed: set[str], clicked: set[str]
@@ -196,7 +202,7 @@ class Cohort:
             accepted += status in (200, 201) and body["outcome"] == "accepted"
         return accepted
 
-    def share_of(self, members: list[str], share: float) -> list[str]:
+    def share_of(self, members: list[T], share: float) -> list[T]:
         return self.pick.sample(members, round(share * len(members)))
 
     # --- HTTP -----------------------------------------------------------------------------------
