@@ -8,43 +8,61 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, Table, or_, select, update
 from sqlalchemy.engine import Connection
 
 from dripengine.storage.models import HANDOFF
+
+
+def lease_due(
+    connection: Connection,
+    table: Table,
+    now: datetime,
+    lease: timedelta,
+    limit: int,
+    *returning: ColumnElement[Any],
+) -> list[dict[str, Any]]:
+    """An outbox's claim (the hand-offs here, the SLA reminders in :mod:`.sla`): lease up to
+    ``limit`` due pending rows of ``table``, oldest first, counting the attempt (the fence a
+    settlement checks); ``returning`` the claimed rows' columns, in id order."""
+    due = (
+        select(table.c.id)
+        .where(
+            table.c.status == "pending",
+            or_(table.c.next_attempt_at.is_(None), table.c.next_attempt_at <= now),
+        )
+        .order_by(table.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    statement = (
+        update(table)
+        .where(table.c.id.in_(due))
+        .values(next_attempt_at=now + lease, attempts=table.c.attempts + 1)
+        .returning(table.c.id, *returning)
+    )
+    return sorted((dict(r._mapping) for r in connection.execute(statement)), key=lambda r: r["id"])
 
 
 def claim(
     connection: Connection, now: datetime, lease: timedelta, limit: int
 ) -> list[dict[str, Any]]:
     """Lease up to ``limit`` due pending handoffs (oldest first): counts the attempt, returns them."""
-    due = (
-        select(HANDOFF.c.id)
-        .where(
-            HANDOFF.c.status == "pending",
-            or_(HANDOFF.c.next_attempt_at.is_(None), HANDOFF.c.next_attempt_at <= now),
-        )
-        .order_by(HANDOFF.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
+    return lease_due(
+        connection,
+        HANDOFF,
+        now,
+        lease,
+        limit,
+        HANDOFF.c.uid,
+        HANDOFF.c.attempts,
+        HANDOFF.c.campaign_id,
+        HANDOFF.c.score,
+        HANDOFF.c.fit_grade,
+        HANDOFF.c.payload,
+        HANDOFF.c.created_at,
     )
-    statement = (
-        update(HANDOFF)
-        .where(HANDOFF.c.id.in_(due))
-        .values(next_attempt_at=now + lease, attempts=HANDOFF.c.attempts + 1)
-        .returning(
-            HANDOFF.c.id,
-            HANDOFF.c.uid,
-            HANDOFF.c.attempts,
-            HANDOFF.c.campaign_id,
-            HANDOFF.c.score,
-            HANDOFF.c.fit_grade,
-            HANDOFF.c.payload,
-            HANDOFF.c.created_at,
-        )
-    )
-    return sorted((dict(r._mapping) for r in connection.execute(statement)), key=lambda r: r["id"])
 
 
 def mark_delivered(connection: Connection, row: dict[str, Any], now: datetime) -> None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.engine import Connection
 
 from dripengine.storage.dialect import insert
+from dripengine.storage.handoffs import lease_due
 from dripengine.storage.models import (
     FEEDBACK,
     HANDOFF,
@@ -124,24 +125,7 @@ def claim(
     connection: Connection, now: datetime, lease: timedelta, limit: int
 ) -> list[dict[str, Any]]:
     """Lease up to ``limit`` due pending reminders (oldest first), with their hand-back and lead."""
-    due = (
-        select(SLA_ALERT.c.id)
-        .where(
-            SLA_ALERT.c.status == "pending",
-            or_(SLA_ALERT.c.next_attempt_at.is_(None), SLA_ALERT.c.next_attempt_at <= now),
-        )
-        .order_by(SLA_ALERT.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    claimed = connection.execute(
-        update(SLA_ALERT)
-        .where(SLA_ALERT.c.id.in_(due))
-        .values(next_attempt_at=now + lease, attempts=SLA_ALERT.c.attempts + 1)
-        .returning(SLA_ALERT.c.id)
-    )
-    ids = [row.id for row in claimed]
+    ids = [row["id"] for row in lease_due(connection, SLA_ALERT, now, lease, limit)]
     if not ids:
         return []
     query = (
