@@ -171,6 +171,13 @@ def _demo_requests(folder: Path, engine: Engine, emails: list[str]) -> list[str]
 
 def test_stats_give_each_group_and_the_lift_exactly(folder: Path, enrolled: Engine) -> None:
     assert drip(FIRST_RUN, "run", "--once")[0] == 0
+    # another lead recycled again between these enrolments and their hand-backs must not hide
+    # them (a nested EXISTS once read every lead's recycles against every lead's enrolments:
+    # in a live database, where leads come back all the time, nobody counted as requalified)
+    other = "someone.else@other.example"
+    for at, stage, reason in ((ENROLLED, "mql", "bad_timing"), (FIRST_RUN, "mql", "no_budget")):
+        code, out = drip(at, "recycle", other, "--from", stage, "--reason", reason, "--create")
+        assert code == 0, out
     held, treated = HELD[:3], TREATED[:5]
     assert _demo_requests(folder, enrolled, held + treated) == sorted(held + treated)
     for email, outcome in ((held[0], "--accepted"), (treated[0], "--accepted"),

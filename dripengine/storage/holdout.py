@@ -46,8 +46,14 @@ def group_counts(
 ) -> dict[str, dict[bool, dict[str, int]]]:
     """{campaign: {holdout?: {leads, requalified, sql}}} over the enrolments made in the window."""
     e, h, f, r = ENROLLMENT.c, HANDOFF.c, FEEDBACK.c, RECYCLE_RECORD.c
-    recycled_since = exists().where(
-        r.lead_id == e.lead_id, r.at > e.enrolled_at, r.at < h.created_at
+    # Correlated by name: an EXISTS nested in another one correlates by itself only to the query
+    # just around it, so ``enrollment`` would become a second FROM of its own, every enrolment
+    # (an unrelated lead's recycle would then hide this lead's hand-back, and each subquery
+    # would read the whole table).
+    recycled_since = (
+        exists()
+        .where(r.lead_id == e.lead_id, r.at > e.enrolled_at, r.at < h.created_at)
+        .correlate(ENROLLMENT, HANDOFF)
     )
     handed = and_(
         h.lead_id == e.lead_id,
@@ -55,14 +61,18 @@ def group_counts(
         h.created_at <= span.now,
         ~recycled_since,
     )
-    accepted = exists().where(  # f.lead_id: feedback (lead_id, at) is indexed, handoff_id not
-        f.lead_id == e.lead_id,
-        f.handoff_id == h.id,
-        f.outcome.in_(SQL_OUTCOMES),
-        f.at <= span.now,
+    accepted = (
+        exists()
+        .where(  # f.lead_id: feedback (lead_id, at) is indexed, handoff_id not
+            f.lead_id == e.lead_id,
+            f.handoff_id == h.id,
+            f.outcome.in_(SQL_OUTCOMES),
+            f.at <= span.now,
+        )
+        .correlate(ENROLLMENT, HANDOFF)
     )
-    requalified = exists().where(handed)
-    sql = exists().where(handed, accepted)
+    requalified = exists().where(handed).correlate(ENROLLMENT)
+    sql = exists().where(handed, accepted).correlate(ENROLLMENT)
     where = [e.enrolled_at <= span.now]
     if span.since is not None:
         where.append(e.enrolled_at >= span.since)
