@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import hashlib
 
-__all__ = ["bucket", "in_holdout"]
+__all__ = ["bucket", "in_holdout", "point"]
 
 _SCALE = float(1 << 64)
 
 
-def bucket(email: str, campaign_id: str) -> float:
-    """The lead's place in [0, 1) for this campaign: the first 8 bytes of
-    ``sha256("<campaign id>\\n<address>")`` over 2**64 (the address trimmed and lowercased)."""
-    key = f"{campaign_id}\n{email.strip().lower()}".encode()
+def point(key: bytes) -> float:
+    """A stable place in [0, 1) for ``key``: the first 8 bytes of its SHA-256 over 2**64. What
+    the holdout group and an A/B variant (:mod:`.variants`) are drawn from."""
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / _SCALE
+
+
+def bucket(email: str, campaign_id: str) -> float:
+    """The lead's place in [0, 1) for this campaign: the :func:`point` of
+    ``"<campaign id>\\n<address>"`` (the address trimmed and lowercased)."""
+    return point(f"{campaign_id}\n{email.strip().lower()}".encode())
 
 
 def in_holdout(email: str, campaign_id: str, share: float) -> bool:

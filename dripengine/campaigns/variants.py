@@ -11,12 +11,12 @@ winner to everyone.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from dripengine.campaigns.experiment import point
 from dripengine.campaigns.fields import Loc, Slug, SubjectTemplate, TemplatePath
 from dripengine.suggest import did_you_mean
 
@@ -32,6 +32,8 @@ __all__ = [
     "chosen",
     "find_variant",
     "step_variant_problems",
+    "subject_of",
+    "template_of",
 ]
 
 ID_LIMIT = 64  # message.variant's width
@@ -118,7 +120,7 @@ def step_variant_problems(step: Step) -> list[tuple[Loc, str]]:
             )
         else:
             seen[variant.id] = index
-        email = (variant.subject or step.subject, variant.template or step.template)
+        email = (subject_of(step, variant), template_of(step, variant))
         if email in emails:
             other = emails[email]
             problems.append(
@@ -136,10 +138,8 @@ def step_variant_problems(step: Step) -> list[tuple[Loc, str]]:
 def bucket(email: str, campaign_id: str, step_id: str) -> float:
     """Where a lead falls in [0, 1) for this step: sha256 of the trimmed, lower-cased address,
     the campaign id and the step id (the first 8 bytes, over 2**64)."""
-    key = "\x00".join((email.strip().lower(), campaign_id, step_id)).encode(
-        "utf-8", "surrogatepass"
-    )
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") / 2**64
+    key = "\x00".join((email.strip().lower(), campaign_id, step_id))
+    return point(key.encode("utf-8", "surrogatepass"))
 
 
 def assign(email: str, campaign_id: str, step_id: str, variants: Sequence[Variant]) -> Variant:
@@ -165,6 +165,16 @@ def chosen(email: str, campaign_id: str, step: Step, winner: str | None) -> Vari
             if variant.id == winner:
                 return variant
     return assign(email, campaign_id, step.id, step.variants)
+
+
+def template_of(step: Step, variant: Variant | None) -> str:
+    """The template a lead sent ``variant`` of ``step`` gets: the variant's, else the step's."""
+    return (variant.template if variant else None) or step.template
+
+
+def subject_of(step: Step, variant: Variant | None) -> str:
+    """The subject a lead sent ``variant`` of ``step`` gets: the variant's, else the step's."""
+    return (variant.subject if variant else None) or step.subject
 
 
 def find_variant(step: Step, variant_id: str) -> Variant:

@@ -156,6 +156,15 @@ def _cells(view: stats.View, row: stats.Row) -> list[str]:
     return cells
 
 
+def heading(
+    by: str, what: str, window: stats.Window, campaign: str | None, since: str | None
+) -> str:
+    """The first line of a `drip stats` table: which view, of what, over which span."""
+    span = f"since {window.since:%Y-%m-%d %H:%M} ({since})" if window.since is not None else "ever"
+    scope = f"campaign {campaign}" if campaign else "every campaign"
+    return f"drip stats by {by}: {scope}, {what} {span} up to {window.now:%Y-%m-%d %H:%M} UTC"
+
+
 def _print_table(
     view: stats.View,
     rows: list[stats.Row],
@@ -165,12 +174,7 @@ def _print_table(
 ) -> None:
     out = console()
     what = "recycles made" if view.name == "reason" else "emails sent"
-    span = f"since {window.since:%Y-%m-%d %H:%M} ({since})" if window.since is not None else "ever"
-    scope = f"campaign {campaign}" if campaign else "every campaign"
-    out.print(
-        f"drip stats by {view.name}: {scope}, {what} {span} up to {window.now:%Y-%m-%d %H:%M} UTC",
-        markup=False,
-    )
+    out.print(heading(view.name, what, window, campaign, since), markup=False)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for i, column in enumerate((*view.keys, *view.counts)):
         table.add_column(
@@ -191,4 +195,4 @@ def _print_table(
         out.print("hint: " + EMPTY_HINTS.get(view.name, EMPTY_HINT), markup=False)
 
 
-__all__ = ["check_campaign", "stats_command", "window_of"]
+__all__ = ["check_campaign", "heading", "stats_command", "window_of"]

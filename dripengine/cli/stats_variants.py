@@ -11,6 +11,7 @@ from rich.table import Table
 from dripengine.campaigns import Campaign
 from dripengine.cli.app import App
 from dripengine.cli.output import console, emit_rows
+from dripengine.cli.stats import heading
 from dripengine.exceptions import DripError
 from dripengine.reports import variants
 from dripengine.reports.stats import Row, Window
@@ -37,12 +38,7 @@ def print_variants(
         emit_rows([r.as_dict() for r in rows], fmt, columns)
         return
     out = console()
-    span = f"since {window.since:%Y-%m-%d %H:%M} ({since})" if window.since is not None else "ever"
-    scope = f"campaign {campaign}" if campaign else "every campaign"
-    out.print(
-        f"drip stats by variant: {scope}, emails sent {span} up to {window.now:%Y-%m-%d %H:%M} UTC",
-        markup=False,
-    )
+    out.print(heading("variant", "emails sent", window, campaign, since), markup=False)
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     for i, column in enumerate(
         (

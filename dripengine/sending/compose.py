@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dripengine.campaigns import Campaign, Step
-from dripengine.campaigns.variants import Variant
+from dripengine.campaigns.variants import Variant, subject_of, template_of
 from dripengine.templates import RenderedEmail, Sender, TemplateEngine, build_context
 from dripengine.templates.links import RewriteLink, utm_from
 
@@ -46,9 +46,9 @@ def compose(
         recycle=recycle,
     )
     return templates.render(
-        (variant.template if variant else None) or step.template,
+        template_of(step, variant),
         context,
-        subject=(variant.subject if variant else None) or step.subject,
+        subject=subject_of(step, variant),
         utm=utm_from(campaign.send.utm),
         rewrite_link=rewrite_link,
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from dripengine.campaigns import Campaign, Step
 from dripengine.campaigns.sequence import Progress
-from dripengine.campaigns.variants import Variant, chosen
+from dripengine.campaigns.variants import Variant, chosen, template_of
 from dripengine.campaigns.window import resolve_timezone
 from dripengine.funnel.sla import SLA
 from dripengine.mail.message import OutgoingEmail
@@ -54,7 +54,7 @@ class Send:
     @property
     def template(self) -> str:
         """The template this email renders: the variant's, else the step's."""
-        return (self.variant.template if self.variant else None) or self.step.template
+        return template_of(self.step, self.variant)
 
 
 @dataclass(frozen=True)
@@ -263,7 +263,7 @@ def message_row(
         "round": enrollment.round,
         "step_id": step.id,
         "track": track,
-        "template": (variant.template if variant else None) or step.template,
+        "template": template_of(step, variant),
         "subject": None,
         "provider": provider if status == "sending" else None,
         "provider_message_id": None,
