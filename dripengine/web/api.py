@@ -41,6 +41,7 @@ from dripengine.web.problems import (
     ApiProblem,
     authorise,
     campaigns,
+    items_of,
     json_body,
     problem_response,
     unavailable,
@@ -124,11 +125,7 @@ def recycle_request(body: dict[str, Any]) -> RecycleRequest:
 
 def incoming_events(payload: Any, now: datetime, limit: int) -> list[IncomingEvent]:
     """The events of a body (an object or an array of them); :class:`ApiProblem` when invalid."""
-    items = payload if isinstance(payload, list) else [payload]
-    if not items:
-        raise ApiProblem(422, "no events: send an object or a non-empty array of them")
-    if len(items) > limit:
-        raise ApiProblem(413, f"{len(items)} events in one request (the limit is {limit})")
+    items = items_of(payload, limit, "events")
     events = []
     for index, item in enumerate(items):
         try:

@@ -67,6 +67,17 @@ def campaigns(ctx: WebContext) -> list[Campaign]:
     return live.campaigns
 
 
+def items_of(payload: Any, limit: int, noun: str) -> list[Any]:
+    """A body of one object or an array of them, as a list: 422 for an empty array, 413 for more
+    than ``limit`` (``noun``: what they are, for the answer)."""
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise ApiProblem(422, f"no {noun}: send an object or a non-empty array of them")
+    if len(items) > limit:
+        raise ApiProblem(413, f"{len(items)} {noun} in one request (the limit is {limit})")
+    return items
+
+
 def problem_response(problem: ApiProblem) -> JSONResponse:
     headers = problem.headers
     if problem.status == 401 and not headers:
@@ -80,4 +91,12 @@ def unavailable(where: str, exc: Any) -> JSONResponse:
     return problem_response(ApiProblem(503, "database unavailable; retry later"))
 
 
-__all__ = ["ApiProblem", "authorise", "campaigns", "json_body", "problem_response", "unavailable"]
+__all__ = [
+    "ApiProblem",
+    "authorise",
+    "campaigns",
+    "items_of",
+    "json_body",
+    "problem_response",
+    "unavailable",
+]

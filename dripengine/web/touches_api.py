@@ -32,6 +32,7 @@ from dripengine.web.context import WebContext
 from dripengine.web.problems import (
     ApiProblem,
     authorise,
+    items_of,
     json_body,
     problem_response,
     unavailable,
@@ -42,11 +43,7 @@ SHAPE = 'expected a JSON object {"email", "kind", "at"?, "actor"?, "note"?} or a
 
 def touch_items(payload: Any, limit: int) -> list[tuple[int, dict[str, Any]]]:
     """The touches of a body, by index; :class:`ApiProblem` for a body of the wrong shape."""
-    items = payload if isinstance(payload, list) else [payload]
-    if not items:
-        raise ApiProblem(422, "no touches: send an object or a non-empty array of them")
-    if len(items) > limit:
-        raise ApiProblem(413, f"{len(items)} touches in one request (the limit is {limit})")
+    items = items_of(payload, limit, "touches")
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             where = f"[{index}]: " if isinstance(payload, list) else ""
